@@ -1,0 +1,126 @@
+"""Mini-batch training of an MLP on uint8 images: the recipe and the loop.
+
+Everything random (initialisation, shuffling, augmentation) draws from generators spawned
+from one seed, so one seed gives bit-identical weights on the same machine.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from engine.augment import Augment, augment
+from engine.mlp import MLP
+from engine.optim import OPTIMIZERS
+from engine.schedule import SCHEDULES
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite: the learning rate is too high for this recipe."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9  # SGD only
+    weight_decay: float = 1e-4
+    schedule: str = "warmup_cosine"
+    warmup_epochs: float = 1.0
+    min_lr: float = 1e-5
+    dtype: str = "float32"
+    augment: Augment | None = field(default_factory=Augment)
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; "
+                             f"choose from {sorted(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose from {sorted(SCHEDULES)}")
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be float32 or float64, not {self.dtype!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch_size must be at least 1")
+
+    def with_(self, **changes) -> Recipe:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["augment"] = self.augment.to_dict() if self.augment else None
+        return d
+
+
+@dataclass
+class History:
+    loss: list[float] = field(default_factory=list)  # mean training loss per epoch
+    seconds: float = 0.0
+
+
+def to_input(images: np.ndarray, dtype: str | np.dtype = "float32") -> np.ndarray:
+    """uint8 (N, 28, 28) -> (N, 784) in [0, 1]: the one input convention of every model."""
+    return images.reshape(len(images), -1).astype(dtype) / 255.0
+
+
+def train(model: MLP, images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int = 0,
+          progress: bool = True, desc: str = "train",
+          on_epoch: Callable[[int, float], None] | None = None) -> History:
+    """Train `model` in place on uint8 `images` (N, 28, 28) with integer `labels`."""
+    init_rng, shuffle_rng, aug_rng = (np.random.default_rng(s)
+                                      for s in np.random.SeedSequence(seed).spawn(3))
+    del init_rng  # reserved so the model may be created from the same seed
+    params = [p for layer in model.layers for p in (layer.W, layer.b)]
+    opt_cls = OPTIMIZERS[recipe.optimizer]
+    kwargs = {"momentum": recipe.momentum} if recipe.optimizer == "sgd" else {}
+    opt = opt_cls(params, weight_decay=recipe.weight_decay, **kwargs)
+    schedule = SCHEDULES[recipe.schedule]
+    n = len(images)
+    steps_per_epoch = math.ceil(n / recipe.batch_size)
+    total = steps_per_epoch * recipe.epochs
+    warmup = int(recipe.warmup_epochs * steps_per_epoch)
+    history = History()
+    start = time.perf_counter()
+    step = 0
+    bar = tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False)
+    try:
+        for epoch in range(recipe.epochs):
+            order = shuffle_rng.permutation(n)
+            epoch_images = images[order]
+            if recipe.augment is not None:
+                epoch_images = augment(epoch_images, aug_rng, recipe.augment)
+            x_all = to_input(epoch_images, recipe.dtype)
+            y_all = labels[order]
+            total_loss = 0.0
+            for i in range(0, n, recipe.batch_size):
+                loss, grads = model.loss_and_grads(x_all[i:i + recipe.batch_size],
+                                                   y_all[i:i + recipe.batch_size])
+                if not math.isfinite(loss):
+                    raise TrainingDivergedError(
+                        f"loss became {loss} at epoch {epoch + 1}, step {step + 1} "
+                        f"(lr={recipe.lr}); lower the learning rate")
+                lr = schedule(step, total, recipe.lr, warmup, recipe.min_lr)
+                opt.step([g for pair in grads for g in pair], lr)
+                total_loss += loss * len(y_all[i:i + recipe.batch_size])
+                step += 1
+                bar.update(1)
+            history.loss.append(total_loss / n)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{history.loss[-1]:.4f}")
+            if on_epoch:
+                on_epoch(epoch, history.loss[-1])
+    finally:
+        bar.close()
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def init_model(sizes: list[int], seed: int, dtype: str) -> MLP:
+    """The model `train` expects for this seed: initialised from the seed's first stream."""
+    init_seq = np.random.SeedSequence(seed).spawn(3)[0]
+    return MLP.init(sizes, np.random.default_rng(init_seq), dtype)

@@ -1,0 +1,165 @@
+"""Train the registered architectures on MNIST, derive every precision, evaluate, write models/.
+
+    python train.py                         # the whole zoo, default recipe, into models/
+    python train.py --variants 'mlp-h128-*' --epochs 10
+    python train.py --quick                 # a smoke run of seconds, into models-quick/
+
+Each architecture is trained once in float; its other precisions are encoded from those
+weights, written, read back from disk and evaluated on the 10,000 MNIST test images, so
+the manifest's accuracy is the accuracy of the files that ship.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from engine.mlp import evaluate
+from engine.mnist import MNISTError, load_mnist
+from engine.training import TrainingDivergedError, init_model, to_input, train
+
+ROOT = Path(__file__).resolve().parent
+QUICK_TRAIN_IMAGES, QUICK_EPOCHS = 6000, 2
+
+
+def library_versions() -> dict[str, str]:
+    import cv2
+    import safetensors
+
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "opencv": cv2.__version__, "safetensors": safetensors.__version__}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description="Train digit-zoo's registered variants on MNIST and write the zoo.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--variants", default="*", metavar="PATTERN",
+                   help="comma-separated shell patterns of variant names, e.g. 'mlp-h128-*'; "
+                        "an architecture is trained when any of its variants matches")
+    p.add_argument("--epochs", type=int, help="override every recipe's number of epochs")
+    p.add_argument("--seed", type=int, help="override every architecture's seed")
+    p.add_argument("--data", metavar="DIR",
+                   help="folder with the four MNIST IDX files (raw or .gz); default: "
+                        "$MNIST_DIR, else the cache, else a download")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="models folder to write (default: models/, or models-quick/ "
+                        "with --quick)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"smoke run: {QUICK_TRAIN_IMAGES} training images, "
+                        f"{QUICK_EPOCHS} epochs unless --epochs is given")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
+                   help="import a module or .py file that registers more variants "
+                        "(repeatable; also $DIGIT_ZOO_PLUGINS)")
+    p.add_argument("--list", action="store_true", help="list the matching variants and exit")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    args = p.parse_args(argv)
+    if args.epochs is not None and args.epochs < 1:
+        p.error("--epochs must be at least 1")
+    return args
+
+
+def train_zoo(args: argparse.Namespace) -> dict:
+    """Train what the arguments select; return the manifest written to args.out."""
+    import zoo
+    from zoo.artifacts import load_variant, save_variant
+    from zoo.manifest import FORMAT_VERSION, ManifestError, read_manifest, write_manifest
+
+    selected = zoo.variants(args.variants)
+    archs = list(dict.fromkeys(v.architecture for v in selected))
+    mnist = load_mnist(args.data, progress=not args.no_progress)
+    images, labels = mnist.train_images, mnist.train_labels
+    if args.quick:
+        images, labels = images[:QUICK_TRAIN_IMAGES], labels[:QUICK_TRAIN_IMAGES]
+    x_test, y_test = mnist.test_images, mnist.test_labels
+    n_test = len(y_test)
+    try:
+        manifest = read_manifest(args.out)
+    except ManifestError:
+        manifest = {"variants": {}}
+    manifest.update(format_version=FORMAT_VERSION, dataset={
+        "name": "MNIST", "test_images": n_test, "train_images": len(images)})
+    versions = library_versions()
+    print(f"MNIST from {mnist.source}; training {len(archs)} architecture(s) "
+          f"on {len(images):,} images -> {args.out}")
+    for arch in archs:
+        recipe = arch.recipe
+        if args.epochs or args.quick:
+            recipe = recipe.with_(epochs=args.epochs or QUICK_EPOCHS)
+        seed = arch.seed if args.seed is None else args.seed
+        model = init_model(arch.sizes, seed, recipe.dtype)
+        history = train(model, images, labels, recipe, seed, progress=not args.no_progress,
+                        desc=arch.name)
+        parent_correct = evaluate(model, to_input(x_test, recipe.dtype), y_test)
+        for v in (v for v in selected if v.architecture is arch):
+            files = save_variant(args.out, v, model)
+            # Evaluate the files as written, so the manifest describes what ships.
+            loaded = load_variant(args.out, v.name, files)
+            correct = evaluate(loaded, to_input(x_test, loaded.dtype), y_test)
+            manifest["variants"][v.name] = {
+                **{k: v.describe()[k] for k in ("name", "architecture", "hidden", "precision",
+                                                "bits", "experimental", "parent", "params")},
+                "files": files,
+                "bytes": sum(f["bytes"] for f in files.values()),
+                "test_correct": correct,
+                "test_accuracy": correct / n_test,
+                "parent_accuracy": parent_correct / n_test,
+                "delta_to_parent": round(100 * (correct - parent_correct) / n_test, 2),
+                "recipe": recipe.to_dict(),
+                "seed": seed,
+                "epochs": recipe.epochs,
+                "train_images": len(images),
+                "train_seconds": round(history.seconds, 1),
+                "final_train_loss": round(history.loss[-1], 5),
+                "quick": bool(args.quick),
+                "versions": versions,
+                "date": dt.date.today().isoformat(),
+            }
+            print(f"  {v.name:<24} {100 * correct / n_test:6.2f}%  "
+                  f"{files[next(iter(files))]['bytes'] / 1024:9.2f} KiB")
+        manifest["variants"] = dict(sorted(manifest["variants"].items()))
+        write_manifest(args.out, manifest)  # after each architecture: a crash keeps the rest
+    return manifest
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import zoo
+    from zoo.report import results_table
+
+    try:
+        zoo.load_plugins(args.plugin)
+        selected = zoo.variants(args.variants)
+        if not selected:
+            print(f"error: no registered variant matches {args.variants!r}; "
+                  "see `python train.py --list`", file=sys.stderr)
+            return 2
+        if args.list:
+            for v in selected:
+                d = v.describe()
+                print(f"{d['name']:<24} {d['precision']:<8} hidden={d['hidden']} "
+                      f"params={d['params']:,}{'  (experimental)' if d['experimental'] else ''}")
+            return 0
+        if args.out is None:
+            args.out = ROOT / ("models-quick" if args.quick else "models")
+        manifest = train_zoo(args)
+        print()
+        print(results_table(manifest))
+    except (MNISTError, TrainingDivergedError, FileNotFoundError, ValueError,
+            zoo.ArtifactError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted; architectures finished so far are in the manifest",
+              file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

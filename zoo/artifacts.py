@@ -1,0 +1,101 @@
+"""A variant on disk: `variants/<name>/model.safetensors` and `config.json`.
+
+safetensors holds only raw tensors, so loading runs no code (no pickle). Every file is
+checked against the SHA-256 the manifest recorded before a byte of it is parsed, and
+the bytes that were hashed are the bytes that are parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from safetensors import SafetensorError
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from engine.atomic import atomic_write
+from engine.mlp import MLP
+from zoo.registry import Variant, get_variant
+
+FORMAT_VERSION = 1
+WEIGHTS, CONFIG = "model.safetensors", "config.json"
+
+
+class ArtifactError(RuntimeError):
+    """A variant's files are missing, corrupt, tampered with or inconsistent."""
+
+
+def variant_files(name: str) -> list[str]:
+    """Paths of a variant's files, relative to the models folder (POSIX, as on the Hub)."""
+    return [f"variants/{name}/{WEIGHTS}", f"variants/{name}/{CONFIG}"]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def encode_variant(variant: Variant, model: MLP) -> dict[str, bytes]:
+    """The bytes of each of the variant's files, keyed by relative path."""
+    tensors, precision_config = variant.precision.encode(model)
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    config = {"format_version": FORMAT_VERSION, "name": variant.name,
+              "architecture": variant.architecture.name, "precision": variant.precision.name,
+              "sizes": variant.architecture.sizes, "precision_config": precision_config}
+    weights = st_save(tensors, metadata={"name": variant.name, "format": "digit-zoo"})
+    files = variant_files(variant.name)
+    return {files[0]: weights, files[1]: json.dumps(config, indent=2).encode() + b"\n"}
+
+
+def save_variant(models_dir: str | Path, variant: Variant, model: MLP) -> dict[str, dict]:
+    """Write the variant's files atomically; return {path: {"bytes", "sha256"}}."""
+    info = {}
+    for rel, data in encode_variant(variant, model).items():
+        atomic_write(Path(models_dir) / rel, data)
+        info[rel] = {"bytes": len(data), "sha256": sha256(data)}
+    return info
+
+
+def read_verified(path: Path, expected: dict | None, label: str) -> bytes:
+    if not path.is_file():
+        raise ArtifactError(f"{label}: {path} is missing")
+    data = path.read_bytes()
+    if expected is not None:
+        if len(data) != expected["bytes"] or sha256(data) != expected["sha256"]:
+            raise ArtifactError(
+                f"{label}: {path} does not match the manifest ({len(data)} bytes, SHA-256 "
+                f"{sha256(data)[:12]}..., expected {expected['bytes']} bytes, "
+                f"{expected['sha256'][:12]}...); it was modified or truncated. "
+                "Re-run train.py or fetch the zoo again.")
+    return data
+
+
+def decode_variant(name: str, weights: bytes, config_bytes: bytes) -> MLP:
+    """Build the runnable model from verified file contents."""
+    try:
+        config = json.loads(config_bytes)
+        variant = get_variant(config["name"])
+        if config["name"] != name or config.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"config describes {config.get('name')!r} "
+                             f"format {config.get('format_version')}")
+        if config["sizes"] != variant.architecture.sizes:
+            raise ValueError(f"sizes {config['sizes']} differ from the registered "
+                             f"{variant.architecture.sizes}")
+        tensors = st_load(weights)
+        return variant.precision.decode(tensors, config.get("precision_config", {}),
+                                        config["sizes"])
+    except (ValueError, KeyError, TypeError, SafetensorError) as e:
+        raise ArtifactError(f"{name}: cannot decode its files: {e}") from e
+
+
+def load_variant(models_dir: str | Path, name: str, files: dict[str, dict] | None) -> MLP:
+    """Load a variant from `models_dir`, checking each file against `files` (manifest)."""
+    weights_rel, config_rel = variant_files(name)
+    get = (files or {}).get
+    if files is not None and (get(weights_rel) is None or get(config_rel) is None):
+        raise ArtifactError(f"{name}: the manifest lists no files for it")
+    weights = read_verified(Path(models_dir) / weights_rel, get(weights_rel), name)
+    config = read_verified(Path(models_dir) / config_rel, get(config_rel), name)
+    return decode_variant(name, weights, config)

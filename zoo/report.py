@@ -1,0 +1,75 @@
+"""Tables made from the manifest, for the terminal, the README and the model card.
+
+    python -m zoo.report                 # print the table of models/manifest.json
+    python -m zoo.report --readme README.md   # rewrite the README's results block
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from engine.atomic import atomic_write
+
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+HEADER = ("| variant | precision | hidden | params | size (KiB) | % of float64 | "
+          "test accuracy | Δ to parent |")
+
+
+def ordered(manifest: dict) -> list[dict]:
+    """Entries by architecture (in params order), then by bits, widest first."""
+    return sorted(manifest["variants"].values(),
+                  key=lambda e: (e["params"], e["architecture"], -e["bits"]))
+
+
+def kib(n: int) -> str:
+    return f"{n / 1024:.2f}"
+
+
+def results_table(manifest: dict) -> str:
+    entries = ordered(manifest)
+    f64 = {e["architecture"]: e["bytes"] for e in entries if e["precision"] == "float64"}
+    rows = [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
+    for e in entries:
+        ratio = f"{100 * e['bytes'] / f64[e['architecture']]:.1f}%" \
+            if e["architecture"] in f64 else "–"
+        delta = "parent" if e["parent"] is None else f"{e['delta_to_parent']:+.2f} pts"
+        name = f"`{e['name']}`" + (" *(experimental)*" if e.get("experimental") else "")
+        rows.append(f"| {name} | {e['precision']} | {'x'.join(map(str, e['hidden']))} | "
+                    f"{e['params']:,} | {kib(e['bytes'])} | {ratio} | "
+                    f"{100 * e['test_accuracy']:.2f}% | {delta} |")
+    return "\n".join(rows)
+
+
+def replace_block(text: str, block: str) -> str:
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise ValueError(f"no {START} ... {END} block to replace")
+    return pattern.sub(lambda _: f"{START}\n{block}\n{END}", text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from zoo import default_models_dir
+    from zoo.manifest import ManifestError, read_manifest
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=Path, default=None, help="models folder")
+    parser.add_argument("--readme", type=Path, help="rewrite this file's results block")
+    args = parser.parse_args(argv)
+    try:
+        table = results_table(read_manifest(args.models or default_models_dir()))
+    except ManifestError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if args.readme:
+        atomic_write(args.readme, replace_block(args.readme.read_text(), table))
+        print(f"updated {args.readme}")
+    else:
+        print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
