@@ -41,7 +41,7 @@ def test_warmup_cosine():
     lrs = [warmup_cosine(s, 100, 1.0, warmup=10, min_lr=0.01) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert lrs[10] == pytest.approx(1.0)
-    assert all(a >= b for a, b in itertools.pairwise(lrs))  # decays monotonically
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))  # decays after warm-up
     assert warmup_cosine(100, 100, 1.0, 10, 0.01) == pytest.approx(0.01)
     assert warmup_cosine(55, 100, 1.0, 10, 0.0) == pytest.approx(0.5)
     assert constant(50, 100, 0.3) == 0.3
