@@ -1,0 +1,99 @@
+import json
+
+import numpy as np
+import pytest
+
+import zoo
+from engine.training import to_input
+from zoo.artifacts import ArtifactError, load_variant, save_variant
+from zoo.manifest import ManifestError, read_manifest, write_manifest
+
+
+def trained_like(name):
+    """A randomly initialised model stands in for a trained one: the bytes are what matter."""
+    return zoo.create(name)
+
+
+def write_zoo(tmp_path, names):
+    manifest = {"variants": {}}
+    for name in names:
+        files = save_variant(tmp_path, zoo.get_variant(name), trained_like(name))
+        manifest["variants"][name] = {"name": name, "files": files}
+    write_manifest(tmp_path, manifest)
+    return manifest
+
+
+@pytest.mark.parametrize("precision", ["float64", "float32", "int8", "int4"])
+def test_round_trip_every_precision(tmp_path, precision):
+    name = f"mlp-h64-{precision}"
+    model = trained_like(name)
+    write_zoo(tmp_path, [name])
+    loaded = zoo.load(name, models_dir=tmp_path)
+    x = to_input(np.random.default_rng(0).integers(0, 256, (20, 28, 28)).astype(np.uint8))
+    p_ref, p = model.predict_proba(x), loaded.predict_proba(x)
+    tol = {"float64": 1e-6, "float32": 1e-6, "int8": 0.02, "int4": 0.15}[precision]
+    assert np.abs(p - p_ref).max() <= tol
+    assert loaded.dtype == ("float64" if precision == "float64" else "float32")
+    if precision in ("int8",):  # scales folded into the output, integer weights kept
+        assert loaded.layers[0].scale is not None
+        assert np.array_equal(loaded.layers[0].W, np.rint(loaded.layers[0].W))
+
+
+def test_sizes_shrink_with_bits(tmp_path):
+    m = write_zoo(tmp_path, [f"mlp-h128-{p}" for p in ("float64", "float32", "int8", "int4")])
+    size = {n.rsplit("-", 1)[1]: sum(f["bytes"] for f in e["files"].values())
+            for n, e in m["variants"].items()}
+    assert size["int8"] <= 0.15 * size["float64"] and size["int4"] <= 0.09 * size["float64"]
+
+
+def test_no_pickle_and_contiguous_layout(tmp_path):
+    write_zoo(tmp_path, ["mlp-h32-float64"])
+    raw = (tmp_path / "variants/mlp-h32-float64/model.safetensors").read_bytes()
+    header = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])
+    assert header["layers.0.weight"]["shape"] == [784, 32]
+    assert b"\x80\x04" not in raw[:16]  # not a pickle stream
+
+
+def test_tampered_and_truncated_files_refused_others_usable(tmp_path):
+    write_zoo(tmp_path, ["mlp-h32-int8", "mlp-h32-int4", "mlp-h32-float32"])
+    weights = tmp_path / "variants/mlp-h32-int8/model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-5] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"mlp-h32-int8.*does not match the manifest"):
+        zoo.load("mlp-h32-int8", models_dir=tmp_path)
+    config = tmp_path / "variants/mlp-h32-int4/config.json"
+    config.write_bytes(config.read_bytes()[:20])
+    with pytest.raises(ArtifactError, match="modified or truncated"):
+        zoo.load("mlp-h32-int4", models_dir=tmp_path)
+    assert zoo.load("mlp-h32-float32", models_dir=tmp_path).sizes == [784, 32, 10]
+
+
+def test_missing_file_and_unknown_entries(tmp_path):
+    write_zoo(tmp_path, ["mlp-h32-int8"])
+    (tmp_path / "variants/mlp-h32-int8/config.json").unlink()
+    with pytest.raises(ArtifactError, match="missing"):
+        zoo.load("mlp-h32-int8", models_dir=tmp_path)
+    with pytest.raises(ManifestError, match="no variant 'mlp-h64-int8'"):
+        zoo.load("mlp-h64-int8", models_dir=tmp_path)
+    with pytest.raises(ManifestError, match="train the zoo"):
+        zoo.load("mlp-h32-int8", models_dir=tmp_path / "empty")
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ManifestError, match="not valid JSON"):
+        read_manifest(tmp_path)
+
+
+def test_wrong_shapes_in_an_unverified_file_are_reported(tmp_path):
+    """Even with no manifest to compare against, a mismatched file is a clear error."""
+    write_zoo(tmp_path, ["mlp-h32-int8", "mlp-h64-int8"])
+    src = tmp_path / "variants/mlp-h64-int8/model.safetensors"
+    dst = tmp_path / "variants/mlp-h32-int8/model.safetensors"
+    dst.write_bytes(src.read_bytes())
+    with pytest.raises(ArtifactError, match=r"weight_q.*expected int8\[784, 32\]"):
+        load_variant(tmp_path, "mlp-h32-int8", None)
+
+
+def test_writes_leave_no_temporary_files(tmp_path):
+    write_zoo(tmp_path, ["mlp-h32-int4"])
+    leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    assert leftovers == []

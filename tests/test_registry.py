@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+
+import zoo
+from engine.mlp import MLP
+from zoo.registry import ARCHITECTURES, PRECISIONS
+
+
+def test_builtin_zoo_is_complete():
+    names = {v.name for v in zoo.variants()}
+    for width in (32, 64, 128, 256, 512):
+        for precision in ("float64", "float32", "int8", "int4"):
+            assert f"mlp-h{width}-{precision}" in names
+    assert zoo.get_variant("mlp-h64-int4").experimental
+    assert not zoo.get_variant("mlp-h64-int8").experimental
+
+
+def test_wildcards_and_lists():
+    assert {v.name for v in zoo.variants("mlp-h128-*")} == {
+        "mlp-h128-float64", "mlp-h128-float32", "mlp-h128-int8", "mlp-h128-int4"}
+    assert {v.precision.name for v in zoo.variants("*-int8")} == {"int8"}
+    assert len(zoo.variants("mlp-h32-int8, mlp-h64-int8")) == 2
+    assert zoo.variants("nothing*") == []
+
+
+def test_describe_and_parent():
+    d = zoo.get_variant("mlp-h128-int8").describe()
+    assert d["parent"] == "mlp-h128-float32" and d["params"] == 784 * 128 + 128 + 1290
+    assert d["hidden"] == [128] and d["bits"] == 8 and d["recipe"]["optimizer"] == "adam"
+    assert zoo.get_variant("mlp-h128-float32").parent is None
+
+
+def test_create_is_seeded_and_untrained():
+    a, b = zoo.create("mlp-h32-int8"), zoo.create("mlp-h32-int8")
+    assert isinstance(a, MLP) and a.sizes == [784, 32, 10]
+    assert np.array_equal(a.layers[0].W, b.layers[0].W)
+
+
+def test_unknown_name_suggests():
+    with pytest.raises(zoo.UnknownVariantError, match="did you mean mlp-h128-int8"):
+        zoo.get_variant("mlp-h128-int9")
+
+
+def test_conflicting_registration_refused():
+    with pytest.raises(ValueError, match="already registered"):
+        zoo.register_architecture("mlp-h32", (33,))
+    with pytest.raises(ValueError, match="positive"):
+        zoo.register_architecture("mlp-bad", (0,))
+    assert ARCHITECTURES["mlp-h32"].hidden == (32,) and "mlp-bad" not in ARCHITECTURES
+    assert set(PRECISIONS) >= {"float64", "float32", "int8", "int4"}

@@ -1,0 +1,100 @@
+"""train.py as a user runs it: options, errors without tracebacks, plugins, a quick run."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.conftest import ROOT, mnist_dir, requires_mnist
+
+
+def run(*args, env=None, **kw):
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300, **kw)
+
+
+def test_help_explains_every_option():
+    out = run("train.py", "--help")
+    assert out.returncode == 0
+    for opt in ("--variants", "--epochs", "--seed", "--data", "--out", "--quick", "--plugin",
+                "--list"):
+        assert opt in out.stdout
+
+
+@pytest.mark.parametrize("args,code,message", [
+    (["--bogus"], 2, "unrecognized arguments: --bogus"),
+    (["--epochs", "0"], 2, "--epochs must be at least 1"),
+    (["--epochs", "many"], 2, "invalid int value"),
+    (["--variants", "nothing-*"], 2, "no registered variant matches"),
+    (["--data", "/nonexistent/mnist", "--quick"], 1, "does not exist"),
+    (["--plugin", "/nonexistent/plugin.py", "--list"], 1, "plugin file"),
+])
+def test_bad_input_gets_a_message_not_a_traceback(tmp_path, args, code, message):
+    out = run("train.py", *args, "--out", str(tmp_path))
+    assert out.returncode == code, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "manifest.json").exists()
+
+
+PLUGIN = textwrap.dedent('''
+    """A plugin written by the test: one architecture and one new precision."""
+    import numpy as np
+    from engine.mlp import MLP, Dense
+    from engine.training import Recipe
+    from zoo import Precision, register_architecture, register_precision
+
+    register_architecture("mlp-test-h24", (24,), recipe=Recipe(epochs=1), seed=3)
+
+    @register_precision
+    class Float16(Precision):
+        name, bits = "float16", 16
+        def encode(self, model):
+            return {f"w{i}": l.W.astype(np.float16) for i, l in enumerate(model.layers)} | \\
+                   {f"b{i}": l.b.astype(np.float16) for i, l in enumerate(model.layers)}, {}
+        def decode(self, tensors, config, sizes):
+            n = len(sizes) - 1
+            return MLP([Dense(tensors[f"w{i}"].astype(np.float32),
+                              tensors[f"b{i}"].astype(np.float32)) for i in range(n)])
+''')
+
+
+@requires_mnist
+def test_plugin_variant_trains_saves_lists_and_loads(tmp_path):
+    plugin = tmp_path / "my_variants.py"
+    plugin.write_text(PLUGIN)
+    out = tmp_path / "models"
+    listed = run("train.py", "--plugin", str(plugin), "--variants", "mlp-test-*", "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert "mlp-test-h24-float16" in listed.stdout and "mlp-test-h24-int8" in listed.stdout
+    trained = run("train.py", "--plugin", str(plugin), "--variants", "mlp-test-*", "--quick",
+                  "--no-progress", "--data", str(mnist_dir()), "--out", str(out))
+    assert trained.returncode == 0, trained.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["variants"]) == {f"mlp-test-h24-{p}" for p in
+                                         ("float64", "float32", "int8", "int4", "float16")}
+    f16 = manifest["variants"]["mlp-test-h24-float16"]
+    assert f16["parent"] == "mlp-test-h24-float32" and f16["test_accuracy"] > 0.5
+    load = run("-c", "import zoo; m = zoo.load('mlp-test-h24-float16'); print(m.sizes)",
+               env={"DIGIT_ZOO_PLUGINS": str(plugin), "ZOO_MODELS_DIR": str(out)})
+    assert load.returncode == 0, load.stderr
+    assert load.stdout.strip() == "[784, 24, 10]"
+
+
+@requires_mnist
+def test_quick_run_writes_a_consistent_manifest(tmp_path):
+    out = run("train.py", "--quick", "--no-progress", "--variants", "mlp-h32-*", "--seed", "5",
+              "--data", str(mnist_dir()), "--out", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "| `mlp-h32-int8` | int8 |" in out.stdout
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    e = manifest["variants"]["mlp-h32-int4"]
+    assert e["quick"] and e["seed"] == 5 and e["epochs"] == 2 and e["experimental"]
+    assert e["parent"] == "mlp-h32-float32" and e["test_accuracy"] == e["test_correct"] / 10000
+    parent = manifest["variants"]["mlp-h32-float32"]
+    assert e["delta_to_parent"] == round(100 * (e["test_correct"] - parent["test_correct"])
+                                         / 10000, 2)
+    for rel, info in e["files"].items():
+        assert (tmp_path / rel).stat().st_size == info["bytes"]

@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from engine.mlp import evaluate
+from engine.training import Recipe, TrainingDivergedError, init_model, to_input, train
+from tests.conftest import requires_mnist
+
+
+def toy(n=256, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    images = np.zeros((n, 28, 28), np.uint8)
+    for i, y in enumerate(labels):  # a bar whose row encodes the class
+        images[i, 2 + 2 * y: 4 + 2 * y, 4:24] = 255
+    return images, labels
+
+
+def weights(model):
+    return [p.copy() for layer in model.layers for p in (layer.W, layer.b)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_same_seed_gives_bit_identical_weights(dtype):
+    images, labels = toy()
+    recipe = Recipe(epochs=2, batch_size=32, dtype=dtype)
+    runs = []
+    for seed in (7, 7, 8):
+        model = init_model([784, 16, 10], seed, dtype)
+        train(model, images, labels, recipe, seed, progress=False)
+        runs.append(weights(model))
+    assert all(np.array_equal(a, b) for a, b in zip(runs[0], runs[1]))
+    assert not all(np.array_equal(a, b) for a, b in zip(runs[0], runs[2]))
+    assert runs[0][0].dtype == dtype
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_learns_a_toy_task(optimizer):
+    images, labels = toy()
+    lr = 1e-2 if optimizer == "adam" else 0.1
+    recipe = Recipe(epochs=8, batch_size=32, optimizer=optimizer, lr=lr, augment=None)
+    model = init_model([784, 16, 10], 0, "float32")
+    history = train(model, images, labels, recipe, 0, progress=False)
+    assert history.loss[-1] < history.loss[0] / 5
+    assert evaluate(model, to_input(images), labels) == len(labels)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
+def test_divergence_stops_with_a_clear_error():
+    images, labels = toy()
+    model = init_model([784, 16, 10], 0, "float32")
+    recipe = Recipe(epochs=3, optimizer="sgd", lr=1e6, warmup_epochs=0, augment=None)
+    with pytest.raises(TrainingDivergedError, match="lower the learning rate"):
+        train(model, images, labels, recipe, 0, progress=False)
+
+
+def test_recipe_rejects_nonsense():
+    with pytest.raises(ValueError, match="optimizer"):
+        Recipe(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="dtype"):
+        Recipe(dtype="float16")
+
+
+@requires_mnist
+def test_short_run_on_real_digits_reaches_floor(mnist):
+    """4,000 real digits, 5 epochs, width 64: >= 90% on the full test set.
+
+    Seeds 0-3 measured 91.5-91.9% here; a wrong gradient or optimiser lands far below.
+    """
+    model = init_model([784, 64, 10], 0, "float32")
+    recipe = Recipe(epochs=5, batch_size=32, lr=2e-3, warmup_epochs=0.2, augment=None)
+    train(model, mnist.train_images[:4000], mnist.train_labels[:4000], recipe, 0,
+          progress=False)
+    acc = evaluate(model, to_input(mnist.test_images), mnist.test_labels) / 10000
+    assert acc >= 0.90, acc
