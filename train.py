@@ -3,6 +3,8 @@
     python train.py                         # the whole zoo, default recipe, into models/
     python train.py --variants 'mlp-h128-*' --epochs 10
     python train.py --quick                 # a smoke run of seconds, into models-quick/
+    python train.py --push --repo you/digit-zoo   # train, then publish in one commit
+    python train.py --push-only --repo you/digit-zoo  # publish models/ as it is
 
 Each architecture is trained once in float; its other precisions are encoded from those
 weights, written, read back from disk and evaluated on the 10,000 MNIST test images, so
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import platform
 import sys
 from pathlib import Path
@@ -53,15 +56,68 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: {QUICK_TRAIN_IMAGES} training images, "
                         f"{QUICK_EPOCHS} epochs unless --epochs is given")
+    p.add_argument("--derive-only", action="store_true",
+                   help="do not train: derive the selected variants from the float parents "
+                        "already in --out (e.g. after adding a precision)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
                    help="import a module or .py file that registers more variants "
                         "(repeatable; also $DIGIT_ZOO_PLUGINS)")
     p.add_argument("--list", action="store_true", help="list the matching variants and exit")
+    hub = p.add_argument_group("publishing to the Hugging Face Hub (token: HF_TOKEN or "
+                               "`hf auth login`)")
+    hub.add_argument("--push", action="store_true",
+                     help="after training, publish the models folder in one commit")
+    hub.add_argument("--push-only", action="store_true",
+                     help="publish the existing models folder without training")
+    hub.add_argument("--repo", default=os.environ.get("ZOO_REPO"), metavar="NAMESPACE/NAME",
+                     help="Hub model repo to publish to (default: $ZOO_REPO)")
+    hub.add_argument("--private", action="store_true", help="create the repo as private")
+    hub.add_argument("--revision", metavar="BRANCH", help="branch to commit to (default: main; "
+                                                          "created if missing)")
+    hub.add_argument("--message", metavar="TEXT", help="commit message")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         p.error("--epochs must be at least 1")
+    if args.derive_only and (args.epochs or args.seed is not None or args.quick):
+        p.error("--derive-only trains nothing; it cannot take --epochs, --seed or --quick")
+    if (args.push or args.push_only) and not args.repo:
+        p.error("--push needs --repo NAMESPACE/NAME (or ZOO_REPO)")
+    if args.push_only and (args.derive_only or args.quick or args.epochs):
+        p.error("--push-only trains nothing; drop --derive-only, --quick and --epochs")
     return args
+
+
+TRAINING_FIELDS = ("recipe", "seed", "epochs", "train_images", "train_seconds",
+                   "final_train_loss", "quick")
+
+
+def float_parent(arch, args: argparse.Namespace, images: np.ndarray, labels: np.ndarray,
+                 manifest: dict) -> tuple:
+    """The trained float model of `arch` and the facts of its training.
+
+    Trained now, or with --derive-only read back (hash-checked) from the parent variant
+    already in the models folder.
+    """
+    from zoo.artifacts import load_variant
+
+    if args.derive_only:
+        parent = f"{arch.name}-{arch.recipe.dtype}"
+        e = manifest["variants"].get(parent)
+        if e is None:
+            raise ValueError(f"--derive-only: {parent} is not in {args.out / 'manifest.json'}; "
+                             "train it first")
+        return load_variant(args.out, parent, e["files"]), {k: e[k] for k in TRAINING_FIELDS}
+    recipe = arch.recipe
+    if args.epochs or args.quick:
+        recipe = recipe.with_(epochs=args.epochs or QUICK_EPOCHS)
+    seed = arch.seed if args.seed is None else args.seed
+    model = init_model(arch.sizes, seed, recipe.dtype)
+    history = train(model, images, labels, recipe, seed, progress=not args.no_progress,
+                    desc=arch.name)
+    return model, {"recipe": recipe.to_dict(), "seed": seed, "epochs": recipe.epochs,
+                   "train_images": len(images), "train_seconds": round(history.seconds, 1),
+                   "final_train_loss": round(history.loss[-1], 5), "quick": bool(args.quick)}
 
 
 def train_zoo(args: argparse.Namespace) -> dict:
@@ -82,20 +138,16 @@ def train_zoo(args: argparse.Namespace) -> dict:
         manifest = read_manifest(args.out)
     except ManifestError:
         manifest = {"variants": {}}
-    manifest.update(format_version=FORMAT_VERSION, dataset={
-        "name": "MNIST", "test_images": n_test, "train_images": len(images)})
+    manifest.update(format_version=FORMAT_VERSION, dataset={"name": "MNIST",
+                                                            "test_images": n_test})
     versions = library_versions()
-    print(f"MNIST from {mnist.source}; training {len(archs)} architecture(s) "
+    verb = "deriving from" if args.derive_only else "training"
+    print(f"MNIST from {mnist.source}; {verb} {len(archs)} architecture(s) "
           f"on {len(images):,} images -> {args.out}")
     for arch in archs:
-        recipe = arch.recipe
-        if args.epochs or args.quick:
-            recipe = recipe.with_(epochs=args.epochs or QUICK_EPOCHS)
-        seed = arch.seed if args.seed is None else args.seed
-        model = init_model(arch.sizes, seed, recipe.dtype)
-        history = train(model, images, labels, recipe, seed, progress=not args.no_progress,
-                        desc=arch.name)
-        parent_correct = evaluate(model, to_input(x_test, recipe.dtype), y_test)
+        model, training = float_parent(arch, args, images, labels, manifest)
+        dtype = training["recipe"]["dtype"]
+        parent_correct = evaluate(model, to_input(x_test, dtype), y_test)
         for v in (v for v in selected if v.architecture is arch):
             files = save_variant(args.out, v, model)
             # Evaluate the files as written, so the manifest describes what ships.
@@ -110,13 +162,7 @@ def train_zoo(args: argparse.Namespace) -> dict:
                 "test_accuracy": correct / n_test,
                 "parent_accuracy": parent_correct / n_test,
                 "delta_to_parent": round(100 * (correct - parent_correct) / n_test, 2),
-                "recipe": recipe.to_dict(),
-                "seed": seed,
-                "epochs": recipe.epochs,
-                "train_images": len(images),
-                "train_seconds": round(history.seconds, 1),
-                "final_train_loss": round(history.loss[-1], 5),
-                "quick": bool(args.quick),
+                **training,
                 "versions": versions,
                 "date": dt.date.today().isoformat(),
             }
@@ -125,6 +171,23 @@ def train_zoo(args: argparse.Namespace) -> dict:
         manifest["variants"] = dict(sorted(manifest["variants"].items()))
         write_manifest(args.out, manifest)  # after each architecture: a crash keeps the rest
     return manifest
+
+
+def publish(args: argparse.Namespace) -> int:
+    from zoo.hub import HubError, push
+
+    try:
+        result = push(args.out, args.repo, private=args.private, revision=args.revision,
+                      commit_message=args.message)
+    except HubError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if result.changed:
+        print(f"published {args.out} to {result.repo_id}: commit {result.commit}\n{result.url}")
+    else:
+        print(f"{result.repo_id} already holds this zoo (commit {result.commit}); "
+              "nothing to publish")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,11 +210,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.out is None:
             args.out = ROOT / ("models-quick" if args.quick else "models")
-        manifest = train_zoo(args)
-        print()
-        print(results_table(manifest))
+        if not args.push_only:
+            manifest = train_zoo(args)
+            print()
+            print(results_table(manifest))
+        if args.push or args.push_only:
+            return publish(args)
     except (MNISTError, TrainingDivergedError, FileNotFoundError, ValueError,
-            zoo.ArtifactError) as e:
+            zoo.ArtifactError, zoo.ManifestError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# huggingface_hub reads these when it is first imported (gradio imports it too), so they
+# are set here, before any test module imports either: the real client then talks to the
+# local Hub below, with a cache and token store of its own, never the user's.
+HUB_PORT = _free_port()
+os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{HUB_PORT}"
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="digit-zoo-hf-")
+os.environ.pop("HF_TOKEN", None)
+os.environ.pop("HF_HUB_OFFLINE", None)
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+for var in ("ZOO_REPO", "ZOO_REVISION", "ZOO_MODELS_DIR", "DIGIT_ZOO_PLUGINS"):
+    os.environ.pop(var, None)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+WRITER, READER = "hf_test_writer_token", "hf_test_reader_token"
 
 
 def mnist_dir() -> Path | None:
@@ -31,3 +53,13 @@ def mnist():
     if d is None:
         pytest.skip("needs real MNIST: set MNIST_DIR (CI uses ../shared/data/mnist)")
     return load_mnist(d, download=False, progress=False)
+
+
+@pytest.fixture
+def hub():
+    """A local Hub on HF_ENDPOINT's port; user `tester` (token WRITER) and `other` (READER)."""
+    from tests.hub_server import LocalHub
+
+    server = LocalHub({WRITER: "tester", READER: "other"}, port=HUB_PORT).start()
+    yield server
+    server.stop()

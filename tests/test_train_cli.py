@@ -31,6 +31,7 @@ def test_help_explains_every_option():
     (["--variants", "nothing-*"], 2, "no registered variant matches"),
     (["--data", "/nonexistent/mnist", "--quick"], 1, "does not exist"),
     (["--plugin", "/nonexistent/plugin.py", "--list"], 1, "plugin file"),
+    (["--derive-only", "--quick"], 2, "--derive-only trains nothing"),
 ])
 def test_bad_input_gets_a_message_not_a_traceback(tmp_path, args, code, message):
     out = run("train.py", *args, "--out", str(tmp_path))
@@ -98,3 +99,20 @@ def test_quick_run_writes_a_consistent_manifest(tmp_path):
                                          / 10000, 2)
     for rel, info in e["files"].items():
         assert (tmp_path / rel).stat().st_size == info["bytes"]
+
+
+@requires_mnist
+def test_derive_only_reuses_the_float_parent(tmp_path):
+    common = ["--no-progress", "--data", str(mnist_dir()), "--out", str(tmp_path)]
+    missing = run("train.py", "--derive-only", "--variants", "mlp-h64-int4", *common)
+    assert missing.returncode == 1 and "mlp-h64-float32 is not in" in missing.stderr
+    assert run("train.py", "--quick", "--variants", "mlp-h64-float32", *common).returncode == 0
+    before = json.loads((tmp_path / "manifest.json").read_text())["variants"]
+    out = run("train.py", "--derive-only", "--variants", "mlp-h64-int*", *common)
+    assert out.returncode == 0, out.stderr
+    after = json.loads((tmp_path / "manifest.json").read_text())["variants"]
+    assert after["mlp-h64-float32"] == before["mlp-h64-float32"]
+    parent = after["mlp-h64-float32"]
+    for name in ("mlp-h64-int8", "mlp-h64-int4"):
+        assert after[name]["train_seconds"] == parent["train_seconds"]
+        assert after[name]["parent_accuracy"] == parent["test_accuracy"]

@@ -3,6 +3,7 @@
     import zoo
     zoo.variants("mlp-h128-*")          # what is registered
     model = zoo.load("mlp-h128-int8")   # a trained, verified, runnable model
+    model = zoo.load("mlp-h128-int8", repo="you/digit-zoo", revision="main")  # from the Hub
     model.predict_proba(x)              # x: (N, 784) floats in [0, 1]
 """
 
@@ -39,8 +40,19 @@ def default_models_dir() -> Path:
                 / "models")
 
 
-def load(name: str, models_dir: str | Path | None = None):
-    """A trained variant from a models folder, its files checked against the manifest."""
+def load(name: str, repo: str | None = None, revision: str | None = None, *,
+         models_dir: str | Path | None = None, **hub_kwargs):
+    """A trained, runnable variant, its files checked against the manifest's SHA-256.
+
+    With `repo` ("namespace/name") it comes from that Hugging Face Hub repo at `revision`
+    (a branch, tag or commit; default main), downloading only its files, cached; see
+    `zoo.hub.open_zoo` for `token`, `cache_dir` and `endpoint`. Without, from `models_dir`
+    (default: the shipped models/).
+    """
+    if repo is not None:
+        from zoo import hub  # the Hub client is only imported by those who use it
+
+        return hub.load(name, repo, revision, **hub_kwargs)
     models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
     manifest = read_manifest(models_dir)
     return load_variant(models_dir, name, entry(manifest, name).get("files"))

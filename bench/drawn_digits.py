@@ -1,0 +1,56 @@
+"""Accuracy on drawn-like digits: the preprocessing pipeline vs a naive resize, per variant.
+
+MNIST test digits are redrawn as mouse drawings (engine/drawn.py: thin strokes at random
+size, place, slant and pen width on 280-800 px canvases), then fed to every shipped
+variant through `engine.preprocess.preprocess` and through a plain resize to 28x28.
+
+    MNIST_DIR=... python bench/drawn_digits.py [--n 2000] [--seed 0] [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from _common import mnist, table
+from tqdm.auto import tqdm
+
+import zoo
+from engine.drawn import drawn_digits
+from engine.mlp import evaluate
+from engine.preprocess import naive, preprocess
+from zoo.manifest import read_manifest
+from zoo.report import ordered
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="drawn digits (from the test set)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", help="MNIST folder (default: $MNIST_DIR, cache, download)")
+    args = parser.parse_args()
+    data = mnist(args.data)
+    piped, resized, labels = [], [], []
+    start = time.perf_counter()
+    for drawing, label in tqdm(drawn_digits(data.test_images, data.test_labels, args.n,
+                                            args.seed), total=args.n, desc="draw + preprocess"):
+        piped.append(preprocess(drawing).image.ravel())
+        resized.append(naive(drawing).ravel())
+        labels.append(label)
+    per_digit_ms = 1000 * (time.perf_counter() - start) / args.n
+    x_pipe, x_naive, y = np.stack(piped), np.stack(resized), np.array(labels)
+    manifest = read_manifest(zoo.default_models_dir())
+    rows = []
+    for e in ordered(manifest):
+        model = zoo.load(e["name"])
+        rows.append([f"`{e['name']}`", f"{100 * e['test_accuracy']:.2f}%",
+                     f"{100 * evaluate(model, x_pipe, y) / len(y):.2f}%",
+                     f"{100 * evaluate(model, x_naive, y) / len(y):.2f}%"])
+    print(table(["variant", "MNIST test", "drawn, pipeline", "drawn, naive resize"], rows))
+    print(f"\n{args.n} drawn digits (seed {args.seed}); drawing + both preprocessings "
+          f"{per_digit_ms:.1f} ms per digit.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Publishing and fetching the zoo with the real huggingface_hub client and a local Hub."""
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from huggingface_hub import HfApi, ModelCard
+
+import zoo
+from tests.conftest import READER, ROOT, WRITER
+from zoo import hub as zhub
+from zoo.artifacts import ArtifactError, save_variant
+from zoo.manifest import ManifestError, read_manifest, write_manifest
+
+NAMES = ["mlp-h32-float32", "mlp-h32-int8", "mlp-h32-int4"]
+
+
+def make_zoo(folder, seed_shift=0):
+    """A small zoo (random weights) with a manifest like train.py's."""
+    manifest = {"format_version": 1, "dataset": {"name": "MNIST", "test_images": 10000},
+                "variants": {}}
+    for name in NAMES:
+        model = zoo.create(name)
+        model.layers[0].W += seed_shift
+        v = zoo.get_variant(name)
+        files = save_variant(folder, v, model)
+        manifest["variants"][name] = {
+            **{k: v.describe()[k] for k in ("name", "architecture", "hidden", "precision",
+                                            "bits", "experimental", "parent", "params")},
+            "files": files, "bytes": sum(f["bytes"] for f in files.values()),
+            "test_correct": 9000 + len(name), "test_accuracy": (9000 + len(name)) / 10000,
+            "delta_to_parent": 0.0, "recipe": v.describe()["recipe"], "seed": 0}
+    write_manifest(folder, manifest)
+    return manifest
+
+
+def head(repo_id, revision="main"):
+    return HfApi(token=WRITER).model_info(repo_id, revision=revision).sha
+
+
+def test_push_then_load_in_a_fresh_cache_is_byte_identical(hub, tmp_path):
+    local = tmp_path / "models"
+    make_zoo(local)
+    result = zhub.push(local, "tester/zoo", token=WRITER)
+    assert result.changed and len(result.commit) == 40
+    files = HfApi(token=WRITER).list_repo_files("tester/zoo")
+    assert {"manifest.json", "README.md", "variants/mlp-h32-int4/model.safetensors"} <= set(files)
+    assert len(hub.repos["tester/zoo"].history()) == 2  # the repo's first commit + ours
+    remote = zhub.open_zoo("tester/zoo", cache_dir=tmp_path / "cache")
+    assert remote.revision == result.commit and not remote.offline
+    x = np.random.default_rng(0).random((5, 784))
+    for name, e in remote.manifest["variants"].items():
+        for rel, info in e["files"].items():
+            assert remote.fetch_verified(rel, info) == (local / rel).read_bytes()
+        assert np.array_equal(zoo.load(name, repo="tester/zoo", cache_dir=tmp_path / "c2")
+                              .predict_proba(x), zoo.load(name, models_dir=local)
+                              .predict_proba(x))
+
+
+def test_only_the_asked_variant_is_downloaded(hub, tmp_path):
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    hub.requests.clear()
+    zoo.load("mlp-h32-int8", repo="tester/zoo", cache_dir=tmp_path / "cache")
+    fetched = {p.split("/resolve/", 1)[1].split("/", 1)[1] for m, p in hub.requests
+               if "/resolve/" in p and m == "GET"}
+    assert fetched == {"manifest.json", "variants/mlp-h32-int8/model.safetensors",
+                       "variants/mlp-h32-int8/config.json"}
+
+
+def test_model_card_carries_the_metrics(hub, tmp_path):
+    manifest = make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    card = ModelCard.load("tester/zoo", token=WRITER)
+    results = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert results == {f"{n} accuracy": e["test_accuracy"]
+                       for n, e in manifest["variants"].items()}
+    assert card.data.library_name == "digit-zoo" and "quantization" in card.data.tags
+    assert "mlp-h32-int4` *(experimental)*" in card.text and "zoo.load(" in card.text
+
+
+def test_unchanged_push_makes_no_commit(hub, tmp_path):
+    make_zoo(tmp_path / "models")
+    first = zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    again = zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    assert not again.changed and again.commit == first.commit
+    assert len(hub.repos["tester/zoo"].history()) == 2
+
+
+def test_new_revision_keeps_the_old_one_loadable(hub, tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    make_zoo(old)
+    make_zoo(new, seed_shift=1)
+    first = zhub.push(old, "tester/zoo", token=WRITER)
+    shutil.rmtree(new / "variants/mlp-h32-int4")  # a variant dropped from the zoo
+    m = read_manifest(new)
+    del m["variants"]["mlp-h32-int4"]
+    write_manifest(new, m)
+    second = zhub.push(new, "tester/zoo", token=WRITER, commit_message="retrained")
+    assert second.changed and second.commit != first.commit
+    assert "variants/mlp-h32-int4/config.json" not in HfApi().list_repo_files("tester/zoo")
+    x = np.random.default_rng(1).random((3, 784))
+    cache = tmp_path / "cache"
+    pinned = zoo.load("mlp-h32-int8", repo="tester/zoo", revision=first.commit, cache_dir=cache)
+    latest = zoo.load("mlp-h32-int8", repo="tester/zoo", cache_dir=cache)
+    assert np.array_equal(pinned.predict_proba(x),
+                          zoo.load("mlp-h32-int8", models_dir=old).predict_proba(x))
+    assert np.array_equal(latest.predict_proba(x),
+                          zoo.load("mlp-h32-int8", models_dir=new).predict_proba(x))
+    assert zoo.load("mlp-h32-int4", repo="tester/zoo", revision=first.commit, cache_dir=cache)
+    with pytest.raises(zhub.VariantNotFoundError, match="no variant 'mlp-h32-int4'"):
+        zoo.load("mlp-h32-int4", repo="tester/zoo", cache_dir=cache)
+
+
+def test_branch_push_and_load(hub, tmp_path):
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    make_zoo(tmp_path / "exp", seed_shift=2)
+    result = zhub.push(tmp_path / "exp", "tester/zoo", token=WRITER, revision="experiment")
+    assert head("tester/zoo", "experiment") == result.commit != head("tester/zoo")
+    remote = zhub.open_zoo("tester/zoo", "experiment", cache_dir=tmp_path / "cache")
+    assert remote.revision == result.commit
+
+
+def test_offline_uses_the_cache_and_says_so(hub, tmp_path, caplog):
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    cache = tmp_path / "cache"
+    online = zoo.load("mlp-h32-int8", repo="tester/zoo", cache_dir=cache)
+    hub.stop()
+    with caplog.at_level(logging.WARNING, logger="digit_zoo.hub"):
+        offline = zoo.load("mlp-h32-int8", repo="tester/zoo", cache_dir=cache)
+    assert "using the cached copy of tester/zoo@main" in caplog.text
+    x = np.random.default_rng(2).random((3, 784))
+    assert np.array_equal(online.predict_proba(x), offline.predict_proba(x))
+    with pytest.raises(zhub.HubUnreachableError, match=r"tester/zoo.*not cached"):
+        zoo.load("mlp-h32-int4", repo="tester/zoo", cache_dir=cache)
+    with pytest.raises(zhub.HubUnreachableError, match="nobody/zoo"):
+        zoo.load("mlp-h32-int8", repo="nobody/zoo", cache_dir=cache)
+
+
+def test_hf_hub_offline_env_uses_the_cache(hub, tmp_path):
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    cache = tmp_path / "cache"
+    zoo.load("mlp-h32-int8", repo="tester/zoo", cache_dir=cache)
+    code = (f"import zoo; m = zoo.load('mlp-h32-int8', repo='tester/zoo', "
+            f"cache_dir={str(cache)!r}); print(m.sizes)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[784, 32, 10]" and "cached copy" in out.stderr
+
+
+def test_tampered_file_is_refused_and_not_cached(hub, tmp_path):
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    path = "variants/mlp-h32-int8/model.safetensors"
+    data = bytearray((tmp_path / "models" / path).read_bytes())
+    data[-3] ^= 0x55
+    hub.tamper("tester/zoo", path, bytes(data))
+    cache = tmp_path / "cache"
+    with pytest.raises(ArtifactError, match=r"does not match the manifest.*removed from cache"):
+        zoo.load("mlp-h32-int8", repo="tester/zoo", cache_dir=cache)
+    cached = [p for p in cache.rglob("*") if p.is_file() or p.is_symlink()]
+    assert not [p for p in cached if "mlp-h32-int8" in str(p) and p.name.endswith("tensors")]
+    assert all(bytes(data) != p.read_bytes() for p in cached if p.exists())
+    assert zoo.load("mlp-h32-int4", repo="tester/zoo", cache_dir=cache)  # others still load
+
+
+def test_distinct_errors(hub, tmp_path):
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/secret", token=WRITER, private=True)
+    cache = tmp_path / "cache"
+    with pytest.raises(zhub.HubAuthError, match="rejected"):
+        zoo.load("mlp-h32-int8", repo="tester/secret", token="hf_wrong", cache_dir=cache)
+    with pytest.raises(zhub.HubNotFoundError, match="private"):
+        zoo.load("mlp-h32-int8", repo="tester/secret", cache_dir=cache)
+    with pytest.raises(zhub.HubNotFoundError, match="private"):
+        zoo.load("mlp-h32-int8", repo="tester/secret", token=READER, cache_dir=cache)
+    assert zoo.load("mlp-h32-int8", repo="tester/secret", token=WRITER, cache_dir=cache)
+    with pytest.raises(zhub.HubNotFoundError, match="repository tester/missing not found"):
+        zoo.load("mlp-h32-int8", repo="tester/missing", cache_dir=cache)
+    with pytest.raises(zhub.HubNotFoundError, match="no revision 'v9'"):
+        zoo.load("mlp-h32-int8", repo="tester/secret", revision="v9", token=WRITER,
+                 cache_dir=cache)
+    with pytest.raises(zhub.VariantNotFoundError, match="mlp-h64-int8"):
+        zoo.load("mlp-h64-int8", repo="tester/secret", token=WRITER, cache_dir=cache)
+
+
+def test_push_errors(hub, tmp_path, monkeypatch):
+    make_zoo(tmp_path / "models")
+    with pytest.raises(zhub.HubAuthError, match="no Hugging Face token"):
+        zhub.push(tmp_path / "models", "tester/zoo")
+    with pytest.raises(zhub.HubAuthError, match="rejected"):
+        zhub.push(tmp_path / "models", "tester/zoo", token="hf_wrong")
+    with pytest.raises(zhub.HubAuthError, match="403"):
+        zhub.push(tmp_path / "models", "other/zoo", token=WRITER)
+    (tmp_path / "models/variants/mlp-h32-int8/config.json").unlink()
+    with pytest.raises(ManifestError, match=r"(?s)not complete.*int8/config.json is missing"):
+        zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    assert "tester/zoo" not in hub.repos  # refused before anything was sent
+    hub.stop()
+    make_zoo(tmp_path / "m2")
+    with pytest.raises(zhub.HubUnreachableError):
+        zhub.push(tmp_path / "m2", "tester/zoo", token=WRITER)
+
+
+def run_train(*args, env=None):
+    return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_train_push_only_cli(hub, tmp_path):
+    make_zoo(tmp_path / "models")
+    common = ["--push-only", "--out", str(tmp_path / "models")]
+    out = run_train(*common, "--repo", "tester/cli", env={"HF_TOKEN": WRITER})
+    assert out.returncode == 0, out.stderr
+    assert "published" in out.stdout and WRITER not in out.stdout + out.stderr
+    out = run_train(*common, env={"HF_TOKEN": WRITER, "ZOO_REPO": "tester/cli"})
+    assert out.returncode == 0 and "nothing to publish" in out.stdout
+    out = run_train(*common, "--repo", "tester/cli", env={"HF_TOKEN": "hf_wrong_secret"})
+    assert out.returncode == 1 and "rejected" in out.stderr and "Traceback" not in out.stderr
+    assert "hf_wrong_secret" not in out.stdout + out.stderr
+    out = run_train(*common, "--repo", "tester/cli")
+    assert out.returncode == 1 and "no Hugging Face token" in out.stderr
+    out = run_train("--push-only")
+    assert out.returncode == 2 and "--push needs --repo" in out.stderr
+    info = json.loads(json.dumps(HfApi().list_repo_files("tester/cli")))
+    assert "manifest.json" in info

@@ -1,0 +1,238 @@
+"""The zoo on the Hugging Face Hub: publish it in one commit, fetch one variant at a time.
+
+One repository holds `manifest.json`, `variants/<name>/{model.safetensors, config.json}` and
+a model card, all in one commit, so one revision pins the whole zoo and a failed push
+changes nothing. Fetching resolves the revision to a commit first, then downloads the
+manifest and only the asked-for variant's files at that commit (cached by
+huggingface_hub), and checks them against the manifest's SHA-256 before parsing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+from huggingface_hub import (
+    CommitOperationAdd,
+    CommitOperationDelete,
+    HfApi,
+    get_token,
+    hf_hub_download,
+)
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RemoteEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from engine.mlp import MLP
+from zoo.artifacts import ArtifactError, decode_variant, sha256, variant_files
+from zoo.card import build_card
+from zoo.manifest import MANIFEST, ManifestError, entry, parse_manifest, read_manifest
+
+log = logging.getLogger("digit_zoo.hub")
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_UNREACHABLE = (httpx2.TransportError, OfflineModeIsEnabled, ConnectionError, TimeoutError)
+
+
+class HubError(RuntimeError):
+    """Something between the zoo and the Hub failed; the message names the repo and cause."""
+
+
+class HubAuthError(HubError):
+    """No token, a rejected token (401), or a token without permission (403)."""
+
+
+class HubNotFoundError(HubError):
+    """The repo or revision does not exist (or is private and the token cannot see it)."""
+
+
+class VariantNotFoundError(HubError):
+    """The repo's manifest has no such variant."""
+
+
+class HubUnreachableError(HubError):
+    """The Hub could not be reached and nothing usable was cached."""
+
+
+def repo_from_env() -> tuple[str | None, str | None]:
+    """The repo and revision configured by ZOO_REPO and ZOO_REVISION, if any."""
+    return os.environ.get("ZOO_REPO") or None, os.environ.get("ZOO_REVISION") or None
+
+
+def _translate(e: Exception, repo_id: str, revision: str | None) -> HubError:
+    where = f"{repo_id}@{revision or 'main'}"
+    if isinstance(e, RevisionNotFoundError):
+        return HubNotFoundError(f"{repo_id} has no revision {revision!r}")
+    if isinstance(e, (RepositoryNotFoundError, GatedRepoError)):
+        return HubNotFoundError(f"repository {repo_id} not found (or it is private and no "
+                                "token that can read it was given)")
+    if isinstance(e, HfHubHTTPError) and e.response is not None:
+        status = e.response.status_code
+        if status == 401:
+            return HubAuthError(f"{where}: the token was rejected (401); check HF_TOKEN or run "
+                                "`hf auth login`")
+        if status == 403:
+            return HubAuthError(f"{where}: the token lacks permission for this (403)")
+        if status >= 500:
+            return HubUnreachableError(f"{where}: the Hub answered {status}")
+    if isinstance(e, _UNREACHABLE):
+        return HubUnreachableError(f"cannot reach the Hub for {where}: {e}")
+    return HubError(f"{where}: {e}")
+
+
+# --- push --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PushResult:
+    repo_id: str
+    commit: str
+    url: str
+    changed: bool
+
+
+def check_complete(models_dir: str | Path) -> dict:
+    """The manifest of `models_dir`, if every file it lists is there with its hash."""
+    models_dir = Path(models_dir)
+    manifest = read_manifest(models_dir)
+    problems = []
+    for name, e in manifest["variants"].items():
+        for rel, info in e.get("files", {}).items():
+            path = models_dir / rel
+            if not path.is_file():
+                problems.append(f"{rel} is missing")
+            elif sha256(path.read_bytes()) != info["sha256"]:
+                problems.append(f"{rel} does not match its SHA-256 in the manifest")
+        if not e.get("files"):
+            problems.append(f"{name} lists no files")
+    if not manifest["variants"]:
+        problems.append("the manifest lists no variants")
+    if problems:
+        raise ManifestError(f"{models_dir} is not complete and consistent; nothing was "
+                            "pushed:\n  " + "\n  ".join(problems))
+    return manifest
+
+
+def push(models_dir: str | Path, repo_id: str, *, token: str | None = None,
+         private: bool = False, revision: str | None = None,
+         commit_message: str | None = None, endpoint: str | None = None) -> PushResult:
+    """Publish `models_dir` to `repo_id` in one commit; an unchanged zoo makes no commit."""
+    models_dir = Path(models_dir)
+    manifest = check_complete(models_dir)
+    token = token or get_token()
+    if not token:
+        raise HubAuthError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    api = HfApi(endpoint=endpoint, token=token)
+    branch = revision or "main"
+    try:
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if branch != "main":
+            api.create_branch(repo_id, branch=branch, exist_ok=True)
+        head = api.model_info(repo_id, revision=branch).sha
+        local = {MANIFEST, "README.md"} | {rel for e in manifest["variants"].values()
+                                           for rel in e["files"]}
+        stale = [f for f in api.list_repo_files(repo_id, revision=branch)
+                 if f.startswith("variants/") and f not in local]
+        card = build_card(manifest, repo_id)
+        ops = [CommitOperationAdd(rel, str(models_dir / rel))
+               for e in manifest["variants"].values() for rel in e["files"]]
+        ops += [CommitOperationAdd(MANIFEST, str(models_dir / MANIFEST)),
+                CommitOperationAdd("README.md", str(card).encode()),
+                *(CommitOperationDelete(f) for f in stale)]
+        message = commit_message or f"Publish {len(manifest['variants'])} digit-zoo variants"
+        info = api.create_commit(repo_id, ops, commit_message=message, revision=branch,
+                                 parent_commit=head)
+    except (HfHubHTTPError, *_UNREACHABLE) as e:
+        raise _translate(e, repo_id, branch) from e
+    return PushResult(repo_id, info.oid, info.commit_url, info.oid != head)
+
+
+# --- pull --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HubZoo:
+    """A repo's manifest at one resolved commit (or at the cached ref, offline)."""
+
+    repo_id: str
+    revision: str  # a commit sha online; the asked-for ref when working from the cache
+    manifest: dict
+    offline: bool
+    cache_dir: str | None
+    token: str | None
+    endpoint: str | None
+
+    def _download(self, path: str) -> Path:
+        try:
+            return Path(hf_hub_download(self.repo_id, path, revision=self.revision,
+                                        cache_dir=self.cache_dir, token=self.token,
+                                        endpoint=self.endpoint,
+                                        local_files_only=self.offline))
+        except LocalEntryNotFoundError as e:
+            raise HubUnreachableError(
+                f"cannot reach the Hub for {self.repo_id}@{self.revision} and {path} is not "
+                "cached") from e
+        except RemoteEntryNotFoundError as e:
+            raise HubNotFoundError(f"{self.repo_id}@{self.revision} has no file {path}") from e
+        except (HfHubHTTPError, *_UNREACHABLE) as e:
+            raise _translate(e, self.repo_id, self.revision) from e
+
+    def fetch_verified(self, path: str, expected: dict) -> bytes:
+        """Download `path` and check it; a mismatch is evicted from the cache, then refused."""
+        local = self._download(path)
+        data = local.read_bytes()
+        if len(data) != expected["bytes"] or sha256(data) != expected["sha256"]:
+            blob = local.resolve()
+            local.unlink(missing_ok=True)
+            blob.unlink(missing_ok=True)
+            raise ArtifactError(
+                f"{path} from {self.repo_id}@{self.revision} does not match the manifest "
+                f"(SHA-256 {sha256(data)[:12]}..., expected {expected['sha256'][:12]}...); "
+                "it was removed from cache and not loaded")
+        return data
+
+    def load(self, name: str) -> MLP:
+        try:
+            files = entry(self.manifest, name)["files"]
+        except ManifestError as e:
+            raise VariantNotFoundError(f"{self.repo_id}@{self.revision}: {e}") from None
+        weights_rel, config_rel = variant_files(name)
+        weights = self.fetch_verified(weights_rel, files[weights_rel])
+        config = self.fetch_verified(config_rel, files[config_rel])
+        return decode_variant(name, weights, config)
+
+
+def open_zoo(repo_id: str, revision: str | None = None, *, token: str | None = None,
+             cache_dir: str | Path | None = None, endpoint: str | None = None) -> HubZoo:
+    """Read the repo's manifest at `revision` and pin the commit it came from.
+
+    The manifest is fetched by ref, so the client records the ref in its cache for offline
+    use; the commit is the snapshot folder it landed in, and the variant files are then
+    fetched at that commit, so manifest and weights always come from one revision.
+    """
+    api = HfApi(endpoint=endpoint, token=token)
+    cache = str(cache_dir) if cache_dir is not None else None
+    ref = revision or "main"
+    try:
+        api.model_info(repo_id, revision=revision)  # distinct errors, and are we online?
+        offline = False
+    except _UNREACHABLE as e:
+        log.warning("Hub unreachable (%s); using the cached copy of %s@%s",
+                    e.__class__.__name__, repo_id, ref)
+        offline = True
+    except HfHubHTTPError as e:
+        raise _translate(e, repo_id, revision) from e
+    path = HubZoo(repo_id, ref, {}, offline, cache, token, endpoint)._download(MANIFEST)
+    commit = path.parent.name if _COMMIT.fullmatch(path.parent.name) else ref
+    manifest = parse_manifest(path.read_bytes(), f"{repo_id}@{commit}/{MANIFEST}")
+    return HubZoo(repo_id, commit, manifest, offline, cache, token, endpoint)
+
+
+def load(name: str, repo: str, revision: str | None = None, **kwargs) -> MLP:
+    """One variant from a Hub repo, verified; see `open_zoo` for the keyword arguments."""
+    return open_zoo(repo, revision, **kwargs).load(name)
