@@ -1,0 +1,138 @@
+"""The app end to end: launched on 127.0.0.1, called through gradio_client like a script would."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.drawn import draw
+from tests.conftest import ROOT, WRITER, requires_mnist
+from zoo.predictor import Predictor
+
+
+def seven(size=280, pen=10):
+    img = np.full((size, size), 255, np.uint8)
+    cv2.line(img, (70, 60), (200, 60), 0, pen, cv2.LINE_AA)
+    cv2.line(img, (200, 60), (120, 230), 0, pen, cv2.LINE_AA)
+    return img
+
+
+def call(url, image, variants, tmp_path):
+    from gradio_client import Client, handle_file
+
+    path = tmp_path / f"d{time.perf_counter_ns()}.png"
+    cv2.imwrite(str(path), image)
+    client = Client(url, verbose=False)
+    drawing = {"background": None, "layers": [], "composite": handle_file(str(path)),
+               "id": None}
+    return client.predict(drawing, variants, api_name="/predict")
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    import app
+
+    app.demo.launch(server_name="127.0.0.1", server_port=_port(), prevent_thread_lock=True,
+                    quiet=True)
+    yield app.demo.local_url
+    app.demo.close()
+
+
+def _port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_predict_endpoint_on_a_drawn_seven(app_url, tmp_path):
+    import app
+
+    variants = ["mlp-h128-float64", "mlp-h128-int8", "mlp-h128-int4", "mlp-h512-float32"]
+    result = call(app_url, seven(), variants, tmp_path)
+    assert result["status"] == "ok" and result["errors"] == {}
+    assert set(result["probabilities"]) == set(variants)
+    for name in variants:
+        probs = result["probabilities"][name]
+        assert len(probs) == 10 and abs(sum(probs) - 1) < 1e-6
+        assert result["top"][name] == 7, (name, probs)
+    local = app.predict(seven(), variants)  # the same function, called in-process
+    for name in variants:
+        assert np.allclose(local["probabilities"][name], result["probabilities"][name])
+    assert np.asarray(result["input"]).shape == (28, 28)
+
+
+@requires_mnist
+def test_predict_endpoint_on_mouse_drawn_mnist_digits(app_url, tmp_path, mnist):
+    rng = np.random.default_rng(3)
+    right = 0
+    for i in range(10):
+        result = call(app_url, draw(mnist.test_images[i], rng, 280), ["mlp-h512x256-float32"],
+                      tmp_path)
+        right += result["top"]["mlp-h512x256-float32"] == mnist.test_labels[i]
+    assert right >= 9
+
+
+def test_blank_canvas_gets_a_hint_and_default_variants(app_url, tmp_path):
+    result = call(app_url, np.full((280, 280), 255, np.uint8), [], tmp_path)
+    assert result["status"] == "blank" and result["probabilities"] == {}
+    assert result["message"] == "Draw a digit."
+
+
+def test_a_broken_variant_fails_alone(tmp_path):
+    models = tmp_path / "models"
+    shutil.copytree(ROOT / "models", models)
+    weights = models / "variants/mlp-h64-int8/model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    p = Predictor(models_dir=models)
+    r = p.predict(seven(), ["mlp-h64-int8", "mlp-h64-int4", "nope"])
+    assert "modified or truncated" in r.errors["mlp-h64-int8"]
+    assert "no variant 'nope'" in r.errors["nope"]
+    assert r.probabilities["mlp-h64-int4"] and r.status == "ok"
+
+
+def test_unreadable_input_is_reported_not_raised():
+    r = Predictor().predict("not an image", ["mlp-h32-int8"])
+    assert r.status == "error" and "Cannot read that image" in r.message
+
+
+def test_unreachable_hub_falls_back_to_shipped_zoo(hub):
+    hub.stop()
+    p = Predictor(repo="tester/zoo")
+    assert "Could not open the Hub zoo" in p.notice and p.source.startswith("local")
+    assert p.predict(seven(), ["mlp-h32-int8"]).probabilities
+
+
+def test_app_serves_variants_from_a_hub(hub, tmp_path):
+    from zoo.hub import push
+
+    push(ROOT / "models", "tester/digit-zoo", token=WRITER)
+    port = _port()
+    env = {**os.environ, "ZOO_REPO": "tester/digit-zoo", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_SERVER_NAME": "127.0.0.1", "HF_HOME": str(tmp_path / "hf")}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.5)
+        hub.requests.clear()
+        result = call(url, seven(), ["mlp-h256-int4", "mlp-h128-int8"], tmp_path)
+        assert result["top"] == {"mlp-h256-int4": 7, "mlp-h128-int8": 7}, result
+        fetched = {p.rsplit("/", 2)[-2] for m, p in hub.requests
+                   if m == "GET" and "/resolve/" in p and "variants/" in p}
+        assert fetched == {"mlp-h256-int4", "mlp-h128-int8"}  # only what was selected
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

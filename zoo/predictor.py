@@ -1,0 +1,110 @@
+"""Serving the zoo: load variants once, run a drawing through each, and time it.
+
+No Gradio here: the app is a thin face on this, and tests and benchmarks use it directly.
+A variant that fails to load fails alone, with its message; the rest keep answering.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import zoo
+from engine.mlp import MLP
+from engine.preprocess import DrawingError, preprocess
+from zoo.manifest import ManifestError, read_manifest
+from zoo.report import ordered
+
+log = logging.getLogger("digit_zoo.predictor")
+
+
+@dataclass
+class Prediction:
+    status: str  # "ok", "blank", "stray", "full" or "error"
+    message: str
+    image: np.ndarray  # the 28x28 input the models saw
+    probabilities: dict[str, list[float]] = field(default_factory=dict)
+    ms: dict[str, float] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "message": self.message,
+                "probabilities": self.probabilities,
+                "top": {n: int(np.argmax(p)) for n, p in self.probabilities.items()},
+                "ms": self.ms, "errors": self.errors,
+                "input": np.round(self.image, 3).tolist()}
+
+
+class Predictor:
+    """The zoo's variants, from a Hub repo or a local models folder, loaded on first use."""
+
+    def __init__(self, repo: str | None = None, revision: str | None = None,
+                 models_dir: str | Path | None = None):
+        self.models_dir = Path(models_dir) if models_dir else zoo.default_models_dir()
+        self.notice = ""
+        self.source = f"local {self.models_dir}"
+        self._hub = None
+        if repo:
+            from zoo.hub import HubError, open_zoo
+
+            try:
+                self._hub = open_zoo(repo, revision)
+                self.manifest = self._hub.manifest
+                self.source = (f"Hub {repo}@{self._hub.revision[:12]}"
+                               + (" (offline, cached)" if self._hub.offline else ""))
+            except (HubError, ManifestError) as e:
+                self.notice = f"Could not open the Hub zoo ({e}); showing the shipped zoo."
+                log.warning(self.notice)
+        if self._hub is None:
+            self.manifest = read_manifest(self.models_dir)
+        self._models: dict[str, MLP] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls) -> Predictor:
+        """ZOO_REPO / ZOO_REVISION select a Hub zoo; without them, the shipped models/."""
+        from zoo.hub import repo_from_env
+
+        repo, revision = repo_from_env()
+        return cls(repo, revision)
+
+    @property
+    def entries(self) -> list[dict]:
+        return ordered(self.manifest)
+
+    def model(self, name: str) -> MLP:
+        """The loaded variant; the first call downloads or reads and verifies it."""
+        with self._lock:
+            if name not in self._models:
+                if name not in self.manifest["variants"]:
+                    raise zoo.UnknownVariantError(f"the zoo has no variant {name!r}")
+                self._models[name] = (self._hub.load(name) if self._hub else
+                                      zoo.load(name, models_dir=self.models_dir))
+            return self._models[name]
+
+    def predict(self, drawing, names: list[str]) -> Prediction:
+        try:
+            pre = preprocess(drawing)
+        except DrawingError as e:
+            return Prediction("error", f"Cannot read that image: {e}", np.zeros((28, 28)))
+        result = Prediction(pre.status, pre.message, pre.image)
+        if not pre.ok:
+            return result
+        x = pre.x
+        for name in names:
+            try:
+                model = self.model(name)
+            except Exception as e:  # one broken variant must not take the others down
+                log.warning("variant %s failed to load: %s", name, e)
+                result.errors[name] = str(e)
+                continue
+            start = time.perf_counter()
+            probs = model.predict_proba(x)[0]
+            result.ms[name] = 1000 * (time.perf_counter() - start)
+            result.probabilities[name] = [float(p) for p in probs]
+        return result
