@@ -9,11 +9,10 @@ variant through `engine.preprocess.preprocess` and through a plain resize to 28x
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
-from _common import mnist, table
+from _common import emit, mnist, parser, table
 from tqdm.auto import tqdm
 
 import zoo
@@ -25,11 +24,10 @@ from zoo.report import ordered
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000, help="drawn digits (from the test set)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data", help="MNIST folder (default: $MNIST_DIR, cache, download)")
-    args = parser.parse_args()
+    p = parser(__doc__)
+    p.add_argument("--n", type=int, default=2000, help="drawn digits (from the test set)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
     data = mnist(args.data)
     piped, resized, labels = [], [], []
     start = time.perf_counter()
@@ -47,9 +45,9 @@ def main() -> None:
         rows.append([f"`{e['name']}`", f"{100 * e['test_accuracy']:.2f}%",
                      f"{100 * evaluate(model, x_pipe, y) / len(y):.2f}%",
                      f"{100 * evaluate(model, x_naive, y) / len(y):.2f}%"])
-    print(table(["variant", "MNIST test", "drawn, pipeline", "drawn, naive resize"], rows))
-    print(f"\n{args.n} drawn digits (seed {args.seed}); drawing + both preprocessings "
-          f"{per_digit_ms:.1f} ms per digit.")
+    emit("drawn", table(["variant", "MNIST test", "drawn, pipeline", "drawn, naive resize"],
+                        rows) + f"\n\n{args.n} drawn digits (seed {args.seed}); drawing and both "
+         f"preprocessings took {per_digit_ms:.1f} ms per digit.", args.readme)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,7 @@ MNIST test set and report the accuracy lost and the bytes relative to float64.
 
 from __future__ import annotations
 
-import argparse
-
-from _common import mnist, table
+from _common import emit, mnist, parser, table
 from safetensors.numpy import save
 
 import zoo
@@ -24,9 +22,7 @@ LAYOUTS = [(None, 4), (64, 4), (32, 4), (16, 4), (None, 8), (32, 8)]  # (group, 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="MNIST folder (default: $MNIST_DIR, cache, download)")
-    args = parser.parse_args()
+    args = parser(__doc__).parse_args()
     data = mnist(args.data)
     x, y = to_input(data.test_images), data.test_labels
     manifest = read_manifest(zoo.default_models_dir())
@@ -47,9 +43,10 @@ def main() -> None:
             delta = 100 * (evaluate(model, x, y) / len(y) - e["test_accuracy"])
             row.append(f"{delta:+.2f} pts, {100 * len(save(tensors)) / f64_bytes:.1f}%")
         rows.append(row)
-    print(table(["architecture", "float32 acc"] +
-                [f"{f'g={g}' if g else 'per-channel'}, output int{b}" for g, b in LAYOUTS], rows))
-    print("\nEach cell: accuracy change vs the float32 parent, weight-file bytes vs float64.")
+    emit("int4", table(["architecture", "float32 acc"] +
+                       [f"{f'g={g}' if g else 'per-channel'}, output int{b}" for g, b in LAYOUTS],
+                       rows) + "\n\nEach cell: accuracy change vs the float32 parent, "
+         "weight-file bytes vs float64.", args.readme)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.atomic import atomic_write
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"
+START, END = "<!-- results:start -->", "<!-- results:end -->"  # the manifest's table
 HEADER = ("| variant | precision | hidden | params | size (KiB) | % of float64 | "
           "test accuracy | Δ to parent |")
 
@@ -43,11 +43,17 @@ def results_table(manifest: dict) -> str:
     return "\n".join(rows)
 
 
-def replace_block(text: str, block: str) -> str:
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+def markers(name: str = "results") -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def replace_block(text: str, block: str, name: str = "results") -> str:
+    """Put `block` between the `name` markers of a Markdown text."""
+    start, end = markers(name)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if not pattern.search(text):
-        raise ValueError(f"no {START} ... {END} block to replace")
-    return pattern.sub(lambda _: f"{START}\n{block}\n{END}", text)
+        raise ValueError(f"no {start} ... {end} block to replace")
+    return pattern.sub(lambda _: f"{start}\n{block}\n{end}", text)
 
 
 def main(argv: list[str] | None = None) -> int:
