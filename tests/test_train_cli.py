@@ -116,3 +116,16 @@ def test_derive_only_reuses_the_float_parent(tmp_path):
     for name in ("mlp-h64-int8", "mlp-h64-int4"):
         assert after[name]["train_seconds"] == parent["train_seconds"]
         assert after[name]["parent_accuracy"] == parent["test_accuracy"]
+
+
+@requires_mnist
+def test_same_seed_same_files_across_processes(tmp_path):
+    """Same seed, two separate runs: byte-identical files, so hashes and Hub pushes agree."""
+    runs = []
+    for name in ("a", "b"):
+        out = run("train.py", "--quick", "--no-progress", "--variants", "mlp-h32-*",
+                  "--data", str(mnist_dir()), "--out", str(tmp_path / name))
+        assert out.returncode == 0, out.stderr
+        manifest = json.loads((tmp_path / name / "manifest.json").read_text())
+        runs.append({n: e["files"] for n, e in manifest["variants"].items()})
+    assert runs[0] == runs[1]

@@ -44,7 +44,9 @@ def encode_variant(variant: Variant, model: MLP) -> dict[str, bytes]:
     config = {"format_version": FORMAT_VERSION, "name": variant.name,
               "architecture": variant.architecture.name, "precision": variant.precision.name,
               "sizes": variant.architecture.sizes, "precision_config": precision_config}
-    weights = st_save(tensors, metadata={"name": variant.name, "format": "digit-zoo"})
+    # One metadata key only: safetensors writes metadata from a hash map, so two keys come
+    # out in either order and the same weights would hash differently from run to run.
+    weights = st_save(tensors, metadata={"digit-zoo": variant.name})
     files = variant_files(variant.name)
     return {files[0]: weights, files[1]: json.dumps(config, indent=2).encode() + b"\n"}
 
