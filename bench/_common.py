@@ -54,7 +54,7 @@ def emit(name: str, text: str, readme: Path | None) -> None:
     """Print `text`; with a README, put it in the `bench:name` block with its command."""
     print(text)
     if readme:
-        args = [a for a in sys.argv[1:]]
+        args = list(sys.argv[1:])
         i = args.index("--readme") if "--readme" in args else None
         if i is not None:
             del args[i:i + 2]

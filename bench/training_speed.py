@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 from _common import emit, mnist, parser, table
@@ -51,16 +52,32 @@ def torch_epoch(images: np.ndarray, labels: np.ndarray, width: int):
     return time.perf_counter() - start
 
 
-def median_of(fn, repeats: int) -> float:
-    fn()  # warm-up: first-touch allocations, BLAS thread start
-    return statistics.median(fn() for _ in range(repeats))
+def interleaved(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    """Median seconds of each function, run in turn (A B C A B C ...) after a warm-up each.
+
+    Taking turns puts any drift in the machine's speed on every side alike, so the ratios
+    hold even when the absolute figures move. The pause at each switch lets the idle worker
+    threads of the library just used (PyTorch's OpenMP pool spins for a while) go to sleep
+    before the next one is timed.
+    """
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for rep in range(repeats + 1):
+        for k, fn in fns.items():
+            t = fn()
+            time.sleep(PAUSE)
+            if rep:  # the first round is the warm-up
+                times[k].append(t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+PAUSE = 1.0
 
 
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--widths", default="64,128,256,512")
     p.add_argument("--threads", default="1,2")
-    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
     args = p.parse_args()
     data = mnist(args.data)
     images, labels = data.train_images, data.train_labels
@@ -71,39 +88,30 @@ def main() -> None:
         print("PyTorch is not installed (pip install -r requirements-bench.txt); "
               "printing the engine's figures alone.\n")
     widths = [int(w) for w in args.widths.split(",")]
-    thread_counts = [int(t) for t in args.threads.split(",")]
-    # Every engine figure first: once PyTorch has run, its OpenMP workers keep spinning for
-    # a while and take cores from NumPy's BLAS, which would skew the engine's figures.
-    engine = {}
-    for threads in thread_counts:
-        with threadpool_limits(limits=threads):
-            for width in widths:
-                engine[threads, width] = tuple(
-                    median_of(lambda w=width, d=dtype: engine_epoch(images, labels, w, d),
-                              args.repeats) for dtype in ("float32", "float64"))
-                print(f"engine width {width}, {threads} thread(s): {engine[threads, width]}",
-                      flush=True)
     rows = []
-    for threads in thread_counts:
+    for threads in (int(t) for t in args.threads.split(",")):
         if torch is not None:
             torch.set_num_threads(threads)
-        for width in widths:
-            f32, f64 = engine[threads, width]
-            row = [width, threads, f"{f32:.2f}", f"{f64:.2f}", f"{f64 / f32:.2f}x"]
-            if torch is not None:
-                pt = median_of(lambda w=width: torch_epoch(images, labels, w), args.repeats)
-                row += [f"{pt:.2f}", f"**{pt / f32:.2f}x**"]
-            else:
-                row += ["–", "–"]
-            rows.append(row)
-            print(" | ".join(map(str, row)), flush=True)
+        with threadpool_limits(limits=threads):
+            for width in widths:
+                fns = {d: lambda w=width, d=d: engine_epoch(images, labels, w, d)
+                       for d in ("float32", "float64")}
+                if torch is not None:
+                    fns["torch"] = lambda w=width: torch_epoch(images, labels, w)
+                t = interleaved(fns, args.repeats)
+                f32, f64 = t["float32"], t["float64"]
+                row = [width, threads, f"{f32:.2f}", f"{f64:.2f}", f"{f64 / f32:.2f}x"]
+                row += [f"{t['torch']:.2f}", f"**{t['torch'] / f32:.2f}x**"] if torch else \
+                    ["–", "–"]
+                rows.append(row)
+                print(" | ".join(map(str, row)), flush=True)
     version = f"PyTorch {torch.__version__}" if torch is not None else "PyTorch not installed"
     emit("training", table(["width", "threads", "engine float32 s/epoch",
                             "engine float64 s/epoch", "float64 / float32",
                             "PyTorch float32 s/epoch", "speed-up vs PyTorch"], rows) +
          f"\n\nSpeed-up = PyTorch seconds / engine float32 seconds (above 1: the engine is "
-         f"faster). Median of {args.repeats} epochs after a warm-up; all engine runs before "
-         f"any PyTorch run; {version}.", args.readme)
+         f"faster). Median of {args.repeats} epochs each after a warm-up, the libraries taking "
+         f"turns epoch by epoch with a {PAUSE:.0f} s pause between; {version}.", args.readme)
 
 
 if __name__ == "__main__":

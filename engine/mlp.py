@@ -53,7 +53,7 @@ class MLP:
 
     @property
     def dtype(self) -> np.dtype:
-        return self.layers[0].W.dtype if self.layers[0].W.dtype.kind == "f" else np.dtype("float32")
+        return self.layers[0].W.dtype  # what inputs are cast to: every layer shares it
 
     @property
     def sizes(self) -> list[int]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -70,12 +69,9 @@ def to_input(images: np.ndarray, dtype: str | np.dtype = "float32") -> np.ndarra
 
 
 def train(model: MLP, images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int = 0,
-          progress: bool = True, desc: str = "train",
-          on_epoch: Callable[[int, float], None] | None = None) -> History:
+          progress: bool = True, desc: str = "train") -> History:
     """Train `model` in place on uint8 `images` (N, 28, 28) with integer `labels`."""
-    init_rng, shuffle_rng, aug_rng = (np.random.default_rng(s)
-                                      for s in np.random.SeedSequence(seed).spawn(3))
-    del init_rng  # reserved so the model may be created from the same seed
+    _, shuffle_rng, aug_rng = streams(seed)  # the first one initialised the model
     params = [p for layer in model.layers for p in (layer.W, layer.b)]
     opt_cls = OPTIMIZERS[recipe.optimizer]
     kwargs = {"momentum": recipe.momentum} if recipe.optimizer == "sgd" else {}
@@ -114,15 +110,21 @@ def train(model: MLP, images: np.ndarray, labels: np.ndarray, recipe: Recipe, se
                 bar.update(1)
             history.loss.append(total_loss / n)
             bar.set_postfix(epoch=epoch + 1, loss=f"{history.loss[-1]:.4f}")
-            if on_epoch:
-                on_epoch(epoch, history.loss[-1])
     finally:
         bar.close()
     history.seconds = time.perf_counter() - start
     return history
 
 
+def streams(seed: int) -> list[np.random.Generator]:
+    """Independent generators for initialisation, shuffling and augmentation.
+
+    Separate streams keep each one's draws fixed when another changes: turning
+    augmentation off does not reshuffle the batches.
+    """
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
+
+
 def init_model(sizes: list[int], seed: int, dtype: str) -> MLP:
     """The model `train` expects for this seed: initialised from the seed's first stream."""
-    init_seq = np.random.SeedSequence(seed).spawn(3)[0]
-    return MLP.init(sizes, np.random.default_rng(init_seq), dtype)
+    return MLP.init(sizes, streams(seed)[0], dtype)
