@@ -47,7 +47,8 @@ class Predictor:
                  models_dir: str | Path | None = None):
         self.models_dir = Path(models_dir) if models_dir else zoo.default_models_dir()
         self.notice = ""
-        self.source = f"local {self.models_dir}"
+        self.source = ("the shipped zoo (models/)" if self.models_dir == zoo.default_models_dir()
+                       else f"local {self.models_dir}")
         self._hub = None
         if repo:
             from zoo.hub import HubError, open_zoo
