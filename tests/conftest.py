@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -20,7 +20,7 @@ def _free_port() -> int:
 # huggingface_hub reads these when it is first imported (gradio imports it too), so they
 # are set here, before any test module imports either: the real client then talks to the
 # local Hub below, with a cache and token store of its own, never the user's.
-HUB_PORT = _free_port()
+HUB_PORT = free_port()
 os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{HUB_PORT}"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="digit-zoo-hf-")
 os.environ.pop("HF_TOKEN", None)
@@ -63,3 +63,15 @@ def hub():
     server = LocalHub({WRITER: "tester", READER: "other"}, port=HUB_PORT).start()
     yield server
     server.stop()
+
+
+def seven(size: int = 280, pen: int = 3, box: tuple = (60, 40, 200, 240)):
+    """A black '7' drawn on white, inside box (x0, y0, x1, y1): a stand-in for a drawing."""
+    import cv2
+    import numpy as np
+
+    img = np.full((size, size), 255, np.uint8)
+    x0, y0, x1, y1 = box
+    cv2.line(img, (x0, y0), (x1, y0), 0, pen, cv2.LINE_AA)
+    cv2.line(img, (x1, y0), ((x0 + x1) // 2, y1), 0, pen, cv2.LINE_AA)
+    return img

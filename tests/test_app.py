@@ -12,15 +12,10 @@ import numpy as np
 import pytest
 
 from engine.drawn import draw
-from tests.conftest import ROOT, WRITER, requires_mnist
+from tests.conftest import ROOT, WRITER, free_port, requires_mnist, seven
 from zoo.predictor import Predictor
 
-
-def seven(size=280, pen=10):
-    img = np.full((size, size), 255, np.uint8)
-    cv2.line(img, (70, 60), (200, 60), 0, pen, cv2.LINE_AA)
-    cv2.line(img, (200, 60), (120, 230), 0, pen, cv2.LINE_AA)
-    return img
+SEVEN = seven(pen=10, box=(70, 60, 200, 230))  # a thick-pen 7, as a mouse draws it
 
 
 def call(url, image, variants, tmp_path):
@@ -38,30 +33,24 @@ def call(url, image, variants, tmp_path):
 def app_url():
     import app
 
-    app.demo.launch(server_name="127.0.0.1", server_port=_port(), prevent_thread_lock=True,
+    app.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                     quiet=True)
     yield app.demo.local_url
     app.demo.close()
-
-
-def _port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_predict_endpoint_on_a_drawn_seven(app_url, tmp_path):
     import app
 
     variants = ["mlp-h128-float64", "mlp-h128-int8", "mlp-h128-int4", "mlp-h512-float32"]
-    result = call(app_url, seven(), variants, tmp_path)
+    result = call(app_url, SEVEN, variants, tmp_path)
     assert result["status"] == "ok" and result["errors"] == {}
     assert set(result["probabilities"]) == set(variants)
     for name in variants:
         probs = result["probabilities"][name]
         assert len(probs) == 10 and abs(sum(probs) - 1) < 1e-6
         assert result["top"][name] == 7, (name, probs)
-    local = app.predict(seven(), variants)  # the same function, called in-process
+    local = app.predict(SEVEN, variants)  # the same function, called in-process
     for name in variants:
         assert np.allclose(local["probabilities"][name], result["probabilities"][name])
     assert np.asarray(result["input"]).shape == (28, 28)
@@ -90,7 +79,7 @@ def test_a_broken_variant_fails_alone(tmp_path):
     weights = models / "variants/mlp-h64-int8/model.safetensors"
     weights.write_bytes(weights.read_bytes()[:-10])
     p = Predictor(models_dir=models)
-    r = p.predict(seven(), ["mlp-h64-int8", "mlp-h64-int4", "nope"])
+    r = p.predict(SEVEN, ["mlp-h64-int8", "mlp-h64-int4", "nope"])
     assert "modified or truncated" in r.errors["mlp-h64-int8"]
     assert "no variant 'nope'" in r.errors["nope"]
     assert r.probabilities["mlp-h64-int4"] and r.status == "ok"
@@ -105,14 +94,14 @@ def test_unreachable_hub_falls_back_to_shipped_zoo(hub):
     hub.stop()
     p = Predictor(repo="tester/zoo")
     assert "Could not open the Hub zoo" in p.notice and p.source == "the shipped zoo (models/)"
-    assert p.predict(seven(), ["mlp-h32-int8"]).probabilities
+    assert p.predict(SEVEN, ["mlp-h32-int8"]).probabilities
 
 
 def test_app_serves_variants_from_a_hub(hub, tmp_path):
     from zoo.hub import push
 
     push(ROOT / "models", "tester/digit-zoo", token=WRITER)
-    port = _port()
+    port = free_port()
     env = {**os.environ, "ZOO_REPO": "tester/digit-zoo", "GRADIO_SERVER_PORT": str(port),
            "GRADIO_SERVER_NAME": "127.0.0.1", "HF_HOME": str(tmp_path / "hf")}
     proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
@@ -128,7 +117,7 @@ def test_app_serves_variants_from_a_hub(hub, tmp_path):
                 assert proc.poll() is None, proc.stdout.read()
                 time.sleep(0.5)
         hub.requests.clear()
-        result = call(url, seven(), ["mlp-h256-int4", "mlp-h128-int8"], tmp_path)
+        result = call(url, SEVEN, ["mlp-h256-int4", "mlp-h128-int8"], tmp_path)
         assert result["top"] == {"mlp-h256-int4": 7, "mlp-h128-int8": 7}, result
         fetched = {p.rsplit("/", 2)[-2] for m, p in hub.requests
                    if m == "GET" and "/resolve/" in p and "variants/" in p}

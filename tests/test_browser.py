@@ -7,9 +7,10 @@ away, that a stroke triggers a prediction, and what the page then shows.
 import os
 import re
 import shutil
-import socket
 
 import pytest
+
+from tests.conftest import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 if os.environ.get("DIGIT_ZOO_REQUIRE_BROWSER") and CHROMIUM is None:  # CI: never skip these
@@ -25,10 +26,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 def page():
     import app
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    app.demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True,
+    app.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                     quiet=True)
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)

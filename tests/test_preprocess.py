@@ -12,15 +12,7 @@ from engine.preprocess import (
     preprocess,
     stroke_width,
 )
-
-
-def seven(size=280, pen=3, box=(60, 40, 200, 240)):
-    """A thin black '7' on white, inside box (x0, y0, x1, y1)."""
-    img = np.full((size, size), 255, np.uint8)
-    x0, y0, x1, y1 = box
-    cv2.line(img, (x0, y0), (x1, y0), 0, pen, cv2.LINE_AA)
-    cv2.line(img, (x1, y0), ((x0 + x1) // 2, y1), 0, pen, cv2.LINE_AA)
-    return img
+from tests.conftest import seven
 
 
 def com(img):

@@ -60,17 +60,22 @@ def save_variant(models_dir: str | Path, variant: Variant, model: MLP) -> dict[s
     return info
 
 
+def mismatch(data: bytes, expected: dict) -> str | None:
+    """How `data` differs from a manifest file entry {"bytes", "sha256"}, or None."""
+    digest = sha256(data)
+    if len(data) == expected["bytes"] and digest == expected["sha256"]:
+        return None
+    return (f"{len(data)} bytes, SHA-256 {digest[:12]}..., expected {expected['bytes']} bytes, "
+            f"{expected['sha256'][:12]}...")
+
+
 def read_verified(path: Path, expected: dict | None, label: str) -> bytes:
     if not path.is_file():
         raise ArtifactError(f"{label}: {path} is missing")
     data = path.read_bytes()
-    if expected is not None:
-        if len(data) != expected["bytes"] or sha256(data) != expected["sha256"]:
-            raise ArtifactError(
-                f"{label}: {path} does not match the manifest ({len(data)} bytes, SHA-256 "
-                f"{sha256(data)[:12]}..., expected {expected['bytes']} bytes, "
-                f"{expected['sha256'][:12]}...); it was modified or truncated. "
-                "Re-run train.py or fetch the zoo again.")
+    if expected is not None and (problem := mismatch(data, expected)):
+        raise ArtifactError(f"{label}: {path} does not match the manifest ({problem}); it was "
+                            "modified or truncated. Re-run train.py or fetch the zoo again.")
     return data
 
 

@@ -34,7 +34,7 @@ from huggingface_hub.errors import (
 )
 
 from engine.mlp import MLP
-from zoo.artifacts import ArtifactError, decode_variant, sha256, variant_files
+from zoo.artifacts import ArtifactError, decode_variant, mismatch, variant_files
 from zoo.card import build_card
 from zoo.manifest import MANIFEST, ManifestError, entry, parse_manifest, read_manifest
 
@@ -108,8 +108,8 @@ def check_complete(models_dir: str | Path) -> dict:
             path = models_dir / rel
             if not path.is_file():
                 problems.append(f"{rel} is missing")
-            elif sha256(path.read_bytes()) != info["sha256"]:
-                problems.append(f"{rel} does not match its SHA-256 in the manifest")
+            elif problem := mismatch(path.read_bytes(), info):
+                problems.append(f"{rel} does not match the manifest ({problem})")
         if not e.get("files"):
             problems.append(f"{name} lists no files")
     if not manifest["variants"]:
@@ -186,14 +186,12 @@ class HubZoo:
         """Download `path` and check it; a mismatch is evicted from the cache, then refused."""
         local = self._download(path)
         data = local.read_bytes()
-        if len(data) != expected["bytes"] or sha256(data) != expected["sha256"]:
+        if problem := mismatch(data, expected):
             blob = local.resolve()
             local.unlink(missing_ok=True)
             blob.unlink(missing_ok=True)
-            raise ArtifactError(
-                f"{path} from {self.repo_id}@{self.revision} does not match the manifest "
-                f"(SHA-256 {sha256(data)[:12]}..., expected {expected['sha256'][:12]}...); "
-                "it was removed from cache and not loaded")
+            raise ArtifactError(f"{path} from {self.repo_id}@{self.revision} does not match the "
+                                f"manifest ({problem}); it was removed from cache and not loaded")
         return data
 
     def load(self, name: str) -> MLP:
