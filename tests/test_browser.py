@@ -32,7 +32,10 @@ def page():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         pg = browser.new_page(viewport={"width": 1300, "height": 1400})
         pg.goto(app.demo.local_url)
-        pg.get_by_text("Draw a digit.").wait_for(timeout=30_000)
+        pg.get_by_role("heading", name="Draw a digit.").wait_for(timeout=30_000)
+        # The app selects the brush on load; until then Gradio shows this placeholder and a
+        # stroke draws nothing.
+        pg.get_by_text("select the draw tool to start").wait_for(state="hidden", timeout=10_000)
         yield pg
         browser.close()
     app.demo.close()
@@ -49,7 +52,7 @@ def stroke(page, points):
 
 
 def test_blank_pad_shows_a_hint_and_the_zoo(page):
-    assert page.get_by_text("Draw a digit.").is_visible()
+    assert page.get_by_role("heading", name="Draw a digit.").is_visible()  # the hint
     page.get_by_text("The whole zoo").click()
     page.get_by_text("MNIST test accuracy vs size on disk").wait_for(timeout=10_000)
     first = page.get_by_role("gridcell", name="mlp-h32-float64", exact=True)  # rows are lazy
