@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.atomic import atomic_write  # noqa: E402
+from zoo.report import markdown_table as table  # noqa: E402, F401  (for the scripts)
 from zoo.report import replace_block  # noqa: E402
 
 
@@ -34,13 +35,6 @@ def mnist(data: str | None = None):
     from engine.mnist import load_mnist
 
     return load_mnist(data or os.environ.get("MNIST_DIR") or None)
-
-
-def table(header: list[str], rows: list[list]) -> str:
-    """A Markdown table, so the output can go into the README as it is."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def machine() -> str:

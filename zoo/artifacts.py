@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -97,12 +98,22 @@ def decode_variant(name: str, weights: bytes, config_bytes: bytes) -> MLP:
         raise ArtifactError(f"{name}: cannot decode its files: {e}") from e
 
 
-def load_variant(models_dir: str | Path, name: str, files: dict[str, dict] | None) -> MLP:
-    """Load a variant from `models_dir`, checking each file against `files` (manifest)."""
+def load_files(name: str, files: dict[str, dict] | None,
+               fetch: Callable[[str, dict | None], bytes]) -> MLP:
+    """Fetch a variant's two files through `fetch(path, manifest entry)` and decode them.
+
+    `fetch` verifies what it returns against the entry; local folders and the Hub differ
+    only in where the bytes come from.
+    """
     weights_rel, config_rel = variant_files(name)
     get = (files or {}).get
     if files is not None and (get(weights_rel) is None or get(config_rel) is None):
         raise ArtifactError(f"{name}: the manifest lists no files for it")
-    weights = read_verified(Path(models_dir) / weights_rel, get(weights_rel), name)
-    config = read_verified(Path(models_dir) / config_rel, get(config_rel), name)
-    return decode_variant(name, weights, config)
+    return decode_variant(name, fetch(weights_rel, get(weights_rel)),
+                          fetch(config_rel, get(config_rel)))
+
+
+def load_variant(models_dir: str | Path, name: str, files: dict[str, dict] | None) -> MLP:
+    """Load a variant from `models_dir`, checking each file against `files` (manifest)."""
+    return load_files(name, files,
+                      lambda rel, expected: read_verified(Path(models_dir) / rel, expected, name))

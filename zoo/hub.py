@@ -34,7 +34,7 @@ from huggingface_hub.errors import (
 )
 
 from engine.mlp import MLP
-from zoo.artifacts import ArtifactError, decode_variant, mismatch, variant_files
+from zoo.artifacts import ArtifactError, load_files, mismatch
 from zoo.card import build_card
 from zoo.manifest import MANIFEST, ManifestError, entry, parse_manifest, read_manifest
 
@@ -199,10 +199,7 @@ class HubZoo:
             files = entry(self.manifest, name)["files"]
         except ManifestError as e:
             raise VariantNotFoundError(f"{self.repo_id}@{self.revision}: {e}") from None
-        weights_rel, config_rel = variant_files(name)
-        weights = self.fetch_verified(weights_rel, files[weights_rel])
-        config = self.fetch_verified(config_rel, files[config_rel])
-        return decode_variant(name, weights, config)
+        return load_files(name, files, self.fetch_verified)
 
 
 def open_zoo(repo_id: str, revision: str | None = None, *, token: str | None = None,

@@ -17,6 +17,7 @@ import numpy as np
 import zoo
 from engine.mlp import MLP
 from engine.preprocess import DrawingError, preprocess
+from zoo.artifacts import load_variant
 from zoo.manifest import ManifestError, read_manifest
 from zoo.report import ordered
 
@@ -84,8 +85,9 @@ class Predictor:
             if name not in self._models:
                 if name not in self.manifest["variants"]:
                     raise zoo.UnknownVariantError(f"the zoo has no variant {name!r}")
+                files = self.manifest["variants"][name].get("files")
                 self._models[name] = (self._hub.load(name) if self._hub else
-                                      zoo.load(name, models_dir=self.models_dir))
+                                      load_variant(self.models_dir, name, files))
             return self._models[name]
 
     def predict(self, drawing, names: list[str]) -> Prediction:

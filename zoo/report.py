@@ -13,9 +13,8 @@ from pathlib import Path
 
 from engine.atomic import atomic_write
 
-START, END = "<!-- results:start -->", "<!-- results:end -->"  # the manifest's table
-HEADER = ("| variant | precision | hidden | params | size (KiB) | % of float64 | "
-          "test accuracy | Δ to parent |")
+HEADER = ["variant", "precision", "hidden", "params", "size (KiB)", "% of float64",
+          "test accuracy", "Δ to parent"]
 
 
 def ordered(manifest: dict) -> list[dict]:
@@ -28,23 +27,31 @@ def kib(n: int) -> str:
     return f"{n / 1024:.2f}"
 
 
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def results_table(manifest: dict) -> str:
     entries = ordered(manifest)
     f64 = {e["architecture"]: e["bytes"] for e in entries if e["precision"] == "float64"}
-    rows = [HEADER, "|" + "---|" * (HEADER.count("|") - 1)]
+    rows = []
     for e in entries:
         ratio = f"{100 * e['bytes'] / f64[e['architecture']]:.1f}%" \
             if e["architecture"] in f64 else "–"
         delta = "parent" if e["parent"] is None else f"{e['delta_to_parent']:+.2f} pts"
         name = f"`{e['name']}`" + (" *(experimental)*" if e.get("experimental") else "")
-        rows.append(f"| {name} | {e['precision']} | {'x'.join(map(str, e['hidden']))} | "
-                    f"{e['params']:,} | {kib(e['bytes'])} | {ratio} | "
-                    f"{100 * e['test_accuracy']:.2f}% | {delta} |")
-    return "\n".join(rows)
+        rows.append([name, e["precision"], "x".join(map(str, e["hidden"])), f"{e['params']:,}",
+                     kib(e["bytes"]), ratio, f"{100 * e['test_accuracy']:.2f}%", delta])
+    return markdown_table(HEADER, rows)
 
 
 def markers(name: str = "results") -> tuple[str, str]:
     return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+START, END = markers("results")  # the manifest's table in the README
 
 
 def replace_block(text: str, block: str, name: str = "results") -> str:
