@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from zoo.predictor import Predictor
+from zoo.report import family_of, shape_of
 
 if gr.NO_RELOAD:  # one-time set-up: `gradio app.py` reloads the UI, not this
     PREDICTOR = Predictor.from_env()
@@ -25,12 +26,14 @@ ENTRIES = {e["name"]: e for e in PREDICTOR.entries}
 
 
 def _default_selection() -> list[str]:
-    """One width in float64, int8 and int4, plus the most accurate float variant."""
-    names = [f"mlp-h128-{p}" for p in ("float64", "int8", "int4")]
+    """The most accurate float variant of each family (the best first), plus one MLP
+    width in float64, int8 and int4 to show what precision costs."""
     floats = [e for e in ENTRIES.values() if e["precision"] in ("float32", "float64")]
-    best = max(floats, key=lambda e: (e["test_accuracy"], -e["bytes"]), default=None)
-    chosen = [n for n in names if n in ENTRIES] + ([best["name"]] if best else [])
-    return list(dict.fromkeys(chosen)) or list(ENTRIES)[:4]
+    best = {}
+    for e in sorted(floats, key=lambda e: (-e["test_accuracy"], e["bytes"])):
+        best.setdefault(family_of(e), e["name"])
+    names = [*best.values(), *(f"mlp-h128-{p}" for p in ("float64", "int8", "int4"))]
+    return list(dict.fromkeys(n for n in names if n in ENTRIES)) or list(ENTRIES)[:4]
 
 
 DEFAULT = _default_selection()
@@ -58,8 +61,8 @@ def _choice_label(e: dict) -> str:
 
 def _zoo_table() -> pd.DataFrame:
     return pd.DataFrame([{
-        "variant": e["name"], "precision": e["precision"],
-        "hidden": "x".join(map(str, e["hidden"])), "parameters": e["params"],
+        "variant": e["name"], "family": family_of(e), "shape": shape_of(e),
+        "precision": e["precision"], "parameters": e["params"],
         "size (KiB)": round(e["bytes"] / 1024, 1),
         "test accuracy (%)": round(100 * e["test_accuracy"], 2),
         "Δ to parent (pts)": e["delta_to_parent"] if e["parent"] else 0.0,
@@ -71,7 +74,7 @@ def _zoo_points() -> pd.DataFrame:
         "log10 size (KiB)": round(math.log10(e["bytes"] / 1024), 3),
         "size (KiB)": round(e["bytes"] / 1024, 1),
         "accuracy (%)": round(100 * e["test_accuracy"], 2),
-        "precision": e["precision"], "variant": e["name"],
+        "precision": e["precision"], "family": family_of(e), "variant": e["name"],
     } for e in ENTRIES.values()])
 
 
@@ -113,8 +116,9 @@ CSS = """
 with gr.Blocks(title="digit-zoo") as demo:
     gr.Markdown(
         "# digit-zoo\n"
-        "Draw a digit. Multi-layer perceptrons written from scratch in NumPy, stored in "
-        "float64, float32, int8 and (experimental) int4, answer side by side. "
+        "Draw a digit. Multi-layer perceptrons and convolutional networks written from "
+        "scratch in NumPy, stored in float64, float32, int8 and (experimental) int4, answer "
+        "side by side. "
         f"Models: {PREDICTOR.source}.")
     if PREDICTOR.notice:
         gr.Markdown(f"⚠️ {PREDICTOR.notice}")
@@ -157,7 +161,7 @@ with gr.Blocks(title="digit-zoo") as demo:
     with gr.Accordion("The whole zoo", open=False):
         points = _zoo_points()
         gr.ScatterPlot(points, x="log10 size (KiB)", y="accuracy (%)", color="precision",
-                       tooltip=["variant", "size (KiB)", "accuracy (%)"],
+                       tooltip=["variant", "family", "size (KiB)", "accuracy (%)"],
                        y_lim=[math.floor(points["accuracy (%)"].min() * 2 - 1) / 2, 100.0],
                        title="MNIST test accuracy vs size on disk (log scale)")
         gr.Dataframe(_zoo_table(), interactive=False, wrap=True)

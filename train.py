@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.mlp import evaluate
 from engine.mnist import MNISTError, load_mnist
-from engine.training import TrainingDivergedError, init_model, to_input, train
+from engine.model import evaluate
+from engine.training import TrainingDivergedError, to_input, train
 
 ROOT = Path(__file__).resolve().parent
 QUICK_TRAIN_IMAGES, QUICK_EPOCHS = 6000, 2
@@ -88,6 +88,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+MANIFEST_FIELDS = ("name", "architecture", "family", "shape", "model_config", "precision",
+                   "bits", "experimental", "parent", "params")
 TRAINING_FIELDS = ("recipe", "seed", "epochs", "train_images", "train_seconds",
                    "final_train_loss", "quick")
 
@@ -112,7 +114,7 @@ def float_parent(arch, args: argparse.Namespace, images: np.ndarray, labels: np.
     if args.epochs or args.quick:
         recipe = recipe.with_(epochs=args.epochs or QUICK_EPOCHS)
     seed = arch.seed if args.seed is None else args.seed
-    model = init_model(arch.sizes, seed, recipe.dtype)
+    model = arch.init(seed)
     history = train(model, images, labels, recipe, seed, progress=not args.no_progress,
                     desc=arch.name)
     return model, {"recipe": recipe.to_dict(), "seed": seed, "epochs": recipe.epochs,
@@ -154,8 +156,7 @@ def train_zoo(args: argparse.Namespace) -> dict:
             loaded = load_variant(args.out, v.name, files)
             correct = evaluate(loaded, to_input(x_test, loaded.dtype), y_test)
             manifest["variants"][v.name] = {
-                **{k: v.describe()[k] for k in ("name", "architecture", "hidden", "precision",
-                                                "bits", "experimental", "parent", "params")},
+                **{k: v.describe()[k] for k in MANIFEST_FIELDS},
                 "files": files,
                 "bytes": sum(f["bytes"] for f in files.values()),
                 "test_correct": correct,
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.list:
             for v in selected:
                 d = v.describe()
-                print(f"{d['name']:<24} {d['precision']:<8} hidden={d['hidden']} "
+                print(f"{d['name']:<24} {d['family']:<4} {d['shape']:<18} {d['precision']:<8} "
                       f"params={d['params']:,}{'  (experimental)' if d['experimental'] else ''}")
             return 0
         if args.out is None:

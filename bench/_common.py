@@ -1,4 +1,4 @@
-"""What every bench script needs: the repo on sys.path, MNIST, tables, and README output.
+"""What every bench script needs: MNIST, tables, and README output.
 
 Each script prints Markdown; with `--readme README.md` it also rewrites its own block in the
 README (between `<!-- bench:NAME:start -->` and `... :end -->`), with the command that made
@@ -14,12 +14,11 @@ import shlex
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from engine.atomic import atomic_write
+from zoo.report import markdown_table as table  # noqa: F401  (for the scripts)
+from zoo.report import replace_block
 
-from engine.atomic import atomic_write  # noqa: E402
-from zoo.report import markdown_table as table  # noqa: E402, F401  (for the scripts)
-from zoo.report import replace_block  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def parser(doc: str) -> argparse.ArgumentParser:

@@ -14,9 +14,9 @@ from _common import emit, mnist, parser, table
 
 import zoo
 from engine.drawn import drawn_digits
-from engine.mlp import evaluate
+from engine.model import evaluate
 from engine.preprocess import preprocess
-from engine.training import init_model, to_input, train
+from engine.training import to_input, train
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
         arch = zoo.registry.ARCHITECTURES[name.strip()]
         for augment in (True, False):
             recipe = arch.recipe if augment else arch.recipe.with_(augment=None)
-            model = init_model(arch.sizes, arch.seed, recipe.dtype)
+            model = arch.init()
             history = train(model, data.train_images, data.train_labels, recipe, arch.seed,
                             desc=f"{name} aug={'on' if augment else 'off'}")
             rows.append([name, "on" if augment else "off",

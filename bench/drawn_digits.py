@@ -17,9 +17,8 @@ from tqdm.auto import tqdm
 
 import zoo
 from engine.drawn import drawn_digits
-from engine.mlp import evaluate
+from engine.model import evaluate
 from engine.preprocess import naive, preprocess
-from zoo.manifest import read_manifest
 from zoo.report import ordered
 
 
@@ -38,10 +37,10 @@ def main() -> None:
         labels.append(label)
     per_digit_ms = 1000 * (time.perf_counter() - start) / args.n
     x_pipe, x_naive, y = np.stack(piped), np.stack(resized), np.array(labels)
-    manifest = read_manifest(zoo.default_models_dir())
+    shipped = zoo.open()
     rows = []
-    for e in ordered(manifest):
-        model = zoo.load(e["name"])
+    for e in ordered(shipped.manifest):
+        model = shipped.load(e["name"])
         rows.append([f"`{e['name']}`", f"{100 * e['test_accuracy']:.2f}%",
                      f"{100 * evaluate(model, x_pipe, y) / len(y):.2f}%",
                      f"{100 * evaluate(model, x_naive, y) / len(y):.2f}%"])

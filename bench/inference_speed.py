@@ -2,8 +2,9 @@
 
 Batch throughput: the 10,000 MNIST test images in one call (images per second).
 Latency: one image per call, median over 1,000 calls (microseconds).
-Peers run the *same* weights: an ONNX graph built with onnx.helper from each variant's
-decoded tensors (quantised weights times their scales), and PyTorch on those tensors. For
+Peers run the *same* layers and weights (bench/peers.py): an ONNX graph built with
+onnx.helper from each variant's decoded tensors (quantised weights times their scales), and
+PyTorch on those tensors; MLPs and CNNs alike. For
 int8 variants ONNX Runtime also runs `onnxruntime.quantization.quantize_dynamic` of the float
 parent: true int8 kernels, the peer the engine's weight-only int8 is measured against.
 All peers output softmax probabilities, as `predict_proba` does.
@@ -21,79 +22,24 @@ from pathlib import Path
 
 import numpy as np
 from _common import emit, mnist, parser, table
+from peers import onnx_bytes, ort_session, torch_predict
 from threadpoolctl import threadpool_limits
 
 import zoo
-from engine.mlp import MLP
 from engine.training import to_input
-from zoo.manifest import read_manifest
 from zoo.report import ordered
 
 LOADS = 3  # where the weights land in memory moves single-image latency by up to 30%
 
 
-def effective_weights(model: MLP) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [((layer.W * layer.scale).astype(layer.W.dtype) if layer.scale is not None
-             else layer.W, layer.b) for layer in model.layers]
-
-
-def onnx_bytes(model: MLP) -> bytes:
-    """The MLP as an ONNX graph: MatMul, Add, Relu ..., Softmax, with the model's weights."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    elem = TensorProto.DOUBLE if model.dtype == np.float64 else TensorProto.FLOAT
-    nodes, inits, x = [], [], "x"
-    weights = effective_weights(model)
-    for i, (W, b) in enumerate(weights):
-        inits += [numpy_helper.from_array(W, f"W{i}"), numpy_helper.from_array(b, f"b{i}")]
-        nodes += [helper.make_node("MatMul", [x, f"W{i}"], [f"m{i}"]),
-                  helper.make_node("Add", [f"m{i}", f"b{i}"], [f"z{i}"])]
-        x = f"z{i}"
-        if i < len(weights) - 1:
-            nodes.append(helper.make_node("Relu", [x], [f"h{i}"]))
-            x = f"h{i}"
-    nodes.append(helper.make_node("Softmax", [x], ["probs"], axis=-1))
-    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", elem, [None, 784])],
-                              [helper.make_tensor_value_info("probs", elem, [None, 10])], inits)
-    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx_model.ir_version = 8
-    return onnx_model.SerializeToString()
-
-
-def ort_session(model_bytes: bytes, threads: int):
-    import onnxruntime as ort
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    sess = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
-    return lambda x: sess.run(None, {"x": x})[0]
-
-
-def ort_dynamic_int8(float_bytes: bytes, threads: int):
+def ort_dynamic_int8(model, threads: int):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory() as d:
         src, dst = Path(d) / "f.onnx", Path(d) / "q.onnx"
-        src.write_bytes(float_bytes)
+        src.write_bytes(onnx_bytes(model))
         quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
-        return ort_session(dst.read_bytes(), threads)
-
-
-def torch_fn(model: MLP):
-    import torch
-
-    layers = [(torch.from_numpy(np.ascontiguousarray(W)), torch.from_numpy(b))
-              for W, b in effective_weights(model)]
-
-    def run(x: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            h = torch.from_numpy(x)
-            for i, (W, b) in enumerate(layers):
-                h = torch.addmm(b, h, W)
-                if i < len(layers) - 1:
-                    h = torch.relu(h)
-            return torch.softmax(h, dim=-1).numpy()
-    return run
+        return ort_session(model, threads, dst.read_bytes())
 
 
 def throughput(fn, x: np.ndarray, repeats: int = 7) -> float:
@@ -137,23 +83,25 @@ def main() -> None:
         torch = None
         print("PyTorch is not installed (pip install -r requirements-bench.txt)")
     import fnmatch
-    entries = [e for e in ordered(read_manifest(zoo.default_models_dir()))
+    shipped = zoo.open()
+    entries = [e for e in ordered(shipped.manifest)
                if fnmatch.fnmatchcase(e["name"], args.variants)]
     batch_rows, latency_rows = [], []
     own = {}
+    load = shipped.load
     with threadpool_limits(limits=args.threads):
         for e in entries:
             # Factories, not functions: latency is measured over fresh loads (see LOADS).
-            makers = {"engine": lambda n=e["name"]: zoo.load(n).predict_proba}
-            if onnxruntime is not None:
-                makers["ORT"] = lambda n=e["name"]: ort_session(onnx_bytes(zoo.load(n)),
-                                                                args.threads)
+            makers = {"engine": lambda n=e["name"]: load(n).predict_proba}
+            # ONNX Runtime has no float64 convolution kernel: no ORT figure for those.
+            if onnxruntime is not None and not (e["bits"] == 64 and e.get("family") == "cnn"):
+                makers["ORT"] = lambda n=e["name"]: ort_session(load(n), args.threads)
                 if e["precision"] == "int8":
-                    makers["ORT int8"] = lambda p=e["parent"]: ort_dynamic_int8(
-                        onnx_bytes(zoo.load(p)), args.threads)
+                    makers["ORT int8"] = lambda p=e["parent"]: ort_dynamic_int8(load(p),
+                                                                                args.threads)
             if torch is not None:
-                makers["PyTorch"] = lambda n=e["name"]: torch_fn(zoo.load(n))
-            x = to_input(data.test_images, zoo.load(e["name"]).dtype)
+                makers["PyTorch"] = lambda n=e["name"]: torch_predict(load(n))
+            x = to_input(data.test_images, load(e["name"]).dtype)
             tp, lat, reference = {}, {}, None
             # One library alive at a time, the engine first: ORT's and PyTorch's idle worker
             # threads spin for a while after each call and would take the core BLAS needs.

@@ -12,9 +12,8 @@ from _common import emit, mnist, parser, table
 from safetensors.numpy import save
 
 import zoo
-from engine.mlp import evaluate
+from engine.model import evaluate
 from engine.training import to_input
-from zoo.manifest import read_manifest
 from zoo.precisions import Int4
 from zoo.report import ordered
 
@@ -25,21 +24,24 @@ def main() -> None:
     args = parser(__doc__).parse_args()
     data = mnist(args.data)
     x, y = to_input(data.test_images), data.test_labels
-    manifest = read_manifest(zoo.default_models_dir())
+    shipped = zoo.open()
+    manifest = shipped.manifest
     rows = []
     for e in ordered(manifest):
         if e["precision"] != "float32":
             continue
         name = e["name"]
-        parent = zoo.load(name)
+        parent = shipped.load(name)
+        family, config = type(parent), parent.config()
         f64 = manifest["variants"][name.replace("float32", "float64")]["files"]
         f64_bytes = next(f["bytes"] for k, f in f64.items() if k.endswith(".safetensors"))
         row = [e["architecture"], f"{100 * e['test_accuracy']:.2f}%"]
         for g, output_bits in LAYOUTS:
             p = Int4()
             p.group_size, p.output_bits = g, output_bits
-            tensors, config = p.encode(parent)
-            model = p.decode(tensors, config, parent.sizes)
+            tensors, p_config = p.encode(parent)
+            model = family.from_state_dict(config, p.decode(tensors, p_config,
+                                                            family.shapes(config)))
             delta = 100 * (evaluate(model, x, y) / len(y) - e["test_accuracy"])
             row.append(f"{delta:+.2f} pts, {100 * len(save(tensors)) / f64_bytes:.1f}%")
         rows.append(row)

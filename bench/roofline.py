@@ -20,6 +20,7 @@ import numpy as np
 from _common import emit, mnist, parser, table
 from threadpoolctl import threadpool_limits
 
+from engine.mlp import MLP
 from engine.training import Recipe, init_model, to_input, train
 
 
@@ -60,15 +61,15 @@ def main() -> None:
         x = to_input(data.test_images)
         for width in (int(w) for w in args.widths.split(",")):
             sizes = [784, width, 10]
-            model = init_model(sizes, 0, "float32")
+            model = init_model(MLP, {"sizes": sizes}, 0, "float32")
             model.predict_proba(x)
             infer = statistics.median(_timed(lambda m=model: m.predict_proba(x))
                                       for _ in range(7))
             infer_gf = forward_flops(sizes) * len(x) / infer / 1e9
             recipe = Recipe(epochs=1, augment=None)
             epoch = statistics.median(_timed(lambda s=sizes, r=recipe: train(
-                init_model(s, 0, "float32"), data.train_images, data.train_labels, r, 0,
-                progress=False)) for _ in range(3))
+                init_model(MLP, {"sizes": s}, 0, "float32"), data.train_images,
+                data.train_labels, r, 0, progress=False)) for _ in range(3))
             train_gf = train_flops(sizes) * len(data.train_images) / epoch / 1e9
             rows.append([width, f"{forward_flops(sizes) / 1e6:.3f}",
                          f"{train_flops(sizes) / 1e6:.3f}",

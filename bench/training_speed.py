@@ -1,10 +1,13 @@
 """Training throughput: one MNIST epoch, the engine vs PyTorch CPU, same work.
 
-One epoch = 60,000 images, batch 128, Adam with decoupled weight decay 1e-4, a one-hidden-
-layer MLP of each width. Both sides shuffle, convert the uint8 images to floats and run
-every batch forward, backward and through the optimiser; no augmentation. The engine runs
-its own `engine.training.train`, as the zoo is trained. Thread counts are set with
-threadpoolctl (NumPy's BLAS) and torch.set_num_threads. Each figure is a median.
+One epoch = 60,000 images, batch 128, Adam with decoupled weight decay 1e-4: a one-hidden-
+layer MLP of each width, and the zoo's CNNs (the same layers in PyTorch, bench/peers.py).
+Both sides shuffle, convert each batch from uint8 to floats as they use it and run it
+forward, backward and through the optimiser; no augmentation. The engine runs its own
+`engine.training.train`, as the zoo is trained. PyTorch runs in its best ordinary CPU
+configuration: `AdamW(fused=True)`, batch-wise conversion, inputs contiguous. Thread counts
+are set with threadpoolctl (NumPy's BLAS) and torch.set_num_threads. Each figure is a
+median. CNN epochs take a minute, so their rows time `--cnn-images` images and scale up.
 
     MNIST_DIR=... python bench/training_speed.py [--widths 64,128,256,512] [--repeats 3]
 """
@@ -17,36 +20,38 @@ from collections.abc import Callable
 
 import numpy as np
 from _common import emit, mnist, parser, table
+from peers import torch_module
 from threadpoolctl import threadpool_limits
 
+import zoo
+from engine.mlp import MLP
+from engine.model import Model
 from engine.training import Recipe, init_model, train
 
 
-def engine_epoch(images: np.ndarray, labels: np.ndarray, width: int, dtype: str) -> float:
-    model = init_model([784, width, 10], 0, dtype)
-    recipe = Recipe(epochs=1, dtype=dtype, augment=None)
+def engine_epoch(model: Model, images: np.ndarray, labels: np.ndarray) -> float:
+    recipe = Recipe(epochs=1, dtype=str(model.dtype), augment=None)
     start = time.perf_counter()
     train(model, images, labels, recipe, 0, progress=False)
     return time.perf_counter() - start
 
 
-def torch_epoch(images: np.ndarray, labels: np.ndarray, width: int):
+def torch_epoch(like: Model, images: np.ndarray, labels: np.ndarray) -> float:
     import torch
-    from torch import nn
 
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(784, width), nn.ReLU(), nn.Linear(width, 10))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    x_u8 = torch.from_numpy(images.reshape(len(images), -1))
+    model = torch_module(like)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4, fused=True)
+    shape = (-1, 1, 28, 28) if model[0].__class__.__name__ == "Conv2d" else (-1, 784)
+    x_u8 = torch.from_numpy(images).reshape(shape)
     y_all = torch.from_numpy(labels.astype(np.int64))
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = torch.nn.CrossEntropyLoss()
     start = time.perf_counter()
     order = torch.randperm(len(images))
-    x_all = x_u8[order].float() / 255.0
-    y = y_all[order]
     for i in range(0, len(images), 128):
+        idx = order[i:i + 128]
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x_all[i:i + 128]), y[i:i + 128])
+        loss = loss_fn(model(x_u8[idx].float() / 255.0), y_all[idx])
         loss.backward()
         opt.step()
     return time.perf_counter() - start
@@ -78,6 +83,9 @@ def main() -> None:
     p.add_argument("--widths", default="64,128,256,512")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--cnns", default="cnn-c8c16,cnn-c32c64", help="CNN architectures ('' for none)")
+    p.add_argument("--cnn-images", type=int, default=10_000)
+    p.add_argument("--cnn-repeats", type=int, default=3)
     args = p.parse_args()
     data = mnist(args.data)
     images, labels = data.train_images, data.train_labels
@@ -88,30 +96,47 @@ def main() -> None:
         print("PyTorch is not installed (pip install -r requirements-bench.txt); "
               "printing the engine's figures alone.\n")
     widths = [int(w) for w in args.widths.split(",")]
+    n, scale = args.cnn_images, len(images) / args.cnn_images
     rows = []
     for threads in (int(t) for t in args.threads.split(",")):
         if torch is not None:
             torch.set_num_threads(threads)
         with threadpool_limits(limits=threads):
             for width in widths:
-                fns = {d: lambda w=width, d=d: engine_epoch(images, labels, w, d)
+                def mlp(dtype, w=width):
+                    return init_model(MLP, {"sizes": [784, w, 10]}, 0, dtype)
+
+                fns = {d: lambda d=d, m=mlp: engine_epoch(m(d), images, labels)
                        for d in ("float32", "float64")}
                 if torch is not None:
-                    fns["torch"] = lambda w=width: torch_epoch(images, labels, w)
+                    fns["torch"] = lambda m=mlp: torch_epoch(m("float32"), images, labels)
                 t = interleaved(fns, args.repeats)
                 f32, f64 = t["float32"], t["float64"]
-                row = [width, threads, f"{f32:.2f}", f"{f64:.2f}", f"{f64 / f32:.2f}x"]
+                row = [f"mlp-h{width}", threads, f"{f32:.2f}", f"{f64:.2f}", f"{f64 / f32:.2f}x"]
                 row += [f"{t['torch']:.2f}", f"**{t['torch'] / f32:.2f}x**"] if torch else \
                     ["–", "–"]
                 rows.append(row)
                 print(" | ".join(map(str, row)), flush=True)
+            for name in filter(None, args.cnns.split(",")):
+                arch = zoo.registry.ARCHITECTURES[name]
+                fns = {"float32": lambda a=arch: engine_epoch(a.init(), images[:n], labels[:n])}
+                if torch is not None:
+                    fns["torch"] = lambda a=arch: torch_epoch(a.init(), images[:n], labels[:n])
+                t = {k: v * scale for k, v in interleaved(fns, args.cnn_repeats).items()}
+                row = [name, threads, f"{t['float32']:.2f}", "–", "–"]
+                row += [f"{t['torch']:.2f}", f"**{t['torch'] / t['float32']:.2f}x**"] \
+                    if torch else ["–", "–"]
+                rows.append(row)
+                print(" | ".join(map(str, row)), flush=True)
     version = f"PyTorch {torch.__version__}" if torch is not None else "PyTorch not installed"
-    emit("training", table(["width", "threads", "engine float32 s/epoch",
+    emit("training", table(["model", "threads", "engine float32 s/epoch",
                             "engine float64 s/epoch", "float64 / float32",
                             "PyTorch float32 s/epoch", "speed-up vs PyTorch"], rows) +
          f"\n\nSpeed-up = PyTorch seconds / engine float32 seconds (above 1: the engine is "
-         f"faster). Median of {args.repeats} epochs each after a warm-up, the libraries taking "
-         f"turns epoch by epoch with a {PAUSE:.0f} s pause between; {version}.", args.readme)
+         f"faster). Median of {args.repeats} epochs each ({args.cnn_repeats} for CNNs, timed "
+         f"on {args.cnn_images:,} images and scaled to 60,000) after a warm-up, the libraries "
+         f"taking turns epoch by epoch with a {PAUSE:.0f} s pause between; {version}, "
+         "AdamW(fused=True), batches converted as used.", args.readme)
 
 
 if __name__ == "__main__":

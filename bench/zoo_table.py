@@ -14,7 +14,6 @@ from safetensors.numpy import load
 
 import zoo
 from zoo.artifacts import variant_files
-from zoo.manifest import read_manifest
 from zoo.report import ordered
 
 ORIGINAL = [("MNIST_Engine float64 (reported)", "96.00%", "–", "383.82 KB", "–"),
@@ -23,10 +22,10 @@ ORIGINAL = [("MNIST_Engine float64 (reported)", "96.00%", "–", "383.82 KB", "�
 
 def main() -> None:
     args = parser(__doc__).parse_args()
-    models = zoo.default_models_dir()
+    shipped = zoo.open()
     rows = []
-    for e in ordered(read_manifest(models)):
-        tensors = load((models / variant_files(e["name"])[0]).read_bytes())
+    for e in ordered(shipped.manifest):
+        tensors = load((shipped.models_dir / variant_files(e["name"])[0]).read_bytes())
         weight_bytes = sum(t.nbytes for t in tensors.values())
         rows.append([f"`{e['name']}`", f"{100 * e['test_accuracy']:.2f}%", f"{e['params']:,}",
                      f"{e['bytes'] / 1024:,.2f} KiB", f"{weight_bytes / 1024:,.2f} KiB"])

@@ -24,6 +24,11 @@ class Augment:
     max_shear: float = 0.15  # x += shear * y
     p_thicker: float = 0.15
     p_thinner: float = 0.15
+    # Elastic distortion (Simard et al. 2003): a random displacement field smoothed by a
+    # Gaussian of `elastic_sigma` px, scaled by `elastic_alpha` px. 0 turns it off (and
+    # draws nothing, so recipes without it keep their random streams).
+    elastic_alpha: float = 0.0
+    elastic_sigma: float = 4.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -49,6 +54,8 @@ def augment(images: np.ndarray, rng: np.random.Generator, cfg: Augment) -> np.nd
     shears = rng.uniform(-cfg.max_shear, cfg.max_shear, n)
     shifts = rng.uniform(-cfg.max_shift, cfg.max_shift, (n, 2))
     pen = rng.random(n)
+    fields = elastic_fields(rng, n, (h, w), cfg) if cfg.elastic_alpha > 0 else None
+    grid = np.mgrid[0:h, 0:w].astype(np.float32)[::-1]  # (x, y) of every pixel
     out = np.empty_like(images)
     for i in range(n):
         img = images[i]
@@ -61,4 +68,27 @@ def augment(images: np.ndarray, rng: np.random.Generator, cfg: Augment) -> np.nd
         m = affine_matrix(angles[i], scales[i], shears[i], shifts[i], w)
         out[i] = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        if fields is not None:
+            out[i] = cv2.remap(out[i], grid[0] + fields[i, ..., 0], grid[1] + fields[i, ..., 1],
+                               cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return out
+
+
+def elastic_fields(rng: np.random.Generator, n: int, size: tuple[int, int], cfg: Augment
+                   ) -> np.ndarray:
+    """(n, h, w, 2) smooth random displacements, in pixels.
+
+    The Gaussian blur is separable, so on a small image it is two matrix products,
+    G_h @ F @ G_w.T, for all fields at once (zero beyond the border, as Simard's).
+    """
+    h, w = size
+    raw = rng.uniform(-1, 1, (n, 2, h, w)).astype(np.float32)
+    smooth = _blur_matrix(h, cfg.elastic_sigma) @ raw @ _blur_matrix(w, cfg.elastic_sigma).T
+    return (cfg.elastic_alpha * smooth).transpose(0, 2, 3, 1)
+
+
+def _blur_matrix(size: int, sigma: float) -> np.ndarray:
+    """The (size, size) matrix of a 1-D Gaussian blur with a zero border."""
+    d = np.arange(size)[:, None] - np.arange(size)[None, :]
+    g = np.exp(-0.5 * (d / sigma) ** 2) * (np.abs(d) <= 3 * sigma)
+    return (g / g[size // 2].sum()).astype(np.float32)

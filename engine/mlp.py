@@ -3,6 +3,7 @@
 Weights are stored (in, out) so a batch is `x @ W`. A layer may carry a per-output
 `scale`: quantised models keep integer-valued weights and multiply the output instead,
 so `(x @ Wq) * s` costs one extra multiply per output, not a dequantisation per call.
+Tensors are named `layers.<i>.weight` / `layers.<i>.bias`, as the shipped files have them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.functional import cross_entropy, softmax
+from engine.model import Grads, Model, evaluate, fold_scale
+
+__all__ = ["MLP", "Dense", "evaluate"]
 
 
 @dataclass
@@ -22,18 +25,20 @@ class Dense:
     scale: np.ndarray | None = None  # (out,), folded into the output when set
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        z = x @ self.W
-        if self.scale is not None:
-            z *= self.scale
-        z += self.b
-        return z
+        return fold_scale(x @ self.W, self.scale, self.b)
+
+    def backward_input(self, dz: np.ndarray) -> np.ndarray:
+        """dL/dx from dL/dz: through the scale, then the weights."""
+        return (dz * self.scale if self.scale is not None else dz) @ self.W.T
 
 
-Grads = list[tuple[np.ndarray, np.ndarray]]
+class MLP(Model):
+    """Flatten -> Dense -> ReLU -> ... -> Dense, producing logits.
 
+    config: {"sizes": [inputs, hidden..., classes]}, e.g. [784, 128, 10].
+    """
 
-class MLP:
-    """Dense -> ReLU -> ... -> Dense, producing logits."""
+    family = "mlp"
 
     def __init__(self, layers: list[Dense]):
         if not layers:
@@ -41,63 +46,75 @@ class MLP:
         self.layers = layers
 
     @classmethod
-    def init(cls, sizes: list[int] | tuple[int, ...], seed: int | np.random.Generator = 0,
-             dtype: str | np.dtype = "float32") -> MLP:
-        """He initialisation: keeps the variance of ReLU activations steady with depth."""
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        layers = []
-        for fan_in, fan_out in itertools.pairwise(sizes):
-            W = rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
-            layers.append(Dense(W.astype(dtype), np.zeros(fan_out, dtype=dtype)))
-        return cls(layers)
+    def shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        sizes = [int(s) for s in config["sizes"]]
+        if len(sizes) < 2 or min(sizes) < 1:
+            raise ValueError(f"an MLP needs at least two positive sizes, got {sizes}")
+        out: dict[str, tuple[int, ...]] = {}
+        for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+            out[f"layers.{i}.weight"], out[f"layers.{i}.bias"] = (n_in, n_out), (n_out,)
+        return out
+
+    @classmethod
+    def from_state_dict(cls, config: dict, tensors: dict[str, np.ndarray]) -> MLP:
+        n = len(config["sizes"]) - 1
+        return cls([Dense(tensors[f"layers.{i}.weight"], tensors[f"layers.{i}.bias"],
+                          tensors.get(f"layers.{i}.weight_scale")) for i in range(n)])
+
+    @classmethod
+    def describe_shape(cls, config: dict) -> str:
+        hidden = config["sizes"][1:-1]
+        return "x".join(map(str, hidden)) if hidden else "linear"
+
+    def config(self) -> dict:
+        return {"sizes": self.sizes}
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        out = {}
+        for i, layer in enumerate(self.layers):
+            out[f"layers.{i}.weight"], out[f"layers.{i}.bias"] = layer.W, layer.b
+            if layer.scale is not None:
+                out[f"layers.{i}.weight_scale"] = layer.scale
+        return out
+
+    def parameters(self) -> list[np.ndarray]:
+        return [p for layer in self.layers for p in (layer.W, layer.b)]
+
+    @property
+    def classifier(self) -> str:
+        return f"layers.{len(self.layers) - 1}"
 
     @property
     def dtype(self) -> np.dtype:
-        return self.layers[0].W.dtype  # what inputs are cast to: every layer shares it
+        return self.layers[0].W.dtype
+
+    @property
+    def quantised(self) -> bool:
+        return any(layer.scale is not None for layer in self.layers)
 
     @property
     def sizes(self) -> list[int]:
         return [self.layers[0].W.shape[0]] + [layer.W.shape[1] for layer in self.layers]
 
-    @property
-    def num_params(self) -> int:
-        return sum(layer.W.size + layer.b.size for layer in self.layers)
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        h = np.asarray(x, dtype=self.dtype)
+    def _forward(self, x: np.ndarray, keep: bool) -> tuple[np.ndarray, list[np.ndarray]]:
+        h = x.reshape(len(x), -1)
+        acts = [h]
         for layer in self.layers[:-1]:
             h = layer(h)
             np.maximum(h, 0, out=h)
-        return self.layers[-1](h)
+            if keep:
+                acts.append(h)
+        return self.layers[-1](h), acts
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        return softmax(self.forward(x))
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x).argmax(axis=-1)
-
-    def loss_and_grads(self, x: np.ndarray, labels: np.ndarray) -> tuple[float, Grads]:
-        """Cross-entropy of a batch and the gradient of every (W, b), by backpropagation."""
-        if any(layer.scale is not None for layer in self.layers):
-            raise TypeError("quantised layers are for inference; train the float parent instead")
-        acts = [np.asarray(x, dtype=self.dtype)]
-        for layer in self.layers[:-1]:
-            acts.append(np.maximum(layer(acts[-1]), 0))
-        loss, dz = cross_entropy(self.layers[-1](acts[-1]), labels)
+    def _backward(self, acts: list[np.ndarray], dz: np.ndarray, params: bool, inputs: bool
+                  ) -> tuple[Grads, np.ndarray | None]:
         grads: Grads = []
         for i in range(len(self.layers) - 1, -1, -1):
-            a = acts[i]
-            grads.append((a.T @ dz, dz.sum(axis=0)))
-            if i:  # the input needs no gradient
-                dz = dz @ self.layers[i].W.T
-                dz *= acts[i] > 0  # ReLU passes gradient where it was active
+            if params:
+                grads += [dz.sum(axis=0), acts[i].T @ dz]  # reversed below: W before b
+            if i or inputs:
+                dz = self.layers[i].backward_input(dz)
+                if i:
+                    dz *= acts[i] > 0  # ReLU passes gradient where it was active
         grads.reverse()
-        return loss, grads
-
-
-def evaluate(model: MLP, x: np.ndarray, labels: np.ndarray, batch_size: int = 2000) -> int:
-    """How many of `x` the model classifies correctly (a count, so it compares exactly)."""
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        correct += int((model.predict(x[i:i + batch_size]) == labels[i:i + batch_size]).sum())
-    return correct
+        return grads, dz if inputs else None

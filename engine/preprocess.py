@@ -1,4 +1,4 @@
-"""From a drawing, in whatever form it arrives, to a 28x28 MNIST-like input.
+"""From a drawing (an image array of any size and kind) to a 28x28 MNIST-like input.
 
 MNIST digits are white on black, written with a pen about 0.12 times the digit's height
 (median measured on the training set), scaled so the longer side is 20 px and placed in
@@ -38,24 +38,15 @@ class Preprocessed:
 
     @property
     def x(self) -> np.ndarray:
-        """The model input: (1, 784)."""
-        return self.image.reshape(1, -1)
+        """The model input: a batch of one, (1, 28, 28)."""
+        return self.image[None]
 
 
 def _as_array(drawing) -> np.ndarray:
-    """The image inside a Sketchpad/ImageEditor value, or the value itself."""
-    if isinstance(drawing, Mapping):
-        composite = drawing.get("composite")
-        if composite is None:
-            layers = [x for x in (drawing.get("background"), *(drawing.get("layers") or []))
-                      if x is not None]
-            if not layers:
-                return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)  # cleared pad: blank
-            composite = _flatten_layers([_as_array(x) for x in layers])
-        drawing = composite
+    """The drawing as a NumPy array; None (a cleared pad) is a blank canvas."""
     if drawing is None:
         return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
-    if isinstance(drawing, (str, bytes)):
+    if isinstance(drawing, (str, bytes, Mapping)):
         raise DrawingError(f"expected an image array, got {type(drawing).__name__}")
     try:
         array = np.asarray(drawing)
@@ -64,18 +55,6 @@ def _as_array(drawing) -> np.ndarray:
     if array.dtype == object:
         raise DrawingError(f"cannot read {type(drawing).__name__} as an image")
     return array
-
-
-def _flatten_layers(layers: list[np.ndarray]) -> np.ndarray:
-    base = _to_rgba(layers[0])
-    for layer in layers[1:]:
-        top = _to_rgba(layer)
-        if top.shape != base.shape:
-            raise DrawingError(f"layer of shape {top.shape} does not match {base.shape}")
-        a = top[..., 3:4]
-        base = np.concatenate([top[..., :3] * a + base[..., :3] * (1 - a),
-                               a + base[..., 3:4] * (1 - a)], axis=-1)
-    return base
 
 
 def _unit(array: np.ndarray) -> np.ndarray:
@@ -92,7 +71,8 @@ def _unit(array: np.ndarray) -> np.ndarray:
     raise DrawingError(f"unsupported image dtype {array.dtype}")
 
 
-def _to_rgba(array: np.ndarray) -> np.ndarray:
+def to_rgba(array: np.ndarray) -> np.ndarray:
+    """Any (H, W), (H, W, 1/3/4) image -> float32 RGBA in [0, 1]."""
     a = _unit(array)
     if a.ndim == 2:
         a = a[..., None]
@@ -117,7 +97,7 @@ def ink_map(drawing) -> np.ndarray:
     h, w = array.shape[:2]
     if min(h, w) < 8 or max(h, w) > MAX_SIDE:
         raise DrawingError(f"image of {w}x{h} pixels is outside 8..{MAX_SIDE} per side")
-    rgba = _to_rgba(array)
+    rgba = to_rgba(array)
     alpha = rgba[..., 3]
     if alpha.min() < 0.99 and alpha.max() > 0:
         # Transparent canvas (an API client's PNG): whatever was painted is ink.

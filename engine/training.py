@@ -1,4 +1,4 @@
-"""Mini-batch training of an MLP on uint8 images: the recipe and the loop.
+"""Mini-batch training of any engine model on uint8 images: the recipe and the loop.
 
 Everything random (initialisation, shuffling, augmentation) draws from generators spawned
 from one seed, so one seed gives bit-identical weights on the same machine.
@@ -14,7 +14,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from engine.augment import Augment, augment
-from engine.mlp import MLP
+from engine.model import Model
 from engine.optim import OPTIMIZERS
 from engine.schedule import SCHEDULES
 
@@ -64,15 +64,15 @@ class History:
 
 
 def to_input(images: np.ndarray, dtype: str | np.dtype = "float32") -> np.ndarray:
-    """uint8 (N, 28, 28) -> (N, 784) in [0, 1]: the one input convention of every model."""
-    return images.reshape(len(images), -1).astype(dtype) / 255.0
+    """uint8 (N, 28, 28) -> floats in [0, 1]: the one input convention of every model."""
+    return images.astype(dtype) / 255.0
 
 
-def train(model: MLP, images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int = 0,
+def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int = 0,
           progress: bool = True, desc: str = "train") -> History:
     """Train `model` in place on uint8 `images` (N, 28, 28) with integer `labels`."""
     _, shuffle_rng, aug_rng = streams(seed)  # the first one initialised the model
-    params = [p for layer in model.layers for p in (layer.W, layer.b)]
+    params = model.parameters()
     opt_cls = OPTIMIZERS[recipe.optimizer]
     kwargs = {"momentum": recipe.momentum} if recipe.optimizer == "sgd" else {}
     opt = opt_cls(params, weight_decay=recipe.weight_decay, **kwargs)
@@ -104,7 +104,7 @@ def train(model: MLP, images: np.ndarray, labels: np.ndarray, recipe: Recipe, se
                         f"loss became {loss} at epoch {epoch + 1}, step {step + 1} "
                         f"(lr={recipe.lr}); lower the learning rate")
                 lr = schedule(step, total, recipe.lr, warmup, recipe.min_lr)
-                opt.step([g for pair in grads for g in pair], lr)
+                opt.step(grads, lr)
                 total_loss += loss * len(y_all[i:i + recipe.batch_size])
                 step += 1
                 bar.update(1)
@@ -125,6 +125,6 @@ def streams(seed: int) -> list[np.random.Generator]:
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)]
 
 
-def init_model(sizes: list[int], seed: int, dtype: str) -> MLP:
+def init_model(family: type[Model], config: dict, seed: int, dtype: str) -> Model:
     """The model `train` expects for this seed: initialised from the seed's first stream."""
-    return MLP.init(sizes, streams(seed)[0], dtype)
+    return family.init(config, streams(seed)[0], dtype)

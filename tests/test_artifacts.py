@@ -10,8 +10,8 @@ from zoo.manifest import ManifestError, read_manifest, write_manifest
 
 
 def trained_like(name):
-    """A randomly initialised model stands in for a trained one: the bytes are what matter."""
-    return zoo.create(name)
+    """A randomly initialised float model stands in for a trained one: the bytes matter."""
+    return zoo.get_variant(name).architecture.init()
 
 
 def write_zoo(tmp_path, names):
@@ -23,9 +23,10 @@ def write_zoo(tmp_path, names):
     return manifest
 
 
+@pytest.mark.parametrize("arch", ["mlp-h64", "cnn-c8c16"])
 @pytest.mark.parametrize("precision", ["float64", "float32", "int8", "int4"])
-def test_round_trip_every_precision(tmp_path, precision):
-    name = f"mlp-h64-{precision}"
+def test_round_trip_every_precision(tmp_path, arch, precision):
+    name = f"{arch}-{precision}"
     model = trained_like(name)
     write_zoo(tmp_path, [name])
     loaded = zoo.load(name, models_dir=tmp_path)
@@ -34,9 +35,11 @@ def test_round_trip_every_precision(tmp_path, precision):
     tol = {"float64": 1e-6, "float32": 1e-6, "int8": 0.02, "int4": 0.15}[precision]
     assert np.abs(p - p_ref).max() <= tol
     assert loaded.dtype == ("float64" if precision == "float64" else "float32")
-    if precision in ("int8",):  # scales folded into the output, integer weights kept
-        assert loaded.layers[0].scale is not None
-        assert np.array_equal(loaded.layers[0].W, np.rint(loaded.layers[0].W))
+    first = loaded.parameters()[0]
+    if precision == "int8":  # scales folded into the output, integer weights kept
+        assert loaded.quantised and np.array_equal(first, np.rint(first))
+    assert loaded.name == name and loaded.meta["precision"] == precision
+    assert loaded.meta["family"] == name.split("-")[0]
 
 
 def test_sizes_shrink_with_bits(tmp_path):
@@ -97,3 +100,36 @@ def test_writes_leave_no_temporary_files(tmp_path):
     write_zoo(tmp_path, ["mlp-h32-int4"])
     leftovers = [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
     assert leftovers == []
+
+
+def test_first_format_config_is_an_mlp(tmp_path):
+    """config.json from before families (format 1: `sizes`, no family) still loads."""
+    name = "mlp-h32-int8"
+    model = trained_like(name)
+    write_zoo(tmp_path, [name])
+    config = tmp_path / f"variants/{name}/config.json"
+    old = {"format_version": 1, "name": name, "architecture": "mlp-h32",
+           "precision": "int8", "sizes": [784, 32, 10], "precision_config": {}}
+    config.write_text(json.dumps(old))
+    loaded = load_variant(tmp_path, name, None)
+    x = to_input(np.random.default_rng(1).integers(0, 256, (5, 28, 28)).astype(np.uint8))
+    assert np.abs(loaded.predict_proba(x) - model.predict_proba(x)).max() < 0.02
+    config.write_text(json.dumps({**old, "sizes": [784, 33, 10]}))
+    with pytest.raises(ArtifactError, match="differs from the registered"):
+        load_variant(tmp_path, name, None)
+
+
+def test_a_variant_this_copy_does_not_register_loads_from_its_config(tmp_path):
+    """A zoo (say, on the Hub) may hold architectures this checkout never registered."""
+    from engine.training import Recipe
+    from zoo.registry import PRECISIONS, Architecture, Variant
+
+    arch = Architecture("cnn-elsewhere", "cnn", {"conv": [{"channels": 2, "kernel": 5}],
+                                                 "dense": [7]}, Recipe(), 0, None)
+    variant = Variant(arch, PRECISIONS["int4"])
+    model = arch.init()
+    files = save_variant(tmp_path, variant, model)
+    loaded = load_variant(tmp_path, variant.name, files)
+    x = np.random.default_rng(2).random((4, 28, 28)).astype(np.float32)
+    assert loaded.name == "cnn-elsewhere-int4" and loaded.num_params == model.num_params
+    assert np.abs(loaded.predict_proba(x) - model.predict_proba(x)).max() < 0.15

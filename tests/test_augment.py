@@ -30,3 +30,31 @@ def test_shift_moves_ink_and_pen_changes_width():
     thin = augment(digit(), np.random.default_rng(0), Augment(0, 0, (1, 1), 0, 0, 1.0))
     ink = digit().astype(int).sum()
     assert thick.astype(int).sum() > ink > thin.astype(int).sum() > 0.4 * ink
+
+
+NO_AFFINE = Augment(0, 0, (1.0, 1.0), 0, 0, 0)
+
+
+def test_elastic_is_seeded_smooth_and_bounded():
+    from engine.augment import elastic_fields
+
+    cfg = Augment(elastic_alpha=20.0, elastic_sigma=4.0)
+    f = elastic_fields(np.random.default_rng(1), 50, (28, 28), cfg)
+    assert f.shape == (50, 28, 28, 2)
+    assert np.array_equal(f, elastic_fields(np.random.default_rng(1), 50, (28, 28), cfg))
+    # Smooth: neighbours move together; the smoothed field is far smaller than alpha.
+    step = np.abs(np.diff(f, axis=1)).mean()
+    assert step < 0.2 * np.abs(f).mean() and 0.1 < np.abs(f).mean() < 5
+
+
+def test_elastic_moves_ink_and_off_draws_nothing():
+    bent = augment(digit(), np.random.default_rng(3), Augment(0, 0, (1.0, 1.0), 0, 0, 0,
+                                                              elastic_alpha=20.0))
+    assert not np.array_equal(bent, digit()) and bent[0].sum() > 0.6 * digit()[0].sum()
+    # Off, it takes nothing from the generator: recipes without it keep their streams.
+    # The affine draws are 6 doubles an image (angle, scale, shear, 2 shifts, pen).
+    rng = np.random.default_rng(4)
+    augment(digit(), rng, NO_AFFINE)
+    reference = np.random.default_rng(4)
+    reference.random(6 * len(digit()))
+    assert rng.random() == reference.random()

@@ -2,43 +2,40 @@ import numpy as np
 import pytest
 
 from engine.mlp import MLP, Dense, evaluate
-
-
-def numeric_grad(f, x, eps=1e-6):
-    g = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + eps
-        hi = f()
-        x[i] = old - eps
-        lo = f()
-        x[i] = old
-        g[i] = (hi - lo) / (2 * eps)
-    return g
+from tests.gradcheck import numeric_grad
 
 
 def test_backward_matches_finite_differences():
     rng = np.random.default_rng(1)
-    model = MLP.init([7, 6, 5, 4], seed=3, dtype="float64")
+    model = MLP.init({"sizes": [7, 6, 5, 4]}, seed=3, dtype="float64")
     for layer in model.layers:  # nonzero biases exercise their gradient too
         layer.b[:] = rng.normal(size=layer.b.shape)
     x = rng.normal(size=(9, 7))
     y = rng.integers(0, 4, 9)
     _, grads = model.loss_and_grads(x, y)
-    for layer, (dW, db) in zip(model.layers, grads):
-        for param, analytic in ((layer.W, dW), (layer.b, db)):
-            numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], param)
-            assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8), \
-                np.abs(analytic - numeric).max()
+    assert len(grads) == len(model.parameters()) == 6
+    for param, analytic in zip(model.parameters(), grads):
+        numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], param)
+        assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8), \
+            np.abs(analytic - numeric).max()
 
 
 def test_he_init_scale_and_shapes():
-    model = MLP.init([784, 512, 10], seed=0)
+    model = MLP.init({"sizes": [784, 512, 10]}, seed=0)
     assert model.sizes == [784, 512, 10] and model.num_params == 784 * 512 + 512 + 5130
     assert model.layers[0].W.dtype == np.float32
     assert abs(model.layers[0].W.std() - np.sqrt(2 / 784)) < 0.002
+
+
+def test_init_draws_as_the_first_zoo_did():
+    """The shipped MLPs were initialised layer by layer from one generator; the generic
+    init must draw the same numbers, or a retrain would not reproduce them."""
+    rng = np.random.default_rng(5)
+    expected = [rng.standard_normal((784, 32)) * np.sqrt(2 / 784),
+                rng.standard_normal((32, 10)) * np.sqrt(2 / 32)]
+    model = MLP.init({"sizes": [784, 32, 10]}, np.random.default_rng(5), "float32")
+    for layer, W in zip(model.layers, expected):
+        assert np.array_equal(layer.W, W.astype(np.float32)) and not layer.b.any()
 
 
 def test_scaled_layer_equals_dequantised_weights():
@@ -51,6 +48,7 @@ def test_scaled_layer_equals_dequantised_weights():
 def test_quantised_model_refuses_training():
     model = MLP([Dense(np.ones((2, 2), np.float32), np.zeros(2, np.float32),
                        np.ones(2, np.float32))])
+    assert model.quantised
     with pytest.raises(TypeError, match="quantised"):
         model.loss_and_grads(np.ones((1, 2)), np.array([0]))
 
@@ -60,3 +58,14 @@ def test_evaluate_counts_correct():
     x = np.eye(3)
     assert evaluate(model, x, np.array([0, 1, 2]), batch_size=2) == 3
     assert evaluate(model, x, np.array([0, 2, 2])) == 2
+
+
+def test_state_dict_names_are_the_shipped_ones():
+    model = MLP.init({"sizes": [784, 16, 10]}, 0)
+    assert list(model.state_dict()) == ["layers.0.weight", "layers.0.bias",
+                                        "layers.1.weight", "layers.1.bias"]
+    assert model.classifier == "layers.1" and model.config() == {"sizes": [784, 16, 10]}
+    clone = MLP.from_state_dict(model.config(), model.state_dict())
+    x = np.random.default_rng(0).random((3, 28, 28))
+    assert np.array_equal(clone.forward(x), model.forward(x))
+    assert repr(model) == "<MLP 16, 12,730 params, float32>"

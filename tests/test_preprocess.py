@@ -13,6 +13,7 @@ from engine.preprocess import (
     stroke_width,
 )
 from tests.conftest import seven
+from zoo.canvas import to_array
 
 
 def com(img):
@@ -48,7 +49,8 @@ def test_huge_canvas_and_thick_brush():
 
 
 def test_forms_agree():
-    """L, RGB, RGBA opaque, RGBA transparent, white-on-black, float, bool, Sketchpad dict."""
+    """L, RGB, RGBA opaque, RGBA transparent, white-on-black, float, bool, Sketchpad dict
+    (unwrapped at the serving edge, zoo.canvas: the engine takes arrays)."""
     img = seven()
     ref = preprocess(img).image
     ink = 255 - img
@@ -67,7 +69,7 @@ def test_forms_agree():
                    "layers": [transparent]},
     }
     for name, form in forms.items():
-        out = preprocess(form).image
+        out = preprocess(to_array(form)).image
         assert np.abs(out - ref).max() < 0.06, name
     assert preprocess(img > 127).ok  # bool mask, True = white paper
 
@@ -86,7 +88,7 @@ def test_grey_paper_and_noise_are_not_ink():
     (np.full((280, 280), 0, np.uint8), "blank"),  # uniform black is paper, not ink
 ])
 def test_blank_canvases(drawing, status):
-    p = preprocess(drawing)
+    p = preprocess(to_array(drawing))
     assert p.status == status and not p.ok and p.message and not p.image.any()
 
 
@@ -113,7 +115,12 @@ def test_stray_dot_and_all_ink():
 ])
 def test_bad_input_is_a_clear_error(bad, message):
     with pytest.raises(DrawingError, match=message):
-        preprocess(bad)
+        preprocess(to_array(bad))
+
+
+def test_the_engine_takes_arrays_not_sketchpad_values():
+    with pytest.raises(DrawingError, match="expected an image array, got dict"):
+        preprocess({"background": None, "layers": [], "composite": seven()})
 
 
 def test_ink_map_polarity():

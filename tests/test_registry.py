@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 import zoo
+from engine.cnn import CNN
 from engine.mlp import MLP
 from zoo.registry import ARCHITECTURES, PRECISIONS
 
@@ -11,6 +12,9 @@ def test_builtin_zoo_is_complete():
     for width in (32, 64, 128, 256, 512):
         for precision in ("float64", "float32", "int8", "int4"):
             assert f"mlp-h{width}-{precision}" in names
+    for arch in ("cnn-c8c16", "cnn-c32c64"):
+        for precision in ("float64", "float32", "int8", "int4"):
+            assert f"{arch}-{precision}" in names
     assert zoo.get_variant("mlp-h64-int4").experimental
     assert not zoo.get_variant("mlp-h64-int8").experimental
 
@@ -26,14 +30,19 @@ def test_wildcards_and_lists():
 def test_describe_and_parent():
     d = zoo.get_variant("mlp-h128-int8").describe()
     assert d["parent"] == "mlp-h128-float32" and d["params"] == 784 * 128 + 128 + 1290
-    assert d["hidden"] == [128] and d["bits"] == 8 and d["recipe"]["optimizer"] == "adam"
+    assert d["family"] == "mlp" and d["shape"] == "128" and d["bits"] == 8
+    assert d["model_config"] == {"sizes": [784, 128, 10]} and d["recipe"]["optimizer"] == "adam"
     assert zoo.get_variant("mlp-h128-float32").parent is None
 
 
-def test_create_is_seeded_and_untrained():
+def test_create_is_seeded_untrained_and_in_its_precision():
     a, b = zoo.create("mlp-h32-int8"), zoo.create("mlp-h32-int8")
-    assert isinstance(a, MLP) and a.sizes == [784, 32, 10]
+    assert isinstance(a, MLP) and a.sizes == [784, 32, 10] and a.name == "mlp-h32-int8"
     assert np.array_equal(a.layers[0].W, b.layers[0].W)
+    assert a.quantised and np.array_equal(a.layers[0].W, np.rint(a.layers[0].W))
+    assert zoo.create("mlp-h32-float64").dtype == np.float64
+    cnn = zoo.create("cnn-c8c16-int4")
+    assert isinstance(cnn, CNN) and cnn.name == "cnn-c8c16-int4" and cnn.dtype == np.float32
 
 
 def test_unknown_name_suggests():
@@ -43,8 +52,13 @@ def test_unknown_name_suggests():
 
 def test_conflicting_registration_refused():
     with pytest.raises(ValueError, match="already registered"):
-        zoo.register_architecture("mlp-h32", (33,))
+        zoo.register_architecture("mlp-h32", "mlp", {"sizes": [784, 33, 10]})
     with pytest.raises(ValueError, match="positive"):
-        zoo.register_architecture("mlp-bad", (0,))
-    assert ARCHITECTURES["mlp-h32"].hidden == (32,) and "mlp-bad" not in ARCHITECTURES
+        zoo.register_architecture("mlp-bad", "mlp", {"sizes": [784, 0, 10]})
+    with pytest.raises(ValueError, match="unknown model family 'rnn'"):
+        zoo.register_architecture("rnn-1", "rnn", {})
+    with pytest.raises(TypeError, match="does not implement"):
+        zoo.register_family("thing", dict)
+    assert ARCHITECTURES["mlp-h32"].config == {"sizes": [784, 32, 10]}
+    assert "mlp-bad" not in ARCHITECTURES and "rnn-1" not in ARCHITECTURES
     assert set(PRECISIONS) >= {"float64", "float32", "int8", "int4"}

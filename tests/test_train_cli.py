@@ -43,23 +43,83 @@ def test_bad_input_gets_a_message_not_a_traceback(tmp_path, args, code, message)
 PLUGIN = textwrap.dedent('''
     """A plugin written by the test: one architecture and one new precision."""
     import numpy as np
-    from engine.mlp import MLP, Dense
     from engine.training import Recipe
     from zoo import Precision, register_architecture, register_precision
 
-    register_architecture("mlp-test-h24", (24,), recipe=Recipe(epochs=1), seed=3)
+    register_architecture("mlp-test-h24", "mlp", {"sizes": [784, 24, 10]},
+                          recipe=Recipe(epochs=1), seed=3)
 
     @register_precision
     class Float16(Precision):
         name, bits = "float16", 16
         def encode(self, model):
-            return {f"w{i}": l.W.astype(np.float16) for i, l in enumerate(model.layers)} | \\
-                   {f"b{i}": l.b.astype(np.float16) for i, l in enumerate(model.layers)}, {}
-        def decode(self, tensors, config, sizes):
-            n = len(sizes) - 1
-            return MLP([Dense(tensors[f"w{i}"].astype(np.float32),
-                              tensors[f"b{i}"].astype(np.float32)) for i in range(n)])
+            return {k: v.astype(np.float16) for k, v in model.state_dict().items()}, {}
+        def decode(self, tensors, config, shapes):
+            return {k: tensors[k].astype(np.float32) for k in shapes}
 ''')
+
+FAMILY_PLUGIN = textwrap.dedent('''
+    """A plugin written by the test: a whole new family, softmax regression."""
+    import numpy as np
+    from engine.model import Model
+    from engine.training import Recipe
+    from zoo import register_architecture, register_family
+
+    @register_family("linear")
+    class Linear(Model):
+        family = "linear"
+        def __init__(self, config, W, b, scale=None):
+            self._config, self.W, self.b, self.scale = config, W, b, scale
+        @classmethod
+        def shapes(cls, config):
+            return {"out.weight": (784, config["classes"]), "out.bias": (config["classes"],)}
+        @classmethod
+        def from_state_dict(cls, config, t):
+            return cls(config, t["out.weight"], t["out.bias"], t.get("out.weight_scale"))
+        @classmethod
+        def describe_shape(cls, config):
+            return "linear"
+        def config(self):
+            return self._config
+        def state_dict(self):
+            d = {"out.weight": self.W, "out.bias": self.b}
+            return d if self.scale is None else {**d, "out.weight_scale": self.scale}
+        @property
+        def classifier(self):
+            return "out"
+        def _forward(self, x, keep):
+            x = x.reshape(len(x), -1)
+            z = x @ self.W
+            return (z * self.scale if self.scale is not None else z) + self.b, x
+        def _backward(self, x, dz, params, inputs):
+            s = self.scale if self.scale is not None else 1.0
+            return ([x.T @ dz, dz.sum(0)] if params else []), \
+                ((dz * s) @ self.W.T if inputs else None)
+
+    register_architecture("lin-10", "linear", {"classes": 10}, recipe=Recipe(epochs=1))
+''')
+
+
+@requires_mnist
+def test_a_new_family_from_a_plugin_trains_saves_lists_and_loads(tmp_path):
+    plugin = tmp_path / "my_family.py"
+    plugin.write_text(FAMILY_PLUGIN)
+    out = tmp_path / "models"
+    listed = run("train.py", "--plugin", str(plugin), "--variants", "lin-*", "--list")
+    assert listed.returncode == 0, listed.stderr
+    assert "lin-10-int4" in listed.stdout and "linear" in listed.stdout
+    trained = run("train.py", "--plugin", str(plugin), "--variants", "lin-*", "--quick",
+                  "--no-progress", "--data", str(mnist_dir()), "--out", str(out))
+    assert trained.returncode == 0, trained.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["variants"]) == {f"lin-10-{p}" for p in
+                                         ("float64", "float32", "int8", "int4")}
+    for e in manifest["variants"].values():
+        assert e["family"] == "linear" and e["params"] == 7850 and e["test_accuracy"] > 0.5
+    load = run("-c", "import zoo; m = zoo.load('lin-10-int4'); print(m.name, m.quantised)",
+               env={"DIGIT_ZOO_PLUGINS": str(plugin), "ZOO_MODELS_DIR": str(out)})
+    assert load.returncode == 0, load.stderr
+    assert load.stdout.strip() == "lin-10-int4 True"  # the classifier kept in int8
 
 
 @requires_mnist
@@ -89,7 +149,7 @@ def test_quick_run_writes_a_consistent_manifest(tmp_path):
     out = run("train.py", "--quick", "--no-progress", "--variants", "mlp-h32-*", "--seed", "5",
               "--data", str(mnist_dir()), "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr
-    assert "| `mlp-h32-int8` | int8 |" in out.stdout
+    assert "| `mlp-h32-int8` | mlp | 32 | int8 |" in out.stdout
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     e = manifest["variants"]["mlp-h32-int4"]
     assert e["quick"] and e["seed"] == 5 and e["epochs"] == 2 and e["experimental"]

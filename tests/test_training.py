@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from engine.mlp import evaluate
+from engine.cnn import CNN
+from engine.mlp import MLP
+from engine.model import evaluate
 from engine.training import Recipe, TrainingDivergedError, init_model, to_input, train
 from tests.conftest import requires_mnist
 
@@ -16,7 +18,7 @@ def toy(n=256, seed=0):
 
 
 def weights(model):
-    return [p.copy() for layer in model.layers for p in (layer.W, layer.b)]
+    return [p.copy() for p in model.parameters()]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -25,7 +27,7 @@ def test_same_seed_gives_bit_identical_weights(dtype):
     recipe = Recipe(epochs=2, batch_size=32, dtype=dtype)
     runs = []
     for seed in (7, 7, 8):
-        model = init_model([784, 16, 10], seed, dtype)
+        model = init_model(MLP, {"sizes": [784, 16, 10]}, seed, dtype)
         train(model, images, labels, recipe, seed, progress=False)
         runs.append(weights(model))
     assert all(np.array_equal(a, b) for a, b in zip(runs[0], runs[1]))
@@ -38,7 +40,7 @@ def test_learns_a_toy_task(optimizer):
     images, labels = toy()
     lr = 1e-2 if optimizer == "adam" else 0.1
     recipe = Recipe(epochs=8, batch_size=32, optimizer=optimizer, lr=lr, augment=None)
-    model = init_model([784, 16, 10], 0, "float32")
+    model = init_model(MLP, {"sizes": [784, 16, 10]}, 0, "float32")
     history = train(model, images, labels, recipe, 0, progress=False)
     assert history.loss[-1] < history.loss[0] / 5
     assert evaluate(model, to_input(images), labels) == len(labels)
@@ -47,7 +49,7 @@ def test_learns_a_toy_task(optimizer):
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflow is the point
 def test_divergence_stops_with_a_clear_error():
     images, labels = toy()
-    model = init_model([784, 16, 10], 0, "float32")
+    model = init_model(MLP, {"sizes": [784, 16, 10]}, 0, "float32")
     recipe = Recipe(epochs=3, optimizer="sgd", lr=1e6, warmup_epochs=0, augment=None)
     with pytest.raises(TrainingDivergedError, match="lower the learning rate"):
         train(model, images, labels, recipe, 0, progress=False)
@@ -72,3 +74,19 @@ def test_short_run_on_real_digits_reaches_floor(mnist):
           progress=False)
     acc = evaluate(model, to_input(mnist.test_images), mnist.test_labels) / 10000
     assert acc >= 0.90, acc
+
+
+TINY_CNN = {"conv": [{"channels": 4, "kernel": 3}], "dense": []}
+
+
+def test_a_cnn_trains_with_the_same_loop_and_seed():
+    images, labels = toy(128)
+    recipe = Recipe(epochs=6, batch_size=32, lr=1e-2, augment=None)
+    runs = []
+    for _ in range(2):
+        model = init_model(CNN, TINY_CNN, 3, "float32")
+        history = train(model, images, labels, recipe, 3, progress=False)
+        runs.append(weights(model))
+    assert history.loss[-1] < history.loss[0] / 5
+    assert evaluate(model, to_input(images), labels) >= 0.95 * len(labels)
+    assert all(np.array_equal(a, b) for a, b in zip(*runs))

@@ -2,19 +2,19 @@
 
     import zoo
     zoo.variants("mlp-h128-*")          # what is registered
-    model = zoo.load("mlp-h128-int8")   # a trained, verified, runnable model
-    model = zoo.load("mlp-h128-int8", repo="you/digit-zoo", revision="main")  # from the Hub
-    model.predict_proba(x)              # x: (N, 784) floats in [0, 1]
+    model = zoo.load("cnn-c32c64-int8")   # a trained, verified, runnable model
+    z = zoo.open("you/digit-zoo")       # or a models folder; None: the shipped zoo
+    z.names, z.manifest, z.load("mlp-h128-int4")
+    model.predict_proba(x)              # x: (N, 28, 28) floats in [0, 1], white on black
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from zoo import architectures, precisions  # noqa: F401  (registers the built-in zoo)
-from zoo.artifacts import ArtifactError, load_variant
-from zoo.manifest import ManifestError, entry, read_manifest
+from zoo import architectures, families, precisions  # noqa: F401  (registers the built-ins)
+from zoo.artifacts import ArtifactError
+from zoo.manifest import ManifestError
 from zoo.registry import (
     Precision,
     UnknownVariantError,
@@ -23,21 +23,19 @@ from zoo.registry import (
     get_variant,
     load_plugins,
     register_architecture,
+    register_family,
     register_precision,
     variants,
 )
+from zoo.sources import LocalZoo, default_models_dir
+from zoo.sources import open_zoo as open  # zoo.open, like io.open
 
-__all__ = ["ArtifactError", "ManifestError", "Precision", "UnknownVariantError", "Variant",
-           "create", "default_models_dir", "get_variant", "load", "load_plugins",
-           "register_architecture", "register_precision", "variants"]
+__all__ = ["ArtifactError", "LocalZoo", "ManifestError", "Precision", "UnknownVariantError",
+           "Variant", "create", "default_models_dir", "get_variant", "load", "load_plugins",
+           "open", "register_architecture", "register_family", "register_precision",
+           "variants"]
 
 load_plugins()
-
-
-def default_models_dir() -> Path:
-    """The shipped `models/` beside this package, unless ZOO_MODELS_DIR says otherwise."""
-    return Path(os.environ.get("ZOO_MODELS_DIR") or Path(__file__).resolve().parent.parent
-                / "models")
 
 
 def load(name: str, repo: str | None = None, revision: str | None = None, *,
@@ -50,9 +48,5 @@ def load(name: str, repo: str | None = None, revision: str | None = None, *,
     (default: the shipped models/).
     """
     if repo is not None:
-        from zoo import hub  # the Hub client is only imported by those who use it
-
-        return hub.load(name, repo, revision, **hub_kwargs)
-    models_dir = Path(models_dir) if models_dir is not None else default_models_dir()
-    manifest = read_manifest(models_dir)
-    return load_variant(models_dir, name, entry(manifest, name).get("files"))
+        return open(repo, revision, **hub_kwargs).load(name)
+    return LocalZoo(models_dir if models_dir is not None else default_models_dir()).load(name)

@@ -1,13 +1,31 @@
-"""The built-in zoo. Adding an architecture is one `register_architecture` line here.
+"""The built-in zoo. Adding an architecture is one `register_architecture` call here.
 
 Every architecture is trained once in float32 and appears in every registered precision;
 the quantised variants are derived from the trained weights without retraining.
 """
 
+from engine.training import Recipe
+from zoo import families  # noqa: F401  (the families these architectures use)
 from zoo.registry import register_architecture
 
+INPUTS, CLASSES = 784, 10
+
 for width in (32, 64, 128, 256, 512):
-    register_architecture(f"mlp-h{width}", (width,),
+    register_architecture(f"mlp-h{width}", "mlp", {"sizes": [INPUTS, width, CLASSES]},
                           description=f"One hidden ReLU layer of {width} units.")
-register_architecture("mlp-h512x256", (512, 256),
+register_architecture("mlp-h512x256", "mlp", {"sizes": [INPUTS, 512, 256, CLASSES]},
                       description="Two hidden ReLU layers of 512 and 256 units.")
+
+# CNNs: 'valid' convolutions, each followed by 2x2 max-pooling and ReLU.
+register_architecture(
+    "cnn-c8c16", "cnn",
+    {"conv": [{"channels": 8, "kernel": 3}, {"channels": 16, "kernel": 3}], "dense": []},
+    recipe=Recipe(epochs=15),
+    description="Small CNN aimed at size: 3x3 convolutions of 8 and 16 channels, then the "
+                "classifier.")
+register_architecture(
+    "cnn-c32c64", "cnn",
+    {"conv": [{"channels": 32, "kernel": 5}, {"channels": 64, "kernel": 5}], "dense": [128]},
+    recipe=Recipe(epochs=12),
+    description="CNN aimed at accuracy: 5x5 convolutions of 32 and 64 channels, a dense "
+                "layer of 128.")

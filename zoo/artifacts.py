@@ -18,10 +18,13 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from engine.atomic import atomic_write
-from engine.mlp import MLP
-from zoo.registry import Variant, get_variant
+from engine.model import Model
+from zoo.registry import PRECISIONS, UnknownVariantError, Variant, family, get_variant
 
-FORMAT_VERSION = 1
+# 2: config.json names the family and its model config. 1 (the first MLP zoo) had only
+# `sizes`: such a file is an MLP, and still loads.
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 
 
@@ -38,13 +41,14 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def encode_variant(variant: Variant, model: MLP) -> dict[str, bytes]:
+def encode_variant(variant: Variant, model: Model) -> dict[str, bytes]:
     """The bytes of each of the variant's files, keyed by relative path."""
     tensors, precision_config = variant.precision.encode(model)
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    a = variant.architecture
     config = {"format_version": FORMAT_VERSION, "name": variant.name,
-              "architecture": variant.architecture.name, "precision": variant.precision.name,
-              "sizes": variant.architecture.sizes, "precision_config": precision_config}
+              "architecture": a.name, "family": a.family, "model_config": a.config,
+              "precision": variant.precision.name, "precision_config": precision_config}
     # One metadata key only: safetensors writes metadata from a hash map, so two keys come
     # out in either order and the same weights would hash differently from run to run.
     weights = st_save(tensors, metadata={"digit-zoo": variant.name})
@@ -52,7 +56,7 @@ def encode_variant(variant: Variant, model: MLP) -> dict[str, bytes]:
     return {files[0]: weights, files[1]: json.dumps(config, indent=2).encode() + b"\n"}
 
 
-def save_variant(models_dir: str | Path, variant: Variant, model: MLP) -> dict[str, dict]:
+def save_variant(models_dir: str | Path, variant: Variant, model: Model) -> dict[str, dict]:
     """Write the variant's files atomically; return {path: {"bytes", "sha256"}}."""
     info = {}
     for rel, data in encode_variant(variant, model).items():
@@ -80,26 +84,52 @@ def read_verified(path: Path, expected: dict | None, label: str) -> bytes:
     return data
 
 
-def decode_variant(name: str, weights: bytes, config_bytes: bytes) -> MLP:
+def _model_spec(name: str, config: dict) -> tuple[str, dict]:
+    """The family and model config a config.json describes, checked against the registry
+    when the variant is registered here (a Hub zoo may hold variants this copy lacks)."""
+    if config.get("format_version") not in READABLE_FORMATS:
+        raise ValueError(f"format {config.get('format_version')!r} is not one of "
+                         f"{READABLE_FORMATS}; a newer digit-zoo wrote it")
+    if config.get("name") != name:
+        raise ValueError(f"config describes {config.get('name')!r}")
+    if config["format_version"] == 1:
+        family_name, model_config = "mlp", {"sizes": config["sizes"]}
+    else:
+        family_name, model_config = config["family"], config["model_config"]
+    try:
+        a = get_variant(name).architecture
+    except UnknownVariantError:
+        return family_name, model_config
+    if (family_name, model_config) != (a.family, a.config):
+        raise ValueError(f"its {family_name} {model_config} differs from the registered "
+                         f"{a.family} {a.config}")
+    return family_name, model_config
+
+
+def decode_variant(name: str, weights: bytes, config_bytes: bytes) -> Model:
     """Build the runnable model from verified file contents."""
     try:
         config = json.loads(config_bytes)
-        variant = get_variant(config["name"])
-        if config["name"] != name or config.get("format_version") != FORMAT_VERSION:
-            raise ValueError(f"config describes {config.get('name')!r} "
-                             f"format {config.get('format_version')}")
-        if config["sizes"] != variant.architecture.sizes:
-            raise ValueError(f"sizes {config['sizes']} differ from the registered "
-                             f"{variant.architecture.sizes}")
-        tensors = st_load(weights)
-        return variant.precision.decode(tensors, config.get("precision_config", {}),
-                                        config["sizes"])
+        if not isinstance(config, dict):
+            raise ValueError("config.json is not an object")
+        family_name, model_config = _model_spec(name, config)
+        model_class = family(family_name)
+        if config["precision"] not in PRECISIONS:
+            raise ValueError(f"unknown precision {config['precision']!r}")
+        precision_config = config.get("precision_config") or {}
+        if not isinstance(precision_config, dict):
+            raise ValueError("precision_config is not an object")
+        state = PRECISIONS[config["precision"]].decode(
+            st_load(weights), precision_config, model_class.shapes(model_config))
+        model = model_class.from_state_dict(model_config, state)
     except (ValueError, KeyError, TypeError, SafetensorError) as e:
         raise ArtifactError(f"{name}: cannot decode its files: {e}") from e
+    model.name, model.meta = name, config
+    return model
 
 
 def load_files(name: str, files: dict[str, dict] | None,
-               fetch: Callable[[str, dict | None], bytes]) -> MLP:
+               fetch: Callable[[str, dict | None], bytes]) -> Model:
     """Fetch a variant's two files through `fetch(path, manifest entry)` and decode them.
 
     `fetch` verifies what it returns against the entry; local folders and the Hub differ
@@ -113,7 +143,7 @@ def load_files(name: str, files: dict[str, dict] | None,
                           fetch(config_rel, get(config_rel)))
 
 
-def load_variant(models_dir: str | Path, name: str, files: dict[str, dict] | None) -> MLP:
+def load_variant(models_dir: str | Path, name: str, files: dict[str, dict] | None) -> Model:
     """Load a variant from `models_dir`, checking each file against `files` (manifest)."""
     return load_files(name, files,
                       lambda rel, expected: read_verified(Path(models_dir) / rel, expected, name))

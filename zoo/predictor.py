@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 import zoo
-from engine.mlp import MLP
+from engine.model import Model
 from engine.preprocess import DrawingError, preprocess
-from zoo.artifacts import load_variant
-from zoo.manifest import ManifestError, read_manifest
+from zoo.canvas import to_array
+from zoo.manifest import ManifestError
 from zoo.report import ordered
 
 log = logging.getLogger("digit_zoo.predictor")
@@ -46,26 +46,25 @@ class Predictor:
 
     def __init__(self, repo: str | None = None, revision: str | None = None,
                  models_dir: str | Path | None = None):
-        self.models_dir = Path(models_dir) if models_dir else zoo.default_models_dir()
         self.notice = ""
-        self.source = ("the shipped zoo (models/)" if self.models_dir == zoo.default_models_dir()
-                       else f"local {self.models_dir}")
-        self._hub = None
+        self.zoo = None
         if repo:
-            from zoo.hub import HubError, open_zoo
+            from zoo.hub import HubError
 
             try:
-                self._hub = open_zoo(repo, revision)
-                self.manifest = self._hub.manifest
-                self.source = (f"Hub {repo}@{self._hub.revision[:12]}"
-                               + (" (offline, cached)" if self._hub.offline else ""))
+                self.zoo = zoo.open(repo, revision)
             except (HubError, ManifestError) as e:
                 self.notice = f"Could not open the Hub zoo ({e}); showing the shipped zoo."
                 log.warning(self.notice)
-        if self._hub is None:
-            self.manifest = read_manifest(self.models_dir)
-        self._models: dict[str, MLP] = {}
+        if self.zoo is None:
+            self.zoo = zoo.LocalZoo(models_dir or zoo.default_models_dir())
+        self.manifest = self.zoo.manifest
+        self._models: dict[str, Model] = {}
         self._lock = threading.Lock()
+
+    @property
+    def source(self) -> str:
+        return self.zoo.label
 
     @classmethod
     def from_env(cls) -> Predictor:
@@ -79,20 +78,18 @@ class Predictor:
     def entries(self) -> list[dict]:
         return ordered(self.manifest)
 
-    def model(self, name: str) -> MLP:
+    def model(self, name: str) -> Model:
         """The loaded variant; the first call downloads or reads and verifies it."""
         with self._lock:
             if name not in self._models:
                 if name not in self.manifest["variants"]:
                     raise zoo.UnknownVariantError(f"the zoo has no variant {name!r}")
-                files = self.manifest["variants"][name].get("files")
-                self._models[name] = (self._hub.load(name) if self._hub else
-                                      load_variant(self.models_dir, name, files))
+                self._models[name] = self.zoo.load(name)
             return self._models[name]
 
     def predict(self, drawing, names: list[str]) -> Prediction:
         try:
-            pre = preprocess(drawing)
+            pre = preprocess(to_array(drawing))
         except DrawingError as e:
             return Prediction("error", f"Cannot read that image: {e}", np.zeros((28, 28)))
         result = Prediction(pre.status, pre.message, pre.image)

@@ -1,10 +1,14 @@
-"""The registry: precisions and architectures register here, and a variant is one of each.
+"""The registry: families, architectures and precisions register here; a variant is an
+architecture in a precision.
 
-Like timm's `@register_model`, adding to the zoo is one call in one module: an
-architecture (hidden widths, recipe, seed) registered with `register_architecture`
-appears in every precision, and a precision class decorated with `@register_precision`
-appears for every architecture. Plugins are modules or .py files named in
-DIGIT_ZOO_PLUGINS (or passed to `load_plugins`) that make such calls.
+Like timm's `@register_model`, adding to the zoo is one call in one module:
+- a *family* (`register_family`) is a model class implementing `engine.model.Model`;
+- an *architecture* (`register_architecture`) is a family plus its config, recipe and seed,
+  and appears in every registered precision;
+- a *precision* (`@register_precision`) stores any family's named tensors its own way,
+  and appears for every architecture.
+Plugins are modules or .py files named in DIGIT_ZOO_PLUGINS (or passed to `load_plugins`)
+that make such calls.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import difflib
 import fnmatch
 import importlib
 import importlib.util
-import itertools
+import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,45 +26,66 @@ from typing import ClassVar
 
 import numpy as np
 
-from engine.mlp import MLP
+from engine.model import Model
 from engine.training import Recipe, init_model
-
-INPUT_SIZE, NUM_CLASSES = 784, 10
 
 
 class Precision:
-    """How a trained float model is stored and run: encode to tensors, decode to a model."""
+    """How a trained float model is stored and run, whatever its family.
+
+    `encode` turns the model's named tensors into the tensors to save (plus JSON-able
+    settings); `decode` turns saved tensors back into named float tensors (and optional
+    `<layer>.weight_scale` output scales) that the family builds a model from.
+    """
 
     name: ClassVar[str]
     bits: ClassVar[int]
     experimental: ClassVar[bool] = False
     description: ClassVar[str] = ""
 
-    def encode(self, model: MLP) -> tuple[dict[str, np.ndarray], dict]:
-        """Tensors to save and the JSON-able settings `decode` needs besides them."""
+    def encode(self, model: Model) -> tuple[dict[str, np.ndarray], dict]:
         raise NotImplementedError
 
-    def decode(self, tensors: dict[str, np.ndarray], config: dict, sizes: list[int]) -> MLP:
+    def decode(self, tensors: dict[str, np.ndarray], config: dict,
+               shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
         raise NotImplementedError
+
+
+def _plain(config: dict) -> dict:
+    """The config as JSON would give it back (lists, not tuples), so saved and registered
+    configs compare equal."""
+    return json.loads(json.dumps(config))
 
 
 @dataclass(frozen=True)
 class Architecture:
     name: str
-    hidden: tuple[int, ...]
+    family: str
+    config: dict
     recipe: Recipe
     seed: int
     precisions: tuple[str, ...] | None  # None: every registered precision
     description: str = ""
 
+    def __hash__(self) -> int:
+        return hash(self.name)  # the registry keeps names unique
+
     @property
-    def sizes(self) -> list[int]:
-        return [INPUT_SIZE, *self.hidden, NUM_CLASSES]
+    def model_class(self) -> type[Model]:
+        return family(self.family)
 
     @property
     def num_params(self) -> int:
-        s = self.sizes
-        return sum(a * b + b for a, b in itertools.pairwise(s))
+        return sum(math.prod(s) for s in self.model_class.shapes(self.config).values())
+
+    @property
+    def shape(self) -> str:
+        return self.model_class.describe_shape(self.config)
+
+    def init(self, seed: int | None = None) -> Model:
+        """An untrained model in the recipe's dtype, initialised as training starts it."""
+        return init_model(self.model_class, self.config, self.seed if seed is None else seed,
+                          self.recipe.dtype)
 
 
 @dataclass(frozen=True)
@@ -81,14 +107,20 @@ class Variant:
     def experimental(self) -> bool:
         return self.precision.experimental
 
-    def create(self) -> MLP:
-        """An untrained model, initialised from the architecture's seed."""
+    def create(self) -> Model:
+        """An untrained model in this variant's precision: initialised from the
+        architecture's seed, then stored and read back as this precision stores it."""
         a = self.architecture
-        return init_model(a.sizes, a.seed, a.recipe.dtype)
+        tensors, config = self.precision.encode(a.init())
+        model = a.model_class.from_state_dict(
+            a.config, self.precision.decode(tensors, config, a.model_class.shapes(a.config)))
+        model.name = self.name
+        return model
 
     def describe(self) -> dict:
         a = self.architecture
-        return {"name": self.name, "architecture": a.name, "hidden": list(a.hidden),
+        return {"name": self.name, "architecture": a.name, "family": a.family,
+                "shape": a.shape, "model_config": a.config,
                 "precision": self.precision.name, "bits": self.precision.bits,
                 "experimental": self.experimental, "parent": self.parent,
                 "params": a.num_params, "seed": a.seed, "recipe": a.recipe.to_dict(),
@@ -96,6 +128,7 @@ class Variant:
                                                       self.precision.description]))}
 
 
+FAMILIES: dict[str, type[Model]] = {}
 PRECISIONS: dict[str, Precision] = {}
 ARCHITECTURES: dict[str, Architecture] = {}
 _PLUGIN_FILES: set[Path] = set()
@@ -106,6 +139,29 @@ class UnknownVariantError(KeyError):
         return str(self.args[0])
 
 
+def register_family(name: str, model_class: type[Model] | None = None):
+    """Make a model family available by name; usable as `@register_family("name")`.
+
+    The class implements `engine.model.Model`: `shapes`, `from_state_dict`, `config`,
+    `state_dict`, `classifier`, `describe_shape`, `_forward` and `_backward`.
+    """
+    def add(cls: type[Model]) -> type[Model]:
+        if not (isinstance(cls, type) and issubclass(cls, Model)):
+            raise TypeError(f"family {name!r}: {cls!r} does not implement engine.model.Model")
+        if name in FAMILIES and FAMILIES[name] is not cls:
+            raise ValueError(f"family {name!r} is already registered")
+        FAMILIES[name] = cls
+        return cls
+
+    return add if model_class is None else add(model_class)
+
+
+def family(name: str) -> type[Model]:
+    if name not in FAMILIES:
+        raise ValueError(f"unknown model family {name!r}; registered: {sorted(FAMILIES)}")
+    return FAMILIES[name]
+
+
 def register_precision(cls: type[Precision]) -> type[Precision]:
     """Class decorator: make a precision available to every architecture."""
     if cls.name in PRECISIONS and type(PRECISIONS[cls.name]) is not cls:
@@ -114,14 +170,14 @@ def register_precision(cls: type[Precision]) -> type[Precision]:
     return cls
 
 
-def register_architecture(name: str, hidden: tuple[int, ...] | list[int], *,
+def register_architecture(name: str, family_name: str, config: dict, *,
                           recipe: Recipe | None = None, seed: int = 0,
                           precisions: tuple[str, ...] | None = None,
                           description: str = "") -> Architecture:
-    """Register an MLP with these hidden widths; its variants are `<name>-<precision>`."""
-    if not hidden or any(int(h) < 1 for h in hidden):
-        raise ValueError(f"{name}: hidden widths must be positive, got {hidden!r}")
-    arch = Architecture(name, tuple(int(h) for h in hidden), recipe or Recipe(), seed,
+    """Register `family_name` with this config; its variants are `<name>-<precision>`."""
+    config = _plain(config)
+    family(family_name).shapes(config)  # a config the family cannot build fails here
+    arch = Architecture(name, family_name, config, recipe or Recipe(), seed,
                         tuple(precisions) if precisions is not None else None, description)
     if name in ARCHITECTURES and ARCHITECTURES[name] != arch:
         raise ValueError(f"architecture {name!r} is already registered differently")
@@ -155,7 +211,8 @@ def get_variant(name: str) -> Variant:
     raise UnknownVariantError(f"no variant named {name!r}{hint}")
 
 
-def create(name: str) -> MLP:
+def create(name: str) -> Model:
+    """An untrained model of the named variant, in its precision."""
     return get_variant(name).create()
 
 
@@ -178,4 +235,10 @@ def load_plugins(specs: list[str] | str | None = None) -> None:
             module = importlib.util.module_from_spec(module_spec)
             module_spec.loader.exec_module(module)
         else:
-            importlib.import_module(spec)
+            try:
+                importlib.import_module(spec)
+            except ModuleNotFoundError as e:
+                if e.name not in (spec, spec.split(".")[0]):
+                    raise  # the plugin exists but imports something missing: show that
+                raise FileNotFoundError(f"plugin module {spec!r} not found (give a module "
+                                        "importable from here, or a path to a .py file)") from e

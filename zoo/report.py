@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.atomic import atomic_write
 
-HEADER = ["variant", "precision", "hidden", "params", "size (KiB)", "% of float64",
+HEADER = ["variant", "family", "shape", "precision", "params", "size (KiB)", "% of float64",
           "test accuracy", "Δ to parent"]
 
 
@@ -21,6 +21,15 @@ def ordered(manifest: dict) -> list[dict]:
     """Entries by architecture (in params order), then by bits, widest first."""
     return sorted(manifest["variants"].values(),
                   key=lambda e: (e["params"], e["architecture"], -e["bits"]))
+
+
+def family_of(e: dict) -> str:
+    return e.get("family") or "mlp"  # a manifest from before families held only MLPs
+
+
+def shape_of(e: dict) -> str:
+    """The family-neutral shape; a manifest from before families had `hidden` widths."""
+    return e.get("shape") or "x".join(map(str, e.get("hidden", [])))
 
 
 def kib(n: int) -> str:
@@ -42,7 +51,7 @@ def results_table(manifest: dict) -> str:
             if e["architecture"] in f64 else "–"
         delta = "parent" if e["parent"] is None else f"{e['delta_to_parent']:+.2f} pts"
         name = f"`{e['name']}`" + (" *(experimental)*" if e.get("experimental") else "")
-        rows.append([name, e["precision"], "x".join(map(str, e["hidden"])), f"{e['params']:,}",
+        rows.append([name, family_of(e), shape_of(e), e["precision"], f"{e['params']:,}",
                      kib(e["bytes"]), ratio, f"{100 * e['test_accuracy']:.2f}%", delta])
     return markdown_table(HEADER, rows)
 

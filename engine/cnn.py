@@ -1,0 +1,150 @@
+"""A small convolutional network: [conv -> max-pool -> ReLU] x n -> [dense -> ReLU] x m -> dense.
+
+Pooling before the ReLU gives the same output as after it (both are monotone) on a map a
+quarter the size. Tensors are named `conv.<i>.*` and `dense.<j>.*`; the last dense layer
+is the classifier.
+
+config: {"input": [28, 28], "conv": [{"channels": 32, "kernel": 5, "pad": 0, "pool": 2},
+...], "dense": [128], "classes": 10}
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.conv import Conv2D, maxpool, maxpool_backward
+from engine.mlp import Dense
+from engine.model import Grads, Model
+
+CONV_DEFAULTS = {"pad": 0, "pool": 2}
+CHUNK = 256  # images per pass at inference: bounds the patch matrices to tens of MB
+
+
+def _convs(config: dict) -> list[dict]:
+    return [{**CONV_DEFAULTS, **c} for c in config["conv"]]
+
+
+class CNN(Model):
+    family = "cnn"
+
+    def __init__(self, config: dict, convs: list[Conv2D], dense: list[Dense]):
+        self._config = config
+        self.convs, self.dense = convs, dense
+        self._pools = [c["pool"] for c in _convs(config)]
+
+    @classmethod
+    def _conv_shapes(cls, config: dict) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
+        """The convolutions' parameter shapes, and the (h, w, c) map they leave."""
+        h, w = (int(s) for s in config.get("input", (28, 28)))
+        c_in = 1
+        out: dict[str, tuple[int, ...]] = {}
+        for i, c in enumerate(_convs(config)):
+            k, ch, pad, pool = int(c["kernel"]), int(c["channels"]), int(c["pad"]), int(c["pool"])
+            h, w = h + 2 * pad - k + 1, w + 2 * pad - k + 1
+            if min(k, ch, pool) < 1 or min(h, w) < pool:
+                raise ValueError(f"conv layer {i} ({c}) does not fit a {h}x{w} map")
+            out[f"conv.{i}.weight"], out[f"conv.{i}.bias"] = (k, k, c_in, ch), (ch,)
+            h, w, c_in = h // pool, w // pool, ch
+        return out, (h, w, c_in)
+
+    @classmethod
+    def feature_shape(cls, config: dict) -> tuple[int, ...]:
+        """(h, w, channels) of the map the convolutions hand to the dense layers."""
+        return cls._conv_shapes(config)[1]
+
+    @classmethod
+    def shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
+        out, (h, w, c) = cls._conv_shapes(config)
+        sizes = [h * w * c, *(int(d) for d in config.get("dense", [])),
+                 int(config.get("classes", 10))]
+        for j in range(len(sizes) - 1):
+            out[f"dense.{j}.weight"], out[f"dense.{j}.bias"] = (sizes[j], sizes[j + 1]), \
+                (sizes[j + 1],)
+        return out
+
+    @classmethod
+    def from_state_dict(cls, config: dict, tensors: dict[str, np.ndarray]) -> CNN:
+        convs = [Conv2D(tensors[f"conv.{i}.weight"], tensors[f"conv.{i}.bias"],
+                        tensors.get(f"conv.{i}.weight_scale"), int(c["pad"]))
+                 for i, c in enumerate(_convs(config))]
+        n_dense = len(config.get("dense", [])) + 1
+        dense = [Dense(tensors[f"dense.{j}.weight"], tensors[f"dense.{j}.bias"],
+                       tensors.get(f"dense.{j}.weight_scale")) for j in range(n_dense)]
+        return cls(config, convs, dense)
+
+    @classmethod
+    def describe_shape(cls, config: dict) -> str:
+        parts = [f"c{c['kernel']}x{c['channels']}" + (f"p{c['pool']}" if c["pool"] > 1 else "")
+                 for c in _convs(config)]
+        return "-".join(parts + [f"d{d}" for d in config.get("dense", [])])
+
+    def config(self) -> dict:
+        return self._config
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        out = {}
+        for prefix, layers in (("conv", self.convs), ("dense", self.dense)):
+            for i, layer in enumerate(layers):
+                out[f"{prefix}.{i}.weight"], out[f"{prefix}.{i}.bias"] = layer.W, layer.b
+                if layer.scale is not None:
+                    out[f"{prefix}.{i}.weight_scale"] = layer.scale
+        return out
+
+    def parameters(self) -> list[np.ndarray]:
+        return [p for layer in (*self.convs, *self.dense) for p in (layer.W, layer.b)]
+
+    @property
+    def classifier(self) -> str:
+        return f"dense.{len(self.dense) - 1}"
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.convs[0].W.dtype if self.convs else self.dense[0].W.dtype
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=self.dtype)
+        if len(x) <= CHUNK:
+            return self._forward(x, keep=False)[0]
+        return np.concatenate([self._forward(x[i:i + CHUNK], keep=False)[0]
+                               for i in range(0, len(x), CHUNK)])
+
+    def _forward(self, x: np.ndarray, keep: bool):
+        h, w = self._config.get("input", (28, 28))
+        a = x.reshape(len(x), h, w, 1)
+        cache = []
+        for conv, pool in zip(self.convs, self._pools):
+            z, conv_cache = conv(a, keep)
+            pool_cache = None
+            if pool > 1:
+                z, pool_cache = maxpool(z, pool)
+            a = np.maximum(z, 0, out=z)
+            cache.append((conv_cache, pool_cache, a))
+        spatial = a.shape
+        a = a.reshape(len(a), -1)
+        acts = [a]
+        for layer in self.dense[:-1]:
+            a = layer(a)
+            np.maximum(a, 0, out=a)
+            acts.append(a)
+        return self.dense[-1](a), (cache, spatial, acts) if keep else None
+
+    def _backward(self, cache, dz: np.ndarray, params: bool, inputs: bool
+                  ) -> tuple[Grads, np.ndarray | None]:
+        conv_caches, spatial, acts = cache
+        grads: Grads = []
+        for j in range(len(self.dense) - 1, -1, -1):
+            if params:
+                grads += [dz.sum(axis=0), acts[j].T @ dz]
+            dz = self.dense[j].backward_input(dz)
+            if j:
+                dz *= acts[j] > 0
+        dz = dz.reshape(spatial)
+        for i in range(len(self.convs) - 1, -1, -1):
+            conv_cache, pool_cache, a = conv_caches[i]
+            dz = dz * (a > 0)
+            if pool_cache is not None:
+                dz = maxpool_backward(pool_cache, dz)
+            g, dz = self.convs[i].backward(conv_cache, dz, params, inputs=bool(i) or inputs)
+            grads += g[::-1]
+        grads.reverse()
+        return grads, dz.reshape(len(dz), -1) if inputs else None

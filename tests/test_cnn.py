@@ -1,0 +1,119 @@
+"""Convolution, pooling and the CNN family against finite differences and a plain loop."""
+
+import numpy as np
+import pytest
+
+from engine.cnn import CHUNK, CNN
+from engine.conv import Conv2D, conv_input_grad, im2col, maxpool, maxpool_backward
+from engine.mlp import MLP
+from tests.gradcheck import numeric_grad
+
+CONFIG = {"input": [10, 9], "conv": [{"channels": 3, "kernel": 3, "pad": 1, "pool": 2},
+                                     {"channels": 4, "kernel": 2, "pool": 1}],
+          "dense": [5], "classes": 4}
+
+
+def direct_conv(x, W, b):
+    """Convolution as its definition: a sum over the kernel at every output position."""
+    n, h, w, _ = x.shape
+    kh, kw, _, c_out = W.shape
+    out = np.zeros((n, h - kh + 1, w - kw + 1, c_out))
+    for i in range(h - kh + 1):
+        for j in range(w - kw + 1):
+            out[:, i, j] = np.einsum("nabc,abco->no", x[:, i:i + kh, j:j + kw], W) + b
+    return out
+
+
+@pytest.mark.parametrize("c_in", [1, 3])
+def test_conv_matches_the_definition(c_in):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 7, 6, c_in))
+    W, b = rng.normal(size=(3, 2, c_in, 4)), rng.normal(size=4)
+    assert np.allclose(Conv2D(W, b)(x)[0], direct_conv(x, W, b))
+    padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    assert np.allclose(Conv2D(W, b, pad=1)(x)[0], direct_conv(padded, W, b))
+    assert im2col(x, 3, 2).shape == (2, 5, 5, 3, 2, c_in)
+
+
+@pytest.mark.parametrize("c_in", [1, 3])
+def test_conv_input_grad_is_the_adjoint(c_in):
+    """<conv(x), dz> == <x, conv_input_grad(dz)> for every x and dz: the adjoint identity."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 6, 7, c_in))
+    W = rng.normal(size=(3, 3, c_in, 5))
+    z, _ = Conv2D(W, np.zeros(5))(x)
+    dz = rng.normal(size=z.shape)
+    dx = conv_input_grad(dz.reshape(-1, 5), W, x.shape)
+    assert np.isclose((z * dz).sum(), (x * dx).sum())
+
+
+def test_maxpool_ties_send_the_gradient_once():
+    x = np.zeros((1, 4, 5, 1))  # blank paper: every window ties, and the last column is ragged
+    x[0, 2, 3, 0] = 2.0
+    out, cache = maxpool(x)
+    assert out.shape == (1, 2, 2, 1) and out[0, 1, 1, 0] == 2.0
+    dx = maxpool_backward(cache, np.ones_like(out))
+    assert dx.sum() == 4 and dx[0, 2, 3, 0] == 1 and dx[0, :, 4].sum() == 0
+    assert dx[0, 0, 0, 0] == 1  # a tied window's first element takes it, as in PyTorch
+
+
+def random_cnn(seed=1):
+    rng = np.random.default_rng(seed)
+    model = CNN.init(CONFIG, seed, "float64")
+    for p in model.parameters():
+        if p.ndim == 1:  # nonzero biases exercise their gradient too
+            p[:] = rng.normal(size=p.shape) * 0.1
+    return model, rng
+
+
+def test_backward_matches_finite_differences():
+    model, rng = random_cnn()
+    x, y = rng.random((3, 10, 9)), rng.integers(0, 4, 3)
+    _, grads = model.loss_and_grads(x, y)
+    assert [g.shape for g in grads] == [p.shape for p in model.parameters()]
+    for param, analytic in zip(model.parameters(), grads):
+        numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], param)
+        assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8), \
+            np.abs(analytic - numeric).max()
+
+
+@pytest.mark.parametrize("family", ["cnn", "mlp", "cnn-quantised"])
+def test_input_gradient_matches_finite_differences(family):
+    if family == "mlp":
+        model, rng = MLP.init({"sizes": [90, 6, 4]}, 1, "float64"), np.random.default_rng(2)
+    else:
+        model, rng = random_cnn(2)
+    if family == "cnn-quantised":  # a folded output scale must be differentiated through
+        for layer in (*model.convs, *model.dense):
+            layer.scale = rng.uniform(0.5, 2.0, layer.W.shape[-1])
+    x, y = rng.random((3, 10, 9)), rng.integers(0, 4, 3)
+    dx = model.input_gradient(x, y)
+    numeric = numeric_grad(lambda: model.forward(x)[np.arange(3), y].sum(), x)
+    assert dx.shape == x.shape and np.allclose(dx, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_config_shapes_and_state_round_trip():
+    model = CNN.init({"conv": [{"channels": 8, "kernel": 3}, {"channels": 16, "kernel": 3}],
+                      "dense": []}, 0)
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    assert shapes == {"conv.0.weight": (3, 3, 1, 8), "conv.0.bias": (8,),
+                      "conv.1.weight": (3, 3, 8, 16), "conv.1.bias": (16,),
+                      "dense.0.weight": (400, 10), "dense.0.bias": (10,)}
+    assert model.classifier == "dense.0" and model.num_params == 5258
+    assert repr(model) == "<CNN c3x8p2-c3x16p2, 5,258 params, float32>"
+    clone = CNN.from_state_dict(model.config(), model.state_dict())
+    x = np.random.default_rng(0).random((2, 28, 28)).astype(np.float32)
+    assert np.array_equal(clone.forward(x), model.forward(x))
+
+
+def test_large_batches_run_in_chunks_with_the_same_answers():
+    model, rng = random_cnn(3)
+    x = rng.random((CHUNK + 7, 10, 9))
+    whole = model.forward(x)
+    assert whole.shape == (CHUNK + 7, 4)
+    assert np.allclose(whole[-7:], model.forward(x[-7:]))
+
+
+def test_a_config_that_does_not_fit_is_refused():
+    with pytest.raises(ValueError, match="does not fit"):
+        CNN.shapes({"conv": [{"channels": 8, "kernel": 30}], "dense": []})
