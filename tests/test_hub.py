@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from huggingface_hub import HfApi, ModelCard
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 
 import zoo
 from tests.conftest import READER, ROOT, WRITER
@@ -30,11 +30,10 @@ def make_zoo(folder, seed_shift=0):
         v = zoo.get_variant(name)
         files = save_variant(folder, v, model)
         manifest["variants"][name] = {
-            **{k: v.describe()[k] for k in ("name", "architecture", "hidden", "precision",
-                                            "bits", "experimental", "parent", "params")},
+            **{k: x for k, x in v.describe().items() if k != "description"},
             "files": files, "bytes": sum(f["bytes"] for f in files.values()),
             "test_correct": 9000 + len(name), "test_accuracy": (9000 + len(name)) / 10000,
-            "delta_to_parent": 0.0, "recipe": v.describe()["recipe"], "seed": 0}
+            "delta_to_parent": 0.0}
     write_manifest(folder, manifest)
     return manifest
 
@@ -62,15 +61,72 @@ def test_push_then_load_in_a_fresh_cache_is_byte_identical(hub, tmp_path):
                               .predict_proba(x))
 
 
+def asked(hub) -> set[str]:
+    """The repo paths whose contents were asked for (GET, or HEAD answered by a redirect)."""
+    return {p.split("/resolve/", 1)[1].split("/", 1)[1] for m, p in hub.requests
+            if "/resolve/" in p and (m == "GET" or p.endswith(".safetensors"))}
+
+
 def test_only_the_asked_variant_is_downloaded(hub, tmp_path):
-    make_zoo(tmp_path / "models")
+    manifest = make_zoo(tmp_path / "models")
     zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
     hub.requests.clear()
+    hub.storage_requests.clear()
     zoo.load("mlp-h32-int8", repo="tester/zoo", cache_dir=tmp_path / "cache")
-    fetched = {p.split("/resolve/", 1)[1].split("/", 1)[1] for m, p in hub.requests
-               if "/resolve/" in p and m == "GET"}
-    assert fetched == {"manifest.json", "variants/mlp-h32-int8/model.safetensors",
-                       "variants/mlp-h32-int8/config.json"}
+    assert asked(hub) == {"manifest.json", "variants/mlp-h32-int8/model.safetensors",
+                          "variants/mlp-h32-int8/config.json"}
+    oid = manifest["variants"]["mlp-h32-int8"]["files"][
+        "variants/mlp-h32-int8/model.safetensors"]["sha256"]
+    assert [(m, p.split("?")[0]) for m, p, _ in hub.storage_requests] == [("GET", f"/lfs/{oid}")]
+
+
+def test_binary_files_take_the_lfs_path_both_ways(hub, tmp_path):
+    """As on the real Hub: safetensors go through the LFS batch API, are committed as
+    lfsFile lines, stored as pointers, and come back through a redirect to storage."""
+    manifest = make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    weights = {rel: info for e in manifest["variants"].values()
+               for rel, info in e["files"].items() if rel.endswith(".safetensors")}
+    lfs_lines = {line["value"]["path"]: line["value"] for line in hub.commit_lines
+                 if line["key"] == "lfsFile"}
+    inline = {line["value"]["path"] for line in hub.commit_lines if line["key"] == "file"}
+    assert set(lfs_lines) == set(weights)
+    assert all(lfs_lines[p]["oid"] == w["sha256"] and lfs_lines[p]["size"] == w["bytes"]
+               for p, w in weights.items())
+    assert "manifest.json" in inline and not inline & set(weights)
+    assert {w["sha256"] for w in weights.values()} <= set(hub.lfs)  # uploaded and verified
+    puts = [(p, auth) for m, p, auth in hub.storage_requests if m == "PUT"]
+    assert len(puts) == len(weights) and not any(auth for _, auth in puts)
+    assert any(p.endswith("/objects/verify") for _, p in hub.requests)
+    head = hub.repos["tester/zoo"].head()
+    assert all(head.files[p].lfs and head.files[p].git.startswith(b"version https://git-lfs")
+               for p in weights)
+    tree = {f.path: f for f in HfApi(token=WRITER).list_repo_tree("tester/zoo", recursive=True)}
+    assert all(tree[p].lfs and tree[p].lfs.sha256 == w["sha256"] for p, w in weights.items())
+
+    hub.storage_requests.clear()
+    name = "mlp-h32-int4"
+    model = zoo.load(name, repo="tester/zoo", token=WRITER, cache_dir=tmp_path / "cache")
+    gets = [auth for m, p, auth in hub.storage_requests if m == "GET"]
+    assert gets == [False]  # redirect followed; the token stayed on the Hub
+    x = np.random.default_rng(0).random((3, 784))
+    assert np.array_equal(model.predict_proba(x),
+                          zoo.load(name, models_dir=tmp_path / "models").predict_proba(x))
+
+    hub.storage_requests.clear()
+    again = zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    assert not again.changed and hub.storage_requests == []  # nothing re-uploaded
+
+
+def test_binary_file_sent_inline_is_refused_as_on_the_hub(hub, tmp_path):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    HfApi(token=WRITER).create_repo("tester/raw")
+    (tmp_path / "w.bin").write_bytes(b"\0" * 100)
+    op = CommitOperationAdd("w.bin", str(tmp_path / "w.bin"))
+    op._upload_mode = "regular"  # what a client that skipped /preupload would send
+    with pytest.raises(HfHubHTTPError, match="binary files"):
+        HfApi(token=WRITER).create_commit("tester/raw", [op], commit_message="raw")
 
 
 def test_model_card_carries_the_metrics(hub, tmp_path):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
@@ -20,8 +20,11 @@ from huggingface_hub import (
     CommitOperationAdd,
     CommitOperationDelete,
     HfApi,
+    get_hf_file_metadata,
     get_token,
     hf_hub_download,
+    hf_hub_url,
+    try_to_load_from_cache,
 )
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -41,6 +44,22 @@ from zoo.manifest import MANIFEST, ManifestError, entry, parse_manifest, read_ma
 log = logging.getLogger("digit_zoo.hub")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _UNREACHABLE = (httpx2.TransportError, OfflineModeIsEnabled, ConnectionError, TimeoutError)
+# hf_xet reports a failed token request as a ConnectionError naming this endpoint.
+_XET_TOKEN = re.compile(r"xet-(?:read|write)-token")
+_XET_STATUS = re.compile(r"\((\d{3}) [^)]*\)")
+
+
+def hub_timeout() -> float:
+    """Seconds any one Hub request may take before the zoo gives up on it (ZOO_HUB_TIMEOUT).
+
+    The app opens the zoo at start: a Hub that accepts connections and never answers must
+    cost it this, then the shipped zoo, never a hung start. Body downloads are bounded per
+    read by huggingface_hub's own HF_HUB_DOWNLOAD_TIMEOUT.
+    """
+    try:
+        return max(0.1, float(os.environ.get("ZOO_HUB_TIMEOUT") or 10))
+    except ValueError:
+        return 10.0
 
 
 class HubError(RuntimeError):
@@ -70,6 +89,14 @@ def repo_from_env() -> tuple[str | None, str | None]:
 
 def _translate(e: Exception, repo_id: str, revision: str | None) -> HubError:
     where = f"{repo_id}@{revision or 'main'}"
+    if isinstance(e, ConnectionError) and _XET_TOKEN.search(str(e)):
+        # The Hub answered, but not with a Xet token: saying "cannot reach the Hub" would
+        # send the user after their network instead.
+        status = _XET_STATUS.search(str(e))
+        return HubError(f"{where}: the Hub's Xet token endpoint failed"
+                        f"{f' ({status.group(1)})' if status else ''}, so binary files could "
+                        "not be uploaded through Xet. On a Hub or proxy without Xet storage, "
+                        f"set HF_HUB_DISABLE_XET=1 to upload them through plain LFS. ({e})")
     if isinstance(e, RevisionNotFoundError):
         return HubNotFoundError(f"{repo_id} has no revision {revision!r}")
     if isinstance(e, (RepositoryNotFoundError, GatedRepoError)):
@@ -164,14 +191,14 @@ class HubZoo:
     manifest: dict
     offline: bool
     cache_dir: str | None
-    token: str | None
+    token: str | None = field(repr=False)  # a secret: never in a repr, a log or a page
     endpoint: str | None
 
     def _download(self, path: str) -> Path:
         try:
             return Path(hf_hub_download(self.repo_id, path, revision=self.revision,
                                         cache_dir=self.cache_dir, token=self.token,
-                                        endpoint=self.endpoint,
+                                        endpoint=self.endpoint, etag_timeout=hub_timeout(),
                                         local_files_only=self.offline))
         except LocalEntryNotFoundError as e:
             raise HubUnreachableError(
@@ -182,8 +209,31 @@ class HubZoo:
         except (HfHubHTTPError, *_UNREACHABLE) as e:
             raise _translate(e, self.repo_id, self.revision) from e
 
+    def _check_size(self, path: str, expected: dict) -> None:
+        """Refuse a file whose size on the Hub is not the manifest's, before its body moves.
+
+        The manifest is untrusted too, but its sizes bound what the app downloads: a file
+        the Hub says is larger (or smaller) is not fetched at all. A copy already cached at
+        this commit is left to the hash check, with no request.
+        """
+        if self.offline or try_to_load_from_cache(self.repo_id, path, self.cache_dir,
+                                                  self.revision) is not None:
+            return
+        url = hf_hub_url(self.repo_id, path, revision=self.revision, endpoint=self.endpoint)
+        try:
+            size = get_hf_file_metadata(url, token=self.token, timeout=hub_timeout(),
+                                        endpoint=self.endpoint).size
+        except RemoteEntryNotFoundError as e:
+            raise HubNotFoundError(f"{self.repo_id}@{self.revision} has no file {path}") from e
+        except (HfHubHTTPError, *_UNREACHABLE):
+            return  # the download below meets the same failure and reports it
+        if size is not None and size != expected["bytes"]:
+            raise ArtifactError(f"{path} on {self.repo_id}@{self.revision} is {size} bytes but "
+                                f"the manifest says {expected['bytes']}; it was not downloaded")
+
     def fetch_verified(self, path: str, expected: dict) -> bytes:
         """Download `path` and check it; a mismatch is evicted from the cache, then refused."""
+        self._check_size(path, expected)
         local = self._download(path)
         data = local.read_bytes()
         if problem := mismatch(data, expected):
@@ -214,7 +264,8 @@ def open_zoo(repo_id: str, revision: str | None = None, *, token: str | None = N
     cache = str(cache_dir) if cache_dir is not None else None
     ref = revision or "main"
     try:
-        api.model_info(repo_id, revision=revision)  # distinct errors, and are we online?
+        # distinct errors, and are we online?
+        api.model_info(repo_id, revision=revision, timeout=hub_timeout())
         offline = False
     except _UNREACHABLE as e:
         log.warning("Hub unreachable (%s); using the cached copy of %s@%s",
