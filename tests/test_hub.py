@@ -289,3 +289,114 @@ def test_train_push_only_cli(hub, tmp_path):
     assert out.returncode == 2 and "--push needs --repo" in out.stderr
     info = json.loads(json.dumps(HfApi().list_repo_files("tester/cli")))
     assert "manifest.json" in info
+
+
+def publish_manifest(repo_id, data: bytes):
+    """Replace the repo's manifest.json, as a broken or hostile publisher could."""
+    HfApi(token=WRITER).upload_file(path_or_fileobj=data, path_in_repo="manifest.json",
+                                    repo_id=repo_id, commit_message="edit manifest")
+
+
+def test_a_size_the_hub_disagrees_with_is_refused_before_download(hub, tmp_path):
+    manifest = make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    rel = "variants/mlp-h32-int8/model.safetensors"
+    manifest["variants"]["mlp-h32-int8"]["files"][rel]["bytes"] -= 1000
+    publish_manifest("tester/zoo", json.dumps(manifest).encode())
+    hub.storage_requests.clear()
+    with pytest.raises(ArtifactError, match=r"is \d+ bytes but the manifest says.*not downloaded"):
+        zoo.load("mlp-h32-int8", repo="tester/zoo", cache_dir=tmp_path / "cache")
+    assert hub.storage_requests == []  # not a byte of the body was fetched
+    assert not [p for p in (tmp_path / "cache").rglob("*.safetensors")]
+    assert zoo.load("mlp-h32-int4", repo="tester/zoo", cache_dir=tmp_path / "cache")
+
+
+BAD_MANIFESTS = {
+    "missing field": lambda m: m["variants"]["mlp-h32-int8"].pop("test_accuracy"),
+    "wrong type": lambda m: m["variants"]["mlp-h32-int8"].update(params="25450"),
+    "empty zoo": lambda m: m.update(variants={}),
+    "string entry": lambda m: m["variants"].update({"mlp-h32-int8": "mlp-h32-int8"}),
+    "bad hash": lambda m: next(iter(m["variants"]["mlp-h32-int4"]["files"].values()))
+    .update(sha256="ABC"),
+    "escaping path": lambda m: m["variants"]["mlp-h32-int4"].update(
+        files={"../../etc/passwd": {"bytes": 1, "sha256": "0" * 64}}),
+    "not an object": lambda m: m.clear(),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MANIFESTS)
+def test_malformed_remote_manifest_falls_back_to_the_shipped_zoo(hub, tmp_path, case):
+    from tests.test_app import SEVEN
+    from zoo.predictor import Predictor
+
+    manifest = make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    BAD_MANIFESTS[case](manifest)
+    publish_manifest("tester/zoo", json.dumps(manifest or []).encode())
+    with pytest.raises(ManifestError, match=r"tester/zoo@[0-9a-f]{40}/manifest.json"):
+        zhub.open_zoo("tester/zoo", cache_dir=tmp_path / "cache")
+    p = Predictor(repo="tester/zoo")
+    assert "Could not open the Hub zoo" in p.notice and "showing the shipped zoo" in p.notice
+    assert p.source == "the shipped zoo (models/)"
+    assert p.predict(SEVEN, ["mlp-h64-int8"]).probabilities["mlp-h64-int8"]
+
+
+def test_the_token_never_shows(hub, tmp_path, caplog):
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/secret", token=WRITER, private=True)
+    with caplog.at_level(logging.DEBUG):
+        remote = zhub.open_zoo("tester/secret", token=WRITER, cache_dir=tmp_path / "cache")
+        remote.load("mlp-h32-int8")
+        with pytest.raises(zhub.HubAuthError) as bad:
+            zhub.open_zoo("tester/secret", token="hf_wrong_secret", cache_dir=tmp_path / "c")
+    assert remote.token == WRITER
+    for text in (repr(remote), str(remote), caplog.text, str(bad.value)):
+        assert WRITER not in text and "hf_wrong_secret" not in text
+
+
+def test_a_failing_xet_token_endpoint_is_named(hub, tmp_path, monkeypatch):
+    """With hf_xet installed (as on a Space), binaries go through Xet; a Hub that answers
+    but gives no Xet token is a different problem from one that cannot be reached."""
+    from huggingface_hub import constants
+
+    make_zoo(tmp_path / "models")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    with pytest.raises(zhub.HubError, match=r"Xet token endpoint failed \(501\).*"
+                                            r"HF_HUB_DISABLE_XET=1") as e:
+        zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    assert not isinstance(e.value, zhub.HubUnreachableError)
+    assert "cannot reach" not in str(e.value)
+    assert any("/xet-write-token/" in p for _, p in hub.requests)
+
+
+SILENT_HUB = """
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+conns = []
+while True:  # accept, read nothing, answer nothing: a Hub that hangs
+    conns.append(s.accept()[0])
+"""
+
+
+def test_app_start_does_not_hang_on_a_silent_hub(tmp_path):
+    silent = subprocess.Popen([sys.executable, "-c", SILENT_HUB], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        port = silent.stdout.readline().strip()
+        code = ("from zoo.predictor import Predictor; p = Predictor(repo='tester/zoo'); "
+                "print(p.source); print(p.notice)")
+        env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "ZOO_HUB_TIMEOUT": "1",
+               "HF_HOME": str(tmp_path / "hf")}
+        # The subprocess timeout only guards the test run; without the zoo's own timeouts
+        # the start would wait on the silent Hub for ever and this would fail.
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                             text=True, env=env, timeout=120)
+    finally:
+        silent.kill()
+        silent.wait()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("the shipped zoo (models/)")
+    assert "Could not open the Hub zoo" in out.stdout
