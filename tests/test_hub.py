@@ -130,14 +130,25 @@ def test_binary_file_sent_inline_is_refused_as_on_the_hub(hub, tmp_path):
 
 
 def test_model_card_carries_the_metrics(hub, tmp_path):
+    from huggingface_hub import hf_hub_download, metadata_load
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
     manifest = make_zoo(tmp_path / "models")
     zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
-    card = ModelCard.load("tester/zoo", token=WRITER)
+    card = ModelCard.load("tester/zoo", token=WRITER)  # the client's own parser
     results = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert results == {f"{n} accuracy": e["test_accuracy"]
                        for n, e in manifest["variants"].items()}
-    assert card.data.library_name == "digit-zoo" and "quantization" in card.data.tags
+    assert {r.metric_config for r in card.data.eval_results} == set(manifest["variants"])
+    assert card.data.library_name == "digit-zoo" and card.data.datasets == ["ylecun/mnist"]
+    assert {"quantization", "float32", "int8", "int4"} <= set(card.data.tags)
+    assert "float64" not in card.data.tags  # a tag per precision the zoo holds, no more
     assert "mlp-h32-int4` *(experimental)*" in card.text and "zoo.load(" in card.text
+    assert "multi-layer perceptron" not in card.text.lower()
+    meta = metadata_load(hf_hub_download("tester/zoo", "README.md", cache_dir=tmp_path / "c"))
+    name, parsed = model_index_to_eval_results(meta["model-index"])
+    assert name == "digit-zoo" and len(parsed) == len(manifest["variants"])
+    assert {r.dataset_type for r in parsed} == {"ylecun/mnist"}
 
 
 def test_unchanged_push_makes_no_commit(hub, tmp_path):
