@@ -411,3 +411,18 @@ def test_app_start_does_not_hang_on_a_silent_hub(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("the shipped zoo (models/)")
     assert "Could not open the Hub zoo" in out.stdout
+
+
+def test_an_oversized_manifest_is_not_downloaded(hub, tmp_path):
+    from tests.test_app import SEVEN
+    from zoo.predictor import Predictor
+
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    publish_manifest("tester/zoo", b" " * (zhub.MAX_MANIFEST_BYTES + 1) + b"{}")
+    hub.requests.clear()
+    with pytest.raises(ManifestError, match=r"more than a manifest needs.*not downloaded"):
+        zhub.open_zoo("tester/zoo", cache_dir=tmp_path / "cache")
+    assert not [p for m, p in hub.requests if m == "GET" and p.endswith("manifest.json")]
+    p = Predictor(repo="tester/zoo")
+    assert "showing the shipped zoo" in p.notice and p.predict(SEVEN, ["mlp-h32-int8"]).ms

@@ -47,6 +47,7 @@ _UNREACHABLE = (httpx2.TransportError, OfflineModeIsEnabled, ConnectionError, Ti
 # hf_xet reports a failed token request as a ConnectionError naming this endpoint.
 _XET_TOKEN = re.compile(r"xet-(?:read|write)-token")
 _XET_STATUS = re.compile(r"\((\d{3}) [^)]*\)")
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # a zoo of thousands of variants fits in a tenth of it
 
 
 def hub_timeout() -> float:
@@ -209,31 +210,32 @@ class HubZoo:
         except (HfHubHTTPError, *_UNREACHABLE) as e:
             raise _translate(e, self.repo_id, self.revision) from e
 
-    def _check_size(self, path: str, expected: dict) -> None:
-        """Refuse a file whose size on the Hub is not the manifest's, before its body moves.
-
-        The manifest is untrusted too, but its sizes bound what the app downloads: a file
-        the Hub says is larger (or smaller) is not fetched at all. A copy already cached at
-        this commit is left to the hash check, with no request.
-        """
+    def hub_size(self, path: str) -> int | None:
+        """The size the Hub declares for `path` at this revision, from a HEAD request (for
+        an LFS file, its X-Linked-Size), before any of the body moves. None when offline,
+        already cached at this commit (the hash check follows), or not declared."""
         if self.offline or try_to_load_from_cache(self.repo_id, path, self.cache_dir,
                                                   self.revision) is not None:
-            return
+            return None
         url = hf_hub_url(self.repo_id, path, revision=self.revision, endpoint=self.endpoint)
         try:
-            size = get_hf_file_metadata(url, token=self.token, timeout=hub_timeout(),
+            return get_hf_file_metadata(url, token=self.token, timeout=hub_timeout(),
                                         endpoint=self.endpoint).size
         except RemoteEntryNotFoundError as e:
             raise HubNotFoundError(f"{self.repo_id}@{self.revision} has no file {path}") from e
         except (HfHubHTTPError, *_UNREACHABLE):
-            return  # the download below meets the same failure and reports it
+            return None  # the download meets the same failure and reports it
+
+    def fetch_verified(self, path: str, expected: dict) -> bytes:
+        """Download `path` and check it; a mismatch is evicted from the cache, then refused.
+
+        The manifest is untrusted too, but its sizes bound what is downloaded: a file the Hub
+        declares larger (or smaller) than the manifest says is not fetched at all.
+        """
+        size = self.hub_size(path)
         if size is not None and size != expected["bytes"]:
             raise ArtifactError(f"{path} on {self.repo_id}@{self.revision} is {size} bytes but "
                                 f"the manifest says {expected['bytes']}; it was not downloaded")
-
-    def fetch_verified(self, path: str, expected: dict) -> bytes:
-        """Download `path` and check it; a mismatch is evicted from the cache, then refused."""
-        self._check_size(path, expected)
         local = self._download(path)
         data = local.read_bytes()
         if problem := mismatch(data, expected):
@@ -273,7 +275,12 @@ def open_zoo(repo_id: str, revision: str | None = None, *, token: str | None = N
         offline = True
     except HfHubHTTPError as e:
         raise _translate(e, repo_id, revision) from e
-    path = HubZoo(repo_id, ref, {}, offline, cache, token, endpoint)._download(MANIFEST)
+    probe = HubZoo(repo_id, ref, {}, offline, cache, token, endpoint)
+    size = probe.hub_size(MANIFEST)
+    if size is not None and size > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{repo_id}@{ref}/{MANIFEST} is {size} bytes, more than a manifest "
+                            f"needs ({MAX_MANIFEST_BYTES}); it was not downloaded")
+    path = probe._download(MANIFEST)
     commit = path.parent.name if _COMMIT.fullmatch(path.parent.name) else ref
     manifest = parse_manifest(path.read_bytes(), f"{repo_id}@{commit}/{MANIFEST}")
     return HubZoo(repo_id, commit, manifest, offline, cache, token, endpoint)
