@@ -125,8 +125,9 @@ class LocalHub:
 
     `repos` is keyed as the Hub's URLs are: "owner/name" for models, "spaces/owner/name" for
     Spaces. `requests` logs (method, path) on the Hub, `storage_requests` (method, path,
-    whether an Authorization header came along) on the storage server, `lfs` holds the
-    verified LFS objects by SHA-256 and `commit_lines` the items of every commit received.
+    whether an Authorization header came along) on the storage server; `lfs` holds the
+    verified LFS objects by SHA-256, `commit_lines` the items of every commit received, and
+    `garbled` answers a path with a body of the test's choosing.
     """
 
     def __init__(self, tokens: dict[str, str], port: int = 0):
@@ -139,6 +140,7 @@ class LocalHub:
         self.lfs: dict[str, bytes] = {}
         self.uploaded: dict[str, bytes] = {}  # PUT to storage, not yet verified
         self.tampered_lfs: dict[str, bytes] = {}
+        self.garbled: dict[str, bytes] = {}  # path -> a 200 body that is not the Hub's answer
         self.lock = threading.Lock()
         self.port = port
         self.server: ThreadingHTTPServer | None = None
@@ -299,6 +301,8 @@ class _Handler(_Base):
     def _dispatch(self) -> None:
         self.hub.requests.append((self.command, self.path))
         parts = [unquote(p) for p in urlsplit(self.path).path.strip("/").split("/")]
+        if self.path in self.hub.garbled:
+            return self._send(200, self.hub.garbled[self.path])
         try:
             with self.hub.lock:
                 self._route(parts)

@@ -426,3 +426,15 @@ def test_an_oversized_manifest_is_not_downloaded(hub, tmp_path):
     assert not [p for m, p in hub.requests if m == "GET" and p.endswith("manifest.json")]
     p = Predictor(repo="tester/zoo")
     assert "showing the shipped zoo" in p.notice and p.predict(SEVEN, ["mlp-h32-int8"]).ms
+
+
+@pytest.mark.parametrize("body", [b"[]", b"{}", b"<html>sign in to the wifi</html>"])
+def test_an_answer_that_is_not_the_hubs_is_an_error_not_a_crash(hub, tmp_path, body):
+    from zoo.predictor import Predictor
+
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    hub.garbled["/api/models/tester/zoo"] = body
+    with pytest.raises(zhub.HubError, match="the Hub's answer could not be read"):
+        zhub.open_zoo("tester/zoo", cache_dir=tmp_path / "cache")
+    assert "showing the shipped zoo" in Predictor(repo="tester/zoo").notice

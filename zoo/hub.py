@@ -5,6 +5,11 @@ a model card, all in one commit, so one revision pins the whole zoo and a failed
 changes nothing. Fetching resolves the revision to a commit first, then downloads the
 manifest and only the asked-for variant's files at that commit (cached by
 huggingface_hub), and checks them against the manifest's SHA-256 before parsing.
+
+What the Hub sends is untrusted: the manifest passes the schema check in zoo.manifest, sizes
+are compared with what the Hub declares before a body is downloaded, every request has a
+timeout (ZOO_HUB_TIMEOUT), and an answer the client cannot read is a HubError, so the app
+falls back to its shipped zoo instead of failing to start.
 """
 
 from __future__ import annotations
@@ -266,21 +271,27 @@ def open_zoo(repo_id: str, revision: str | None = None, *, token: str | None = N
     cache = str(cache_dir) if cache_dir is not None else None
     ref = revision or "main"
     try:
-        # distinct errors, and are we online?
-        api.model_info(repo_id, revision=revision, timeout=hub_timeout())
-        offline = False
-    except _UNREACHABLE as e:
-        log.warning("Hub unreachable (%s); using the cached copy of %s@%s",
-                    e.__class__.__name__, repo_id, ref)
-        offline = True
-    except HfHubHTTPError as e:
-        raise _translate(e, repo_id, revision) from e
-    probe = HubZoo(repo_id, ref, {}, offline, cache, token, endpoint)
-    size = probe.hub_size(MANIFEST)
-    if size is not None and size > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{repo_id}@{ref}/{MANIFEST} is {size} bytes, more than a manifest "
-                            f"needs ({MAX_MANIFEST_BYTES}); it was not downloaded")
-    path = probe._download(MANIFEST)
+        try:
+            # distinct errors, and are we online?
+            api.model_info(repo_id, revision=revision, timeout=hub_timeout())
+            offline = False
+        except _UNREACHABLE as e:
+            log.warning("Hub unreachable (%s); using the cached copy of %s@%s",
+                        e.__class__.__name__, repo_id, ref)
+            offline = True
+        except HfHubHTTPError as e:
+            raise _translate(e, repo_id, revision) from e
+        probe = HubZoo(repo_id, ref, {}, offline, cache, token, endpoint)
+        size = probe.hub_size(MANIFEST)
+        if size is not None and size > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"{repo_id}@{ref}/{MANIFEST} is {size} bytes, more than a "
+                                f"manifest needs ({MAX_MANIFEST_BYTES}); it was not downloaded")
+        path = probe._download(MANIFEST)
+    except (KeyError, TypeError, ValueError) as e:
+        # The client parsing an answer that is not the Hub's (a broken proxy, a captive
+        # portal): the app must start on its shipped zoo, not crash.
+        raise HubError(f"{repo_id}@{ref}: the Hub's answer could not be read "
+                       f"({e.__class__.__name__}: {e})") from e
     commit = path.parent.name if _COMMIT.fullmatch(path.parent.name) else ref
     manifest = parse_manifest(path.read_bytes(), f"{repo_id}@{commit}/{MANIFEST}")
     return HubZoo(repo_id, commit, manifest, offline, cache, token, endpoint)
