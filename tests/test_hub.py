@@ -118,6 +118,22 @@ def test_binary_files_take_the_lfs_path_both_ways(hub, tmp_path):
     assert not again.changed and hub.storage_requests == []  # nothing re-uploaded
 
 
+def test_preupload_decides_as_the_hub_does(hub, tmp_path):
+    """LFS for a path .gitattributes tracks (whatever its bytes), for a binary sample, and
+    for a large file; a regular inline blob otherwise."""
+    api = HfApi(token=WRITER)
+    api.create_repo("tester/modes")
+    files = {"text.safetensors": b"not binary at all", "blob.dat": b"ab\0cd",
+             "notes.txt": b"plain text", "big.txt": b"x" * (10 * 1024 * 1024 + 1)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    api.upload_folder(repo_id="tester/modes", folder_path=tmp_path, commit_message="modes")
+    head = hub.repos["tester/modes"].head()
+    assert {p: head.files[p].lfs for p in files} == {
+        "text.safetensors": True, "blob.dat": True, "notes.txt": False, "big.txt": True}
+    assert all(head.files[p].data == d for p, d in files.items())
+
+
 def test_binary_file_sent_inline_is_refused_as_on_the_hub(hub, tmp_path):
     from huggingface_hub.errors import HfHubHTTPError
 
