@@ -356,13 +356,16 @@ def test_malformed_remote_manifest_falls_back_to_the_shipped_zoo(hub, tmp_path, 
     from tests.test_app import SEVEN
     from zoo.predictor import Predictor
 
+    # A repo of its own: the Predictor reads through the session's shared HF cache, which
+    # must not hold a good manifest under a name another test serves from a stopped Hub.
+    repo = f"tester/bad-{case.replace(' ', '-')}"
     manifest = make_zoo(tmp_path / "models")
-    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    zhub.push(tmp_path / "models", repo, token=WRITER)
     BAD_MANIFESTS[case](manifest)
-    publish_manifest("tester/zoo", json.dumps(manifest or []).encode())
-    with pytest.raises(ManifestError, match=r"tester/zoo@[0-9a-f]{40}/manifest.json"):
-        zhub.open_zoo("tester/zoo", cache_dir=tmp_path / "cache")
-    p = Predictor(repo="tester/zoo")
+    publish_manifest(repo, json.dumps(manifest or []).encode())
+    with pytest.raises(ManifestError, match=rf"{repo}@[0-9a-f]{{40}}/manifest.json"):
+        zhub.open_zoo(repo, cache_dir=tmp_path / "cache")
+    p = Predictor(repo=repo)
     assert "Could not open the Hub zoo" in p.notice and "showing the shipped zoo" in p.notice
     assert p.source == "the shipped zoo (models/)"
     assert p.predict(SEVEN, ["mlp-h64-int8"]).probabilities["mlp-h64-int8"]
@@ -434,13 +437,13 @@ def test_an_oversized_manifest_is_not_downloaded(hub, tmp_path):
     from zoo.predictor import Predictor
 
     make_zoo(tmp_path / "models")
-    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
-    publish_manifest("tester/zoo", b" " * (zhub.MAX_MANIFEST_BYTES + 1) + b"{}")
+    zhub.push(tmp_path / "models", "tester/oversized", token=WRITER)
+    publish_manifest("tester/oversized", b" " * (zhub.MAX_MANIFEST_BYTES + 1) + b"{}")
     hub.requests.clear()
     with pytest.raises(ManifestError, match=r"more than a manifest needs.*not downloaded"):
-        zhub.open_zoo("tester/zoo", cache_dir=tmp_path / "cache")
+        zhub.open_zoo("tester/oversized", cache_dir=tmp_path / "cache")
     assert not [p for m, p in hub.requests if m == "GET" and p.endswith("manifest.json")]
-    p = Predictor(repo="tester/zoo")
+    p = Predictor(repo="tester/oversized")
     assert "showing the shipped zoo" in p.notice and p.predict(SEVEN, ["mlp-h32-int8"]).ms
 
 
@@ -449,8 +452,8 @@ def test_an_answer_that_is_not_the_hubs_is_an_error_not_a_crash(hub, tmp_path, b
     from zoo.predictor import Predictor
 
     make_zoo(tmp_path / "models")
-    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
-    hub.garbled["/api/models/tester/zoo"] = body
+    zhub.push(tmp_path / "models", "tester/garbled", token=WRITER)
+    hub.garbled["/api/models/tester/garbled"] = body
     with pytest.raises(zhub.HubError, match="the Hub's answer could not be read"):
-        zhub.open_zoo("tester/zoo", cache_dir=tmp_path / "cache")
-    assert "showing the shipped zoo" in Predictor(repo="tester/zoo").notice
+        zhub.open_zoo("tester/garbled", cache_dir=tmp_path / "cache")
+    assert "showing the shipped zoo" in Predictor(repo="tester/garbled").notice

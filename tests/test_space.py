@@ -163,17 +163,17 @@ def run_cli(*args, env=None):
 
 
 def test_deploy_cli(hub):
-    zhub.push(ROOT / "models", "tester/zoo", token=WRITER)
+    zhub.push(ROOT / "models", "tester/cli-zoo", token=WRITER)
     out = run_cli("tester/cli-space", env={"HF_TOKEN": WRITER})
     assert out.returncode == 0, out.stderr
     assert f"{hub.url}/spaces/tester/cli-space" in out.stdout.splitlines()[-1]
     assert "deployed" in out.stdout and WRITER not in out.stdout + out.stderr
     out = run_cli("tester/cli-space", env={"HF_TOKEN": WRITER})
     assert out.returncode == 0 and "nothing to deploy" in out.stdout
-    out = run_cli("tester/cli-space", "--models-repo", "tester/zoo", "--models-token",
+    out = run_cli("tester/cli-space", "--models-repo", "tester/cli-zoo", "--models-token",
                   env={"HF_TOKEN": WRITER, "ZOO_MODELS_TOKEN": READER})
     assert out.returncode == 0, out.stderr
-    assert "set Space variable ZOO_REPO=tester/zoo" in out.stdout
+    assert "set Space variable ZOO_REPO=tester/cli-zoo" in out.stdout
     assert "HF_TOKEN (value not shown)" in out.stdout
     assert READER not in out.stdout + out.stderr
     assert hub.repos["spaces/tester/cli-space"].secrets["HF_TOKEN"]["value"] == READER
