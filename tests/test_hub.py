@@ -22,6 +22,7 @@ from zoo.manifest import ManifestError, read_manifest, write_manifest
 pytestmark = pytest.mark.filterwarnings(
     "ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
 NAMES = ["mlp-h32-float32", "mlp-h32-int8", "mlp-h32-int4"]
+NAMES_SORTED = sorted(NAMES)
 
 
 def make_zoo(folder, seed_shift=0):
@@ -56,6 +57,7 @@ def test_push_then_load_in_a_fresh_cache_is_byte_identical(hub, tmp_path):
     assert len(hub.repos["tester/zoo"].history()) == 2  # the repo's first commit + ours
     remote = zhub.open_zoo("tester/zoo", cache_dir=tmp_path / "cache")
     assert remote.revision == result.commit and not remote.offline
+    assert remote.names == NAMES_SORTED and remote.label == f"Hub tester/zoo@{result.commit[:12]}"
     x = np.random.default_rng(0).random((5, 784))
     for name, e in remote.manifest["variants"].items():
         for rel, info in e["files"].items():

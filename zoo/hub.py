@@ -200,6 +200,17 @@ class HubZoo:
     token: str | None = field(repr=False)  # a secret: never in a repr, a log or a page
     endpoint: str | None
 
+    @property
+    def names(self) -> list[str]:
+        """The variants the manifest lists."""
+        return sorted(self.manifest["variants"])
+
+    @property
+    def label(self) -> str:
+        """Where the zoo came from, for people (the app shows it)."""
+        return (f"Hub {self.repo_id}@{self.revision[:12]}"
+                + (" (offline, cached)" if self.offline else ""))
+
     def _download(self, path: str) -> Path:
         try:
             return Path(hf_hub_download(self.repo_id, path, revision=self.revision,
