@@ -26,6 +26,9 @@ os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="digit-zoo-hf-")
 os.environ.pop("HF_TOKEN", None)
 os.environ.pop("HF_HUB_OFFLINE", None)
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+# Binary files then take the Hub's plain LFS path, which tests/hub_server.py implements;
+# Xet needs Hugging Face's own storage servers, which no local Hub can stand in for.
+os.environ["HF_HUB_DISABLE_XET"] = "1"
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 for var in ("ZOO_REPO", "ZOO_REVISION", "ZOO_MODELS_DIR", "DIGIT_ZOO_PLUGINS"):
     os.environ.pop(var, None)

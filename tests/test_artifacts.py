@@ -18,7 +18,12 @@ def write_zoo(tmp_path, names):
     manifest = {"variants": {}}
     for name in names:
         files = save_variant(tmp_path, zoo.get_variant(name), trained_like(name))
-        manifest["variants"][name] = {"name": name, "files": files}
+        d = zoo.get_variant(name).describe()  # the fields the manifest's schema requires
+        manifest["variants"][name] = {
+            **{k: d[k] for k in ("name", "architecture", "precision", "bits", "experimental",
+                                 "parent", "params")},
+            "files": files, "bytes": sum(f["bytes"] for f in files.values()),
+            "test_correct": 0, "test_accuracy": 0.0}
     write_manifest(tmp_path, manifest)
     return manifest
 

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from huggingface_hub import HfApi, ModelCard
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 
 import zoo
 from tests.conftest import READER, ROOT, WRITER
@@ -17,7 +17,12 @@ from zoo import hub as zhub
 from zoo.artifacts import ArtifactError, save_variant
 from zoo.manifest import ManifestError, read_manifest, write_manifest
 
+# huggingface_hub 2.4's LFS upload passes the body to httpx2 as data=, which httpx2
+# deprecates; the client's business, not the zoo's.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
 NAMES = ["mlp-h32-float32", "mlp-h32-int8", "mlp-h32-int4"]
+NAMES_SORTED = sorted(NAMES)
 
 
 def make_zoo(folder, seed_shift=0):
@@ -30,11 +35,10 @@ def make_zoo(folder, seed_shift=0):
         v = zoo.get_variant(name)
         files = save_variant(folder, v, model)
         manifest["variants"][name] = {
-            **{k: v.describe()[k] for k in ("name", "architecture", "hidden", "precision",
-                                            "bits", "experimental", "parent", "params")},
+            **{k: x for k, x in v.describe().items() if k != "description"},
             "files": files, "bytes": sum(f["bytes"] for f in files.values()),
             "test_correct": 9000 + len(name), "test_accuracy": (9000 + len(name)) / 10000,
-            "delta_to_parent": 0.0, "recipe": v.describe()["recipe"], "seed": 0}
+            "delta_to_parent": 0.0}
     write_manifest(folder, manifest)
     return manifest
 
@@ -53,6 +57,7 @@ def test_push_then_load_in_a_fresh_cache_is_byte_identical(hub, tmp_path):
     assert len(hub.repos["tester/zoo"].history()) == 2  # the repo's first commit + ours
     remote = zhub.open_zoo("tester/zoo", cache_dir=tmp_path / "cache")
     assert remote.revision == result.commit and not remote.offline
+    assert remote.names == NAMES_SORTED and remote.label == f"Hub tester/zoo@{result.commit[:12]}"
     x = np.random.default_rng(0).random((5, 784))
     for name, e in remote.manifest["variants"].items():
         for rel, info in e["files"].items():
@@ -62,26 +67,110 @@ def test_push_then_load_in_a_fresh_cache_is_byte_identical(hub, tmp_path):
                               .predict_proba(x))
 
 
+def asked(hub) -> set[str]:
+    """The repo paths whose contents were asked for (GET, or HEAD answered by a redirect)."""
+    return {p.split("/resolve/", 1)[1].split("/", 1)[1] for m, p in hub.requests
+            if "/resolve/" in p and (m == "GET" or p.endswith(".safetensors"))}
+
+
 def test_only_the_asked_variant_is_downloaded(hub, tmp_path):
-    make_zoo(tmp_path / "models")
+    manifest = make_zoo(tmp_path / "models")
     zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
     hub.requests.clear()
+    hub.storage_requests.clear()
     zoo.load("mlp-h32-int8", repo="tester/zoo", cache_dir=tmp_path / "cache")
-    fetched = {p.split("/resolve/", 1)[1].split("/", 1)[1] for m, p in hub.requests
-               if "/resolve/" in p and m == "GET"}
-    assert fetched == {"manifest.json", "variants/mlp-h32-int8/model.safetensors",
-                       "variants/mlp-h32-int8/config.json"}
+    assert asked(hub) == {"manifest.json", "variants/mlp-h32-int8/model.safetensors",
+                          "variants/mlp-h32-int8/config.json"}
+    oid = manifest["variants"]["mlp-h32-int8"]["files"][
+        "variants/mlp-h32-int8/model.safetensors"]["sha256"]
+    assert [(m, p.split("?")[0]) for m, p, _ in hub.storage_requests] == [("GET", f"/lfs/{oid}")]
+
+
+def test_binary_files_take_the_lfs_path_both_ways(hub, tmp_path):
+    """As on the real Hub: safetensors go through the LFS batch API, are committed as
+    lfsFile lines, stored as pointers, and come back through a redirect to storage."""
+    manifest = make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    weights = {rel: info for e in manifest["variants"].values()
+               for rel, info in e["files"].items() if rel.endswith(".safetensors")}
+    lfs_lines = {line["value"]["path"]: line["value"] for line in hub.commit_lines
+                 if line["key"] == "lfsFile"}
+    inline = {line["value"]["path"] for line in hub.commit_lines if line["key"] == "file"}
+    assert set(lfs_lines) == set(weights)
+    assert all(lfs_lines[p]["oid"] == w["sha256"] and lfs_lines[p]["size"] == w["bytes"]
+               for p, w in weights.items())
+    assert "manifest.json" in inline and not inline & set(weights)
+    assert {w["sha256"] for w in weights.values()} <= set(hub.lfs)  # uploaded and verified
+    puts = [(p, auth) for m, p, auth in hub.storage_requests if m == "PUT"]
+    assert len(puts) == len(weights) and not any(auth for _, auth in puts)
+    assert any(p.endswith("/objects/verify") for _, p in hub.requests)
+    head = hub.repos["tester/zoo"].head()
+    assert all(head.files[p].lfs and head.files[p].git.startswith(b"version https://git-lfs")
+               for p in weights)
+    tree = {f.path: f for f in HfApi(token=WRITER).list_repo_tree("tester/zoo", recursive=True)}
+    assert all(tree[p].lfs and tree[p].lfs.sha256 == w["sha256"] for p, w in weights.items())
+
+    hub.storage_requests.clear()
+    name = "mlp-h32-int4"
+    model = zoo.load(name, repo="tester/zoo", token=WRITER, cache_dir=tmp_path / "cache")
+    gets = [auth for m, p, auth in hub.storage_requests if m == "GET"]
+    assert gets == [False]  # redirect followed; the token stayed on the Hub
+    x = np.random.default_rng(0).random((3, 784))
+    assert np.array_equal(model.predict_proba(x),
+                          zoo.load(name, models_dir=tmp_path / "models").predict_proba(x))
+
+    hub.storage_requests.clear()
+    again = zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    assert not again.changed and hub.storage_requests == []  # nothing re-uploaded
+
+
+def test_preupload_decides_as_the_hub_does(hub, tmp_path):
+    """LFS for a path .gitattributes tracks (whatever its bytes), for a binary sample, and
+    for a large file; a regular inline blob otherwise."""
+    api = HfApi(token=WRITER)
+    api.create_repo("tester/modes")
+    files = {"text.safetensors": b"not binary at all", "blob.dat": b"ab\0cd",
+             "notes.txt": b"plain text", "big.txt": b"x" * (10 * 1024 * 1024 + 1)}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    api.upload_folder(repo_id="tester/modes", folder_path=tmp_path, commit_message="modes")
+    head = hub.repos["tester/modes"].head()
+    assert {p: head.files[p].lfs for p in files} == {
+        "text.safetensors": True, "blob.dat": True, "notes.txt": False, "big.txt": True}
+    assert all(head.files[p].data == d for p, d in files.items())
+
+
+def test_binary_file_sent_inline_is_refused_as_on_the_hub(hub, tmp_path):
+    from huggingface_hub.errors import HfHubHTTPError
+
+    HfApi(token=WRITER).create_repo("tester/raw")
+    (tmp_path / "w.bin").write_bytes(b"\0" * 100)
+    op = CommitOperationAdd("w.bin", str(tmp_path / "w.bin"))
+    op._upload_mode = "regular"  # what a client that skipped /preupload would send
+    with pytest.raises(HfHubHTTPError, match="binary files"):
+        HfApi(token=WRITER).create_commit("tester/raw", [op], commit_message="raw")
 
 
 def test_model_card_carries_the_metrics(hub, tmp_path):
+    from huggingface_hub import hf_hub_download, metadata_load
+    from huggingface_hub.repocard_data import model_index_to_eval_results
+
     manifest = make_zoo(tmp_path / "models")
     zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
-    card = ModelCard.load("tester/zoo", token=WRITER)
+    card = ModelCard.load("tester/zoo", token=WRITER)  # the client's own parser
     results = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert results == {f"{n} accuracy": e["test_accuracy"]
                        for n, e in manifest["variants"].items()}
-    assert card.data.library_name == "digit-zoo" and "quantization" in card.data.tags
+    assert {r.metric_config for r in card.data.eval_results} == set(manifest["variants"])
+    assert card.data.library_name == "digit-zoo" and card.data.datasets == ["ylecun/mnist"]
+    assert {"quantization", "float32", "int8", "int4"} <= set(card.data.tags)
+    assert "float64" not in card.data.tags  # a tag per precision the zoo holds, no more
     assert "mlp-h32-int4` *(experimental)*" in card.text and "zoo.load(" in card.text
+    assert "multi-layer perceptron" not in card.text.lower()
+    meta = metadata_load(hf_hub_download("tester/zoo", "README.md", cache_dir=tmp_path / "c"))
+    name, parsed = model_index_to_eval_results(meta["model-index"])
+    assert name == "digit-zoo" and len(parsed) == len(manifest["variants"])
+    assert {r.dataset_type for r in parsed} == {"ylecun/mnist"}
 
 
 def test_unchanged_push_makes_no_commit(hub, tmp_path):
@@ -233,3 +322,144 @@ def test_train_push_only_cli(hub, tmp_path):
     assert out.returncode == 2 and "--push needs --repo" in out.stderr
     info = json.loads(json.dumps(HfApi().list_repo_files("tester/cli")))
     assert "manifest.json" in info
+
+
+def publish_manifest(repo_id, data: bytes):
+    """Replace the repo's manifest.json, as a broken or hostile publisher could."""
+    HfApi(token=WRITER).upload_file(path_or_fileobj=data, path_in_repo="manifest.json",
+                                    repo_id=repo_id, commit_message="edit manifest")
+
+
+def test_a_size_the_hub_disagrees_with_is_refused_before_download(hub, tmp_path):
+    manifest = make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    rel = "variants/mlp-h32-int8/model.safetensors"
+    manifest["variants"]["mlp-h32-int8"]["files"][rel]["bytes"] -= 1000
+    publish_manifest("tester/zoo", json.dumps(manifest).encode())
+    hub.storage_requests.clear()
+    with pytest.raises(ArtifactError, match=r"is \d+ bytes but the manifest says.*not downloaded"):
+        zoo.load("mlp-h32-int8", repo="tester/zoo", cache_dir=tmp_path / "cache")
+    assert hub.storage_requests == []  # not a byte of the body was fetched
+    assert not [p for p in (tmp_path / "cache").rglob("*.safetensors")]
+    assert zoo.load("mlp-h32-int4", repo="tester/zoo", cache_dir=tmp_path / "cache")
+
+
+BAD_MANIFESTS = {
+    "missing field": lambda m: m["variants"]["mlp-h32-int8"].pop("test_accuracy"),
+    "wrong type": lambda m: m["variants"]["mlp-h32-int8"].update(params="25450"),
+    "empty zoo": lambda m: m.update(variants={}),
+    "string entry": lambda m: m["variants"].update({"mlp-h32-int8": "mlp-h32-int8"}),
+    "bad hash": lambda m: next(iter(m["variants"]["mlp-h32-int4"]["files"].values()))
+    .update(sha256="ABC"),
+    "escaping path": lambda m: m["variants"]["mlp-h32-int4"].update(
+        files={"../../etc/passwd": {"bytes": 1, "sha256": "0" * 64}}),
+    "not an object": lambda m: m.clear(),
+}
+
+
+@pytest.mark.parametrize("case", BAD_MANIFESTS)
+def test_malformed_remote_manifest_falls_back_to_the_shipped_zoo(hub, tmp_path, case):
+    from tests.test_app import SEVEN
+    from zoo.predictor import Predictor
+
+    # A repo of its own: the Predictor reads through the session's shared HF cache, which
+    # must not hold a good manifest under a name another test serves from a stopped Hub.
+    repo = f"tester/bad-{case.replace(' ', '-')}"
+    manifest = make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", repo, token=WRITER)
+    BAD_MANIFESTS[case](manifest)
+    publish_manifest(repo, json.dumps(manifest or []).encode())
+    with pytest.raises(ManifestError, match=rf"{repo}@[0-9a-f]{{40}}/manifest.json"):
+        zhub.open_zoo(repo, cache_dir=tmp_path / "cache")
+    p = Predictor(repo=repo)
+    assert "Could not open the Hub zoo" in p.notice and "showing the shipped zoo" in p.notice
+    assert p.source == "the shipped zoo (models/)"
+    assert p.predict(SEVEN, ["mlp-h64-int8"]).probabilities["mlp-h64-int8"]
+
+
+def test_the_token_never_shows(hub, tmp_path, caplog):
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/secret", token=WRITER, private=True)
+    with caplog.at_level(logging.DEBUG):
+        remote = zhub.open_zoo("tester/secret", token=WRITER, cache_dir=tmp_path / "cache")
+        remote.load("mlp-h32-int8")
+        with pytest.raises(zhub.HubAuthError) as bad:
+            zhub.open_zoo("tester/secret", token="hf_wrong_secret", cache_dir=tmp_path / "c")
+    assert remote.token == WRITER
+    for text in (repr(remote), str(remote), caplog.text, str(bad.value)):
+        assert WRITER not in text and "hf_wrong_secret" not in text
+
+
+def test_a_failing_xet_token_endpoint_is_named(hub, tmp_path, monkeypatch):
+    """With hf_xet installed (as on a Space), binaries go through Xet; a Hub that answers
+    but gives no Xet token is a different problem from one that cannot be reached."""
+    from huggingface_hub import constants
+
+    make_zoo(tmp_path / "models")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", False)
+    with pytest.raises(zhub.HubError, match=r"Xet token endpoint failed \(501\).*"
+                                            r"HF_HUB_DISABLE_XET=1") as e:
+        zhub.push(tmp_path / "models", "tester/zoo", token=WRITER)
+    assert not isinstance(e.value, zhub.HubUnreachableError)
+    assert "cannot reach" not in str(e.value)
+    assert any("/xet-write-token/" in p for _, p in hub.requests)
+
+
+SILENT_HUB = """
+import socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+conns = []
+while True:  # accept, read nothing, answer nothing: a Hub that hangs
+    conns.append(s.accept()[0])
+"""
+
+
+def test_app_start_does_not_hang_on_a_silent_hub(tmp_path):
+    silent = subprocess.Popen([sys.executable, "-c", SILENT_HUB], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        port = silent.stdout.readline().strip()
+        code = ("from zoo.predictor import Predictor; p = Predictor(repo='tester/zoo'); "
+                "print(p.source); print(p.notice)")
+        env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "ZOO_HUB_TIMEOUT": "1",
+               "HF_HOME": str(tmp_path / "hf")}
+        # The subprocess timeout only guards the test run; without the zoo's own timeouts
+        # the start would wait on the silent Hub for ever and this would fail.
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                             text=True, env=env, timeout=120)
+    finally:
+        silent.kill()
+        silent.wait()
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("the shipped zoo (models/)")
+    assert "Could not open the Hub zoo" in out.stdout
+
+
+def test_an_oversized_manifest_is_not_downloaded(hub, tmp_path):
+    from tests.test_app import SEVEN
+    from zoo.predictor import Predictor
+
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/oversized", token=WRITER)
+    publish_manifest("tester/oversized", b" " * (zhub.MAX_MANIFEST_BYTES + 1) + b"{}")
+    hub.requests.clear()
+    with pytest.raises(ManifestError, match=r"more than a manifest needs.*not downloaded"):
+        zhub.open_zoo("tester/oversized", cache_dir=tmp_path / "cache")
+    assert not [p for m, p in hub.requests if m == "GET" and p.endswith("manifest.json")]
+    p = Predictor(repo="tester/oversized")
+    assert "showing the shipped zoo" in p.notice and p.predict(SEVEN, ["mlp-h32-int8"]).ms
+
+
+@pytest.mark.parametrize("body", [b"[]", b"{}", b"<html>sign in to the wifi</html>"])
+def test_an_answer_that_is_not_the_hubs_is_an_error_not_a_crash(hub, tmp_path, body):
+    from zoo.predictor import Predictor
+
+    make_zoo(tmp_path / "models")
+    zhub.push(tmp_path / "models", "tester/garbled", token=WRITER)
+    hub.garbled["/api/models/tester/garbled"] = body
+    with pytest.raises(zhub.HubError, match="the Hub's answer could not be read"):
+        zhub.open_zoo("tester/garbled", cache_dir=tmp_path / "cache")
+    assert "showing the shipped zoo" in Predictor(repo="tester/garbled").notice

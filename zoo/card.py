@@ -1,7 +1,10 @@
 """The model card: the Hub's README.md for a published zoo, built from the manifest.
 
-`ModelCardData` writes the YAML the Hub reads: each variant's test accuracy goes into the
-`model-index`, so the Hub shows the metrics. The body repeats the README's table.
+`ModelCardData` writes the YAML the Hub reads: `library_name`, the MNIST dataset (linked on
+the Hub), a tag per precision in the zoo, and a `model-index` with one accuracy result per
+variant, so the Hub's evaluation panel lists the whole zoo. The body repeats the README's
+table. Nothing here reads an architecture's own fields (its shape or family): the card
+describes any model the zoo holds.
 """
 
 from __future__ import annotations
@@ -11,34 +14,65 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from zoo.report import ordered, results_table
 
 LICENSE = "mit"
+LIBRARY = "digit-zoo"
+DATASET = "ylecun/mnist"
+QUANTISED = ("int8", "int4")
+
+
+def tags(manifest: dict) -> list[str]:
+    """What the Hub filters on: the data, the approach, and every precision in the zoo."""
+    precisions = sorted({e["precision"] for e in manifest["variants"].values()})
+    quantised = ["quantization"] if any(p in QUANTISED for p in precisions) else []
+    return ["mnist", "numpy", "from-scratch", LIBRARY, *quantised, *precisions]
+
+
+def eval_results(manifest: dict) -> list[EvalResult]:
+    """One MNIST-test accuracy per variant, named after it (the Hub lists each)."""
+    return [EvalResult(
+        task_type="image-classification", task_name="Handwritten digit classification",
+        dataset_type=DATASET, dataset_name="MNIST", dataset_split="test",
+        metric_type="accuracy", metric_value=float(e["test_accuracy"]),
+        metric_name=f"{e['name']} accuracy", metric_config=e["name"])
+        for e in ordered(manifest)]
+
+
+def _training(entries: list[dict]) -> str:
+    """The recipe, if the manifest recorded one (it is not part of the required schema)."""
+    recipe, seed = entries[0].get("recipe"), entries[0].get("seed")
+    keys = ("dtype", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule")
+    if not isinstance(recipe, dict) or not all(k in recipe for k in keys):
+        return "Each variant's recipe is recorded in `manifest.json`."
+    aug = recipe.get("augment")
+    return f"""Every architecture was trained once in {recipe['dtype']} on the 60,000 MNIST training
+images: {recipe['optimizer']} (lr {recipe['lr']}, decoupled weight decay
+{recipe['weight_decay']}), batch {recipe['batch_size']}, {recipe['epochs']} epochs,
+{str(recipe['schedule']).replace('_', ' ')} schedule, seed {seed}, augmentation
+{'(random shifts, rotations, scales, shears and pen widths)' if aug else 'off'}. float64 is
+the same weights widened; int8 and int4 are derived from the float32 weights without
+retraining."""
 
 
 def build_card(manifest: dict, repo_id: str) -> ModelCard:
     entries = ordered(manifest)
     data = ModelCardData(
-        library_name="digit-zoo",
+        library_name=LIBRARY,
         license=LICENSE,
-        datasets=["ylecun/mnist"],
+        datasets=[DATASET],
         metrics=["accuracy"],
         pipeline_tag="image-classification",
-        tags=["mnist", "numpy", "mlp", "quantization", "int8", "int4", "from-scratch"],
+        tags=tags(manifest),
         model_name="digit-zoo",
-        eval_results=[EvalResult(
-            task_type="image-classification", dataset_type="ylecun/mnist", dataset_name="MNIST",
-            dataset_split="test", metric_type="accuracy",
-            metric_value=float(e["test_accuracy"]), metric_name=f"{e['name']} accuracy")
-            for e in entries],
+        eval_results=eval_results(manifest),
     )
     example = next((e["name"] for e in entries if e["precision"] == "int8"), entries[0]["name"])
-    recipe = entries[0]["recipe"]
-    aug = recipe.get("augment")
     body = f"""
 # digit-zoo
 
-Multi-layer perceptrons for handwritten digits, written from scratch in NumPy (forward,
-backward, Adam, quantisation), trained on MNIST and stored in several precisions. One
-revision of this repository pins the whole zoo: `manifest.json` lists every variant with its
-files' SHA-256, its parameters and its measured accuracy.
+Models for handwritten digits, written from scratch in NumPy (forward, backward, Adam,
+quantisation), trained on MNIST and stored in several precisions
+({", ".join(sorted({e["precision"] for e in entries}))}). One revision of this repository
+pins the whole zoo: `manifest.json` lists every variant with its files' SHA-256, its
+parameters and its measured accuracy.
 
 ## Variants
 
@@ -52,8 +86,10 @@ float32 parent the variant was derived from.
 ```python
 # pip install -r requirements.txt, in a clone of the digit-zoo project
 import zoo
+from engine.preprocess import preprocess
+
 model = zoo.load("{example}", repo="{repo_id}")   # add revision="<commit>" to pin
-probs = model.predict_proba(x)  # x: (N, 784) floats in [0, 1], white digit on black
+probs = model.predict_proba(preprocess(drawing).x)  # any drawing -> 10 probabilities
 ```
 
 Each file is checked against the manifest's SHA-256 before it is parsed; weights are
@@ -61,20 +97,14 @@ Each file is checked against the manifest's SHA-256 before it is parsed; weights
 
 ## Training
 
-Every architecture was trained once in {recipe['dtype']} on the 60,000 MNIST training
-images: {recipe['optimizer']} (lr {recipe['lr']}, decoupled weight decay
-{recipe['weight_decay']}), batch {recipe['batch_size']}, {recipe['epochs']} epochs,
-{recipe['schedule'].replace('_', ' ')} schedule, seed {entries[0]['seed']}, augmentation
-{'(random shifts, rotations, scales, shears and pen widths)' if aug else 'off'}. float64 is
-the same weights widened; int8 and int4 are derived from the float32 weights without
-retraining.
+{_training(entries)}
 
 ## Limits
 
-- int4 is **experimental**: hidden layers in int4 with a float32 scale per group of 32
-  inputs, packed two per byte, the 10-way output layer kept in int8.
+- int4 is **experimental**: weights packed two per byte with a float32 scale per group of
+  32 inputs, the 10-way output layer kept in int8.
 - Quantisation is weight-only; inference computes in float32.
-- These are small MLPs: expect mistakes on digits unlike MNIST (centre and scale drawings
+- These are small models: expect mistakes on digits unlike MNIST (centre and scale drawings
   the way MNIST did, as the digit-zoo app's preprocessing does).
 """
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")

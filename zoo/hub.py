@@ -5,6 +5,11 @@ a model card, all in one commit, so one revision pins the whole zoo and a failed
 changes nothing. Fetching resolves the revision to a commit first, then downloads the
 manifest and only the asked-for variant's files at that commit (cached by
 huggingface_hub), and checks them against the manifest's SHA-256 before parsing.
+
+What the Hub sends is untrusted: the manifest passes the schema check in zoo.manifest, sizes
+are compared with what the Hub declares before a body is downloaded, every request has a
+timeout (ZOO_HUB_TIMEOUT), and an answer the client cannot read is a HubError, so the app
+falls back to its shipped zoo instead of failing to start.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx2
@@ -20,8 +25,11 @@ from huggingface_hub import (
     CommitOperationAdd,
     CommitOperationDelete,
     HfApi,
+    get_hf_file_metadata,
     get_token,
     hf_hub_download,
+    hf_hub_url,
+    try_to_load_from_cache,
 )
 from huggingface_hub.errors import (
     GatedRepoError,
@@ -41,6 +49,23 @@ from zoo.manifest import MANIFEST, ManifestError, entry, parse_manifest, read_ma
 log = logging.getLogger("digit_zoo.hub")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _UNREACHABLE = (httpx2.TransportError, OfflineModeIsEnabled, ConnectionError, TimeoutError)
+# hf_xet reports a failed token request as a ConnectionError naming this endpoint.
+_XET_TOKEN = re.compile(r"xet-(?:read|write)-token")
+_XET_STATUS = re.compile(r"\((\d{3}) [^)]*\)")
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # a zoo of thousands of variants fits in a tenth of it
+
+
+def hub_timeout() -> float:
+    """Seconds any one Hub request may take before the zoo gives up on it (ZOO_HUB_TIMEOUT).
+
+    The app opens the zoo at start: a Hub that accepts connections and never answers must
+    cost it this, then the shipped zoo, never a hung start. Body downloads are bounded per
+    read by huggingface_hub's own HF_HUB_DOWNLOAD_TIMEOUT.
+    """
+    try:
+        return max(0.1, float(os.environ.get("ZOO_HUB_TIMEOUT") or 10))
+    except ValueError:
+        return 10.0
 
 
 class HubError(RuntimeError):
@@ -70,6 +95,14 @@ def repo_from_env() -> tuple[str | None, str | None]:
 
 def _translate(e: Exception, repo_id: str, revision: str | None) -> HubError:
     where = f"{repo_id}@{revision or 'main'}"
+    if isinstance(e, ConnectionError) and _XET_TOKEN.search(str(e)):
+        # The Hub answered, but not with a Xet token: saying "cannot reach the Hub" would
+        # send the user after their network instead.
+        status = _XET_STATUS.search(str(e))
+        return HubError(f"{where}: the Hub's Xet token endpoint failed"
+                        f"{f' ({status.group(1)})' if status else ''}, so binary files could "
+                        "not be uploaded through Xet. On a Hub or proxy without Xet storage, "
+                        f"set HF_HUB_DISABLE_XET=1 to upload them through plain LFS. ({e})")
     if isinstance(e, RevisionNotFoundError):
         return HubNotFoundError(f"{repo_id} has no revision {revision!r}")
     if isinstance(e, (RepositoryNotFoundError, GatedRepoError)):
@@ -164,14 +197,25 @@ class HubZoo:
     manifest: dict
     offline: bool
     cache_dir: str | None
-    token: str | None
+    token: str | None = field(repr=False)  # a secret: never in a repr, a log or a page
     endpoint: str | None
+
+    @property
+    def names(self) -> list[str]:
+        """The variants the manifest lists."""
+        return sorted(self.manifest["variants"])
+
+    @property
+    def label(self) -> str:
+        """Where the zoo came from, for people (the app shows it)."""
+        return (f"Hub {self.repo_id}@{self.revision[:12]}"
+                + (" (offline, cached)" if self.offline else ""))
 
     def _download(self, path: str) -> Path:
         try:
             return Path(hf_hub_download(self.repo_id, path, revision=self.revision,
                                         cache_dir=self.cache_dir, token=self.token,
-                                        endpoint=self.endpoint,
+                                        endpoint=self.endpoint, etag_timeout=hub_timeout(),
                                         local_files_only=self.offline))
         except LocalEntryNotFoundError as e:
             raise HubUnreachableError(
@@ -182,8 +226,32 @@ class HubZoo:
         except (HfHubHTTPError, *_UNREACHABLE) as e:
             raise _translate(e, self.repo_id, self.revision) from e
 
+    def hub_size(self, path: str) -> int | None:
+        """The size the Hub declares for `path` at this revision, from a HEAD request (for
+        an LFS file, its X-Linked-Size), before any of the body moves. None when offline,
+        already cached at this commit (the hash check follows), or not declared."""
+        if self.offline or try_to_load_from_cache(self.repo_id, path, self.cache_dir,
+                                                  self.revision) is not None:
+            return None
+        url = hf_hub_url(self.repo_id, path, revision=self.revision, endpoint=self.endpoint)
+        try:
+            return get_hf_file_metadata(url, token=self.token, timeout=hub_timeout(),
+                                        endpoint=self.endpoint).size
+        except RemoteEntryNotFoundError as e:
+            raise HubNotFoundError(f"{self.repo_id}@{self.revision} has no file {path}") from e
+        except (HfHubHTTPError, *_UNREACHABLE):
+            return None  # the download meets the same failure and reports it
+
     def fetch_verified(self, path: str, expected: dict) -> bytes:
-        """Download `path` and check it; a mismatch is evicted from the cache, then refused."""
+        """Download `path` and check it; a mismatch is evicted from the cache, then refused.
+
+        The manifest is untrusted too, but its sizes bound what is downloaded: a file the Hub
+        declares larger (or smaller) than the manifest says is not fetched at all.
+        """
+        size = self.hub_size(path)
+        if size is not None and size != expected["bytes"]:
+            raise ArtifactError(f"{path} on {self.repo_id}@{self.revision} is {size} bytes but "
+                                f"the manifest says {expected['bytes']}; it was not downloaded")
         local = self._download(path)
         data = local.read_bytes()
         if problem := mismatch(data, expected):
@@ -214,15 +282,27 @@ def open_zoo(repo_id: str, revision: str | None = None, *, token: str | None = N
     cache = str(cache_dir) if cache_dir is not None else None
     ref = revision or "main"
     try:
-        api.model_info(repo_id, revision=revision)  # distinct errors, and are we online?
-        offline = False
-    except _UNREACHABLE as e:
-        log.warning("Hub unreachable (%s); using the cached copy of %s@%s",
-                    e.__class__.__name__, repo_id, ref)
-        offline = True
-    except HfHubHTTPError as e:
-        raise _translate(e, repo_id, revision) from e
-    path = HubZoo(repo_id, ref, {}, offline, cache, token, endpoint)._download(MANIFEST)
+        try:
+            # distinct errors, and are we online?
+            api.model_info(repo_id, revision=revision, timeout=hub_timeout())
+            offline = False
+        except _UNREACHABLE as e:
+            log.warning("Hub unreachable (%s); using the cached copy of %s@%s",
+                        e.__class__.__name__, repo_id, ref)
+            offline = True
+        except HfHubHTTPError as e:
+            raise _translate(e, repo_id, revision) from e
+        probe = HubZoo(repo_id, ref, {}, offline, cache, token, endpoint)
+        size = probe.hub_size(MANIFEST)
+        if size is not None and size > MAX_MANIFEST_BYTES:
+            raise ManifestError(f"{repo_id}@{ref}/{MANIFEST} is {size} bytes, more than a "
+                                f"manifest needs ({MAX_MANIFEST_BYTES}); it was not downloaded")
+        path = probe._download(MANIFEST)
+    except (KeyError, TypeError, ValueError) as e:
+        # The client parsing an answer that is not the Hub's (a broken proxy, a captive
+        # portal): the app must start on its shipped zoo, not crash.
+        raise HubError(f"{repo_id}@{ref}: the Hub's answer could not be read "
+                       f"({e.__class__.__name__}: {e})") from e
     commit = path.parent.name if _COMMIT.fullmatch(path.parent.name) else ref
     manifest = parse_manifest(path.read_bytes(), f"{repo_id}@{commit}/{MANIFEST}")
     return HubZoo(repo_id, commit, manifest, offline, cache, token, endpoint)
