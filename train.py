@@ -126,7 +126,7 @@ def train_zoo(args: argparse.Namespace) -> dict:
     """Train what the arguments select; return the manifest written to args.out."""
     import zoo
     from zoo.artifacts import load_variant, save_variant
-    from zoo.manifest import FORMAT_VERSION, ManifestError, read_manifest, write_manifest
+    from zoo.manifest import FORMAT_VERSION, MANIFEST, read_manifest, write_manifest
 
     selected = zoo.variants(args.variants)
     archs = list(dict.fromkeys(v.architecture for v in selected))
@@ -136,10 +136,9 @@ def train_zoo(args: argparse.Namespace) -> dict:
         images, labels = images[:QUICK_TRAIN_IMAGES], labels[:QUICK_TRAIN_IMAGES]
     x_test, y_test = mnist.test_images, mnist.test_labels
     n_test = len(y_test)
-    try:
-        manifest = read_manifest(args.out)
-    except ManifestError:
-        manifest = {"variants": {}}
+    # A manifest that exists but does not read stops here: starting afresh would drop
+    # every variant it lists.
+    manifest = read_manifest(args.out) if (args.out / MANIFEST).is_file() else {"variants": {}}
     manifest.update(format_version=FORMAT_VERSION, dataset={"name": "MNIST",
                                                             "test_images": n_test})
     versions = library_versions()

@@ -1,4 +1,4 @@
-"""Server time of one app prediction: preprocessing plus six variants, as the app runs it.
+"""Server time of one app prediction: preprocessing plus the variants, as the app runs it.
 
 Calls the same `Predictor.predict` the app's /predict event calls, on drawn-like digits
 (280x280 canvases, as the Sketchpad sends), after a warm-up that loads the variants.
@@ -17,8 +17,8 @@ from engine.drawn import drawn_digits
 from engine.preprocess import preprocess
 from zoo.predictor import Predictor
 
-SIX = ["mlp-h128-float64", "mlp-h128-float32", "mlp-h128-int8", "mlp-h128-int4",
-       "mlp-h512-float32", "mlp-h512x256-float32"]
+MLPS = ["mlp-h128-float64", "mlp-h128-float32", "mlp-h128-int8", "mlp-h128-int4",
+        "mlp-h512-float32", "mlp-h512x256-float32"]
 
 
 def main() -> None:
@@ -28,18 +28,19 @@ def main() -> None:
     data = mnist(args.data)
     drawings = [d for d, _ in drawn_digits(data.test_images, data.test_labels, args.n, 1, 280)]
     predictor = Predictor()
-    predictor.predict(drawings[0], SIX)  # load every variant once, as the app does
-    total, pre, per_variant = [], [], {n: [] for n in SIX}
+    names = MLPS + [e["name"] for e in predictor.entries if e.get("family") == "cnn"]
+    predictor.predict(drawings[0], names)  # load every variant once, as the app does
+    total, pre, per_variant = [], [], {n: [] for n in names}
     for d in drawings:
         start = time.perf_counter()
-        result = predictor.predict(d, SIX)
+        result = predictor.predict(d, names)
         total.append(1000 * (time.perf_counter() - start))
         for name, ms in result.ms.items():
             per_variant[name].append(ms)
         start = time.perf_counter()
         preprocess(d)
         pre.append(1000 * (time.perf_counter() - start))
-    rows = [["whole prediction (preprocess + 6 variants)", f"{np.median(total):.2f}",
+    rows = [[f"whole prediction (preprocess + {len(names)} variants)", f"{np.median(total):.2f}",
              f"{np.percentile(total, 90):.2f}"],
             ["preprocessing alone", f"{np.median(pre):.2f}", f"{np.percentile(pre, 90):.2f}"]]
     rows += [[f"`{n}` inference", f"{np.median(v):.3f}", f"{np.percentile(v, 90):.3f}"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import tempfile
 from pathlib import Path
 
@@ -34,7 +33,6 @@ for var in ("ZOO_REPO", "ZOO_REVISION", "ZOO_MODELS_DIR", "DIGIT_ZOO_PLUGINS"):
     os.environ.pop(var, None)
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 WRITER, READER = "hf_test_writer_token", "hf_test_reader_token"
 
 

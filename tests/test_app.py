@@ -42,7 +42,8 @@ def app_url():
 def test_predict_endpoint_on_a_drawn_seven(app_url, tmp_path):
     import app
 
-    variants = ["mlp-h128-float64", "mlp-h128-int8", "mlp-h128-int4", "mlp-h512-float32"]
+    variants = ["mlp-h128-float64", "mlp-h128-int8", "mlp-h128-int4", "mlp-h512-float32",
+                "cnn-c32c64-float32", "cnn-c32c64-int4", "cnn-c8c16-int8"]
     result = call(app_url, SEVEN, variants, tmp_path)
     assert result["status"] == "ok" and result["errors"] == {}
     assert set(result["probabilities"]) == set(variants)
@@ -65,6 +66,19 @@ def test_predict_endpoint_on_mouse_drawn_mnist_digits(app_url, tmp_path, mnist):
                       tmp_path)
         right += result["top"]["mlp-h512x256-float32"] == mnist.test_labels[i]
     assert right >= 9
+
+
+def test_the_default_selection_leads_with_the_best_cnn():
+    import app
+
+    cnns = [e for e in app.ENTRIES.values() if e["family"] == "cnn"
+            and e["precision"] in ("float32", "float64")]
+    best = max(cnns, key=lambda e: (e["test_accuracy"], -e["bytes"]))
+    assert app.DEFAULT[0] == best["name"]
+    assert {"mlp-h128-float64", "mlp-h128-int8", "mlp-h128-int4"} <= set(app.DEFAULT)
+    table = app._zoo_table()
+    assert {"family", "shape"} <= set(table.columns) and "hidden" not in table.columns
+    assert set(table["family"]) == {"mlp", "cnn"}
 
 
 def test_blank_canvas_gets_a_hint_and_default_variants(app_url, tmp_path):

@@ -32,8 +32,8 @@ def test_an_entry_without_files_is_refused_not_loaded_unchecked(tmp_path):
     manifest = write_zoo(tmp_path, ["mlp-h32-int8"])
     del manifest["variants"]["mlp-h32-int8"]["files"]
     write_manifest(tmp_path, manifest)
-    with pytest.raises(zoo.ArtifactError, match="lists no files"):
-        zoo.open(tmp_path).load("mlp-h32-int8")
+    with pytest.raises(zoo.ManifestError, match="files"):
+        zoo.open(tmp_path)
 
 
 def test_a_hub_repo_behind_the_same_interface(hub):

@@ -15,10 +15,6 @@ from zoo import hub as zhub
 from zoo import space
 from zoo.manifest import read_manifest
 
-# huggingface_hub 2.4's LFS upload passes the body to httpx2 as data=, which httpx2
-# deprecates; the client's business, not the zoo's.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Use 'content=<...>' to upload raw bytes:DeprecationWarning")
 SPACE = "tester/digit-zoo"
 KEY = f"spaces/{SPACE}"
 

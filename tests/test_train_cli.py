@@ -100,46 +100,44 @@ FAMILY_PLUGIN = textwrap.dedent('''
 ''')
 
 
-@requires_mnist
-def test_a_new_family_from_a_plugin_trains_saves_lists_and_loads(tmp_path):
-    plugin = tmp_path / "my_family.py"
-    plugin.write_text(FAMILY_PLUGIN)
+def train_plugin(tmp_path, source: str, pattern: str):
+    """Write a plugin, list and quick-train its variants; the listing, manifest and env."""
+    plugin = tmp_path / "plugin.py"
+    plugin.write_text(source)
     out = tmp_path / "models"
-    listed = run("train.py", "--plugin", str(plugin), "--variants", "lin-*", "--list")
+    listed = run("train.py", "--plugin", str(plugin), "--variants", pattern, "--list")
     assert listed.returncode == 0, listed.stderr
-    assert "lin-10-int4" in listed.stdout and "linear" in listed.stdout
-    trained = run("train.py", "--plugin", str(plugin), "--variants", "lin-*", "--quick",
+    trained = run("train.py", "--plugin", str(plugin), "--variants", pattern, "--quick",
                   "--no-progress", "--data", str(mnist_dir()), "--out", str(out))
     assert trained.returncode == 0, trained.stderr
     manifest = json.loads((out / "manifest.json").read_text())
+    return listed.stdout, manifest, {"DIGIT_ZOO_PLUGINS": str(plugin), "ZOO_MODELS_DIR": str(out)}
+
+
+@requires_mnist
+def test_a_new_family_from_a_plugin_trains_saves_lists_and_loads(tmp_path):
+    listed, manifest, env = train_plugin(tmp_path, FAMILY_PLUGIN, "lin-*")
+    assert "lin-10-int4" in listed and "linear" in listed
     assert set(manifest["variants"]) == {f"lin-10-{p}" for p in
                                          ("float64", "float32", "int8", "int4")}
     for e in manifest["variants"].values():
         assert e["family"] == "linear" and e["params"] == 7850 and e["test_accuracy"] > 0.5
     load = run("-c", "import zoo; m = zoo.load('lin-10-int4'); print(m.name, m.quantised)",
-               env={"DIGIT_ZOO_PLUGINS": str(plugin), "ZOO_MODELS_DIR": str(out)})
+               env=env)
     assert load.returncode == 0, load.stderr
     assert load.stdout.strip() == "lin-10-int4 True"  # the classifier kept in int8
 
 
 @requires_mnist
 def test_plugin_variant_trains_saves_lists_and_loads(tmp_path):
-    plugin = tmp_path / "my_variants.py"
-    plugin.write_text(PLUGIN)
-    out = tmp_path / "models"
-    listed = run("train.py", "--plugin", str(plugin), "--variants", "mlp-test-*", "--list")
-    assert listed.returncode == 0, listed.stderr
-    assert "mlp-test-h24-float16" in listed.stdout and "mlp-test-h24-int8" in listed.stdout
-    trained = run("train.py", "--plugin", str(plugin), "--variants", "mlp-test-*", "--quick",
-                  "--no-progress", "--data", str(mnist_dir()), "--out", str(out))
-    assert trained.returncode == 0, trained.stderr
-    manifest = json.loads((out / "manifest.json").read_text())
+    listed, manifest, env = train_plugin(tmp_path, PLUGIN, "mlp-test-*")
+    assert "mlp-test-h24-float16" in listed and "mlp-test-h24-int8" in listed
     assert set(manifest["variants"]) == {f"mlp-test-h24-{p}" for p in
                                          ("float64", "float32", "int8", "int4", "float16")}
     f16 = manifest["variants"]["mlp-test-h24-float16"]
     assert f16["parent"] == "mlp-test-h24-float32" and f16["test_accuracy"] > 0.5
     load = run("-c", "import zoo; m = zoo.load('mlp-test-h24-float16'); print(m.sizes)",
-               env={"DIGIT_ZOO_PLUGINS": str(plugin), "ZOO_MODELS_DIR": str(out)})
+               env=env)
     assert load.returncode == 0, load.stderr
     assert load.stdout.strip() == "[784, 24, 10]"
 
@@ -189,3 +187,13 @@ def test_same_seed_same_files_across_processes(tmp_path):
         manifest = json.loads((tmp_path / name / "manifest.json").read_text())
         runs.append({n: e["files"] for n, e in manifest["variants"].items()})
     assert runs[0] == runs[1]
+
+
+@requires_mnist
+def test_a_corrupt_manifest_is_refused_not_replaced(tmp_path):
+    """Starting afresh would silently drop every variant the broken manifest listed."""
+    (tmp_path / "manifest.json").write_text("{broken")
+    out = run("train.py", "--quick", "--no-progress", "--variants", "mlp-h32-float32",
+              "--data", str(mnist_dir()), "--out", str(tmp_path))
+    assert out.returncode == 1 and "not valid JSON" in out.stderr, out.stderr
+    assert (tmp_path / "manifest.json").read_text() == "{broken"

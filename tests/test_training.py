@@ -68,7 +68,7 @@ def test_short_run_on_real_digits_reaches_floor(mnist):
 
     Seeds 0-3 measured 91.5-91.9% here; a wrong gradient or optimiser lands far below.
     """
-    model = init_model([784, 64, 10], 0, "float32")
+    model = init_model(MLP, {"sizes": [784, 64, 10]}, 0, "float32")
     recipe = Recipe(epochs=5, batch_size=32, lr=2e-3, warmup_epochs=0.2, augment=None)
     train(model, mnist.train_images[:4000], mnist.train_labels[:4000], recipe, 0,
           progress=False)

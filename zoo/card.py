@@ -37,19 +37,30 @@ def eval_results(manifest: dict) -> list[EvalResult]:
 
 
 def _training(entries: list[dict]) -> str:
-    """The recipe, if the manifest recorded one (it is not part of the required schema)."""
-    recipe, seed = entries[0].get("recipe"), entries[0].get("seed")
+    """The recipes, if the manifest recorded them (they are not part of the required schema):
+    one line per distinct recipe, naming the architectures that used it."""
     keys = ("dtype", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule")
-    if not isinstance(recipe, dict) or not all(k in recipe for k in keys):
-        return "Each variant's recipe is recorded in `manifest.json`."
-    aug = recipe.get("augment")
-    return f"""Every architecture was trained once in {recipe['dtype']} on the 60,000 MNIST training
-images: {recipe['optimizer']} (lr {recipe['lr']}, decoupled weight decay
-{recipe['weight_decay']}), batch {recipe['batch_size']}, {recipe['epochs']} epochs,
-{str(recipe['schedule']).replace('_', ' ')} schedule, seed {seed}, augmentation
-{'(random shifts, rotations, scales, shears and pen widths)' if aug else 'off'}. float64 is
-the same weights widened; int8 and int4 are derived from the float32 weights without
-retraining."""
+    recipes: dict[str, list[str]] = {}
+    for e in entries:
+        recipe = e.get("recipe")
+        if not isinstance(recipe, dict) or not all(k in recipe for k in keys):
+            return "Each variant's recipe is recorded in `manifest.json`."
+        aug = recipe.get("augment")
+        line = (f"{recipe['optimizer']} (lr {recipe['lr']}, decoupled weight decay "
+                f"{recipe['weight_decay']}), batch {recipe['batch_size']}, {recipe['epochs']} "
+                f"epochs, {str(recipe['schedule']).replace('_', ' ')} schedule, seed "
+                f"{e.get('seed')}, augmentation {'on' if aug else 'off'}")
+        archs = recipes.setdefault(line, [])
+        if e["architecture"] not in archs:
+            archs.append(e["architecture"])
+    lines = "\n".join(f"- {', '.join(archs)}: {line}." for line, archs in recipes.items())
+    return f"""Every architecture was trained once in float32 on the 60,000 MNIST training images
+(augmentation: random shifts, rotations, scales, shears and pen widths):
+
+{lines}
+
+float64 is the same weights widened; int8 and int4 are derived from the float32 weights
+without retraining."""
 
 
 def build_card(manifest: dict, repo_id: str) -> ModelCard:
@@ -101,8 +112,8 @@ Each file is checked against the manifest's SHA-256 before it is parsed; weights
 
 ## Limits
 
-- int4 is **experimental**: weights packed two per byte with a float32 scale per group of
-  32 inputs, the 10-way output layer kept in int8.
+- int4 is **experimental**: weights (dense matrices and convolution kernels) packed two
+  per byte with a float32 scale per group of 32 inputs, the classifier layer kept in int8.
 - Quantisation is weight-only; inference computes in float32.
 - These are small models: expect mistakes on digits unlike MNIST (centre and scale drawings
   the way MNIST did, as the digit-zoo app's preprocessing does).

@@ -41,7 +41,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from engine.mlp import MLP
+from engine.model import Model
 from zoo.artifacts import ArtifactError, load_files, mismatch
 from zoo.card import build_card
 from zoo.manifest import MANIFEST, ManifestError, entry, parse_manifest, read_manifest
@@ -262,7 +262,7 @@ class HubZoo:
                                 f"manifest ({problem}); it was removed from cache and not loaded")
         return data
 
-    def load(self, name: str) -> MLP:
+    def load(self, name: str) -> Model:
         try:
             files = entry(self.manifest, name)["files"]
         except ManifestError as e:
@@ -308,6 +308,6 @@ def open_zoo(repo_id: str, revision: str | None = None, *, token: str | None = N
     return HubZoo(repo_id, commit, manifest, offline, cache, token, endpoint)
 
 
-def load(name: str, repo: str, revision: str | None = None, **kwargs) -> MLP:
+def load(name: str, repo: str, revision: str | None = None, **kwargs) -> Model:
     """One variant from a Hub repo, verified; see `open_zoo` for the keyword arguments."""
     return open_zoo(repo, revision, **kwargs).load(name)

@@ -18,9 +18,9 @@ HEADER = ["variant", "family", "shape", "precision", "params", "size (KiB)", "% 
 
 
 def ordered(manifest: dict) -> list[dict]:
-    """Entries by architecture (in params order), then by bits, widest first."""
+    """Entries by family, then architecture (in params order), then bits, widest first."""
     return sorted(manifest["variants"].values(),
-                  key=lambda e: (e["params"], e["architecture"], -e["bits"]))
+                  key=lambda e: (family_of(e), e["params"], e["architecture"], -e["bits"]))
 
 
 def family_of(e: dict) -> str:
