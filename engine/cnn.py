@@ -114,11 +114,12 @@ class CNN(Model):
         cache = []
         for conv, pool in zip(self.convs, self._pools):
             z, conv_cache = conv(a, keep)
-            pool_cache = None
-            if pool > 1:
-                z, pool_cache = maxpool(z, pool)
-            a = np.maximum(z, 0, out=z)
-            cache.append((conv_cache, pool_cache, a))
+            z, pool_cache = maxpool(z, pool) if pool > 1 else (z, None)
+            # Training keeps the pooled map intact for the pool's backward; inference
+            # applies the ReLU in place.
+            a = np.maximum(z, 0) if keep else np.maximum(z, 0, out=z)
+            if keep:
+                cache.append((conv_cache, pool_cache, a))
         spatial = a.shape
         a = a.reshape(len(a), -1)
         acts = [a]

@@ -89,7 +89,8 @@ class Conv2D:
 def maxpool(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, tuple]:
     """k x k max-pooling with stride k; a ragged last row or column is dropped.
 
-    Built from k*k strided views and elementwise maxima: no window gets copied out.
+    Built from k*k strided views and elementwise maxima: no window gets copied out. The
+    cache holds the input and the output: backward needs both unchanged.
     """
     h2, w2 = x.shape[1] // k, x.shape[2] // k
     out = x[:, 0:h2 * k:k, 0:w2 * k:k, :].copy()
@@ -97,7 +98,7 @@ def maxpool(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, tuple]:
         for j in range(k):
             if i or j:
                 np.maximum(out, x[:, i:h2 * k:k, j:w2 * k:k, :], out=out)
-    return out, (x, out.copy(), k)
+    return out, (x, out, k)
 
 
 def maxpool_backward(cache: tuple, dout: np.ndarray) -> np.ndarray:
