@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from engine.model import fold_scale
+
 
 def im2col(x: np.ndarray, kh: int, kw: int) -> np.ndarray:
     """(N, H, W, C) -> (N, H-kh+1, W-kw+1, kh, kw, C): every valid patch, copied once."""
@@ -60,10 +62,8 @@ class Conv2D:
         kh, kw, c_in, c_out = self.W.shape
         cols = im2col(x, kh, kw)
         n, oh, ow = cols.shape[:3]
-        z = cols.reshape(-1, kh * kw * c_in) @ self.W.reshape(-1, c_out)
-        if self.scale is not None:
-            z *= self.scale
-        z += self.b
+        z = fold_scale(cols.reshape(-1, kh * kw * c_in) @ self.W.reshape(-1, c_out),
+                       self.scale, self.b)
         return z.reshape(n, oh, ow, c_out), (cols, x.shape) if keep else None
 
     def backward(self, cache, dz: np.ndarray, params: bool, inputs: bool):

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.model import Grads, Model, evaluate, fold_scale
-
-__all__ = ["MLP", "Dense", "evaluate"]
+from engine.model import Grads, Model, fold_scale
 
 
 @dataclass

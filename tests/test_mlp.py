@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from engine.mlp import MLP, Dense, evaluate
+from engine.mlp import MLP, Dense
+from engine.model import evaluate
 from tests.gradcheck import numeric_grad
 
 
