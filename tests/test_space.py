@@ -30,6 +30,8 @@ def test_sdk_version_is_the_pinned_gradio():
     assert meta["sdk"] == "gradio" and meta["app_file"] == "app.py"
     assert meta["sdk_version"] == pins("requirements.txt")["gradio"] == gradio.__version__
     assert meta["python_version"] == "3.11"  # a string: unquoted, 3.10 would read as 3.1
+    # The Space's card shows a short description of at most 60 characters.
+    assert 0 < len(meta["short_description"]) <= 60
 
 
 def test_runtime_and_dev_requirements():
