@@ -33,8 +33,6 @@ def parse_manifest(data: bytes, origin: str) -> dict:
         manifest = json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ManifestError(f"{origin} is not valid JSON: {e}") from e
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("variants"), dict):
-        raise ManifestError(f"{origin} has no 'variants' table")
     return validate_manifest(manifest, origin)
 
 
