@@ -39,15 +39,16 @@ def _default_selection() -> list[str]:
 DEFAULT = _default_selection()
 
 
-def predict(drawing, variants: list[str] | None = None) -> dict:
+def predict(drawing, variants: list[str] | str | None = None) -> dict:
     """Each selected variant's 10 probabilities for a drawing.
 
     `drawing` is anything the app accepts: the Sketchpad's {"background", "layers",
     "composite"} dict, an image array (greyscale, RGB or RGBA; black on white or white on
-    black; any size), or None. Returns {"status", "message", "probabilities": {variant:
-    [p0..p9]}, "top", "ms", "errors", "input": the 28x28 image the models saw}.
+    black; any size), or None. `variants` is a list of names (each counted once), one name,
+    or empty for the default selection. Returns {"status", "message", "probabilities":
+    {variant: [p0..p9]}, "top", "ms", "errors", "input": the 28x28 image the models saw}.
     """
-    return PREDICTOR.predict(drawing, list(variants) if variants else DEFAULT).to_json()
+    return PREDICTOR.predict(drawing, variants or DEFAULT).to_json()
 
 
 def _kib(n: int) -> str:

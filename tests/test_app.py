@@ -139,3 +139,16 @@ def test_app_serves_variants_from_a_hub(hub, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_variant_lists_are_validated_at_the_edge():
+    p = Predictor()
+    one = p.predict(SEVEN, "mlp-h32-int8")  # a string is one name, not 12 letters
+    assert list(one.probabilities) == ["mlp-h32-int8"] and one.status == "ok"
+    twice = p.predict(SEVEN, ["mlp-h32-int8"] * 10_000)  # each name runs once
+    assert list(twice.probabilities) == ["mlp-h32-int8"] and len(twice.ms) == 1
+    too_many = p.predict(SEVEN, [f"v{i}" for i in range(len(p.manifest["variants"]) + 1)])
+    assert too_many.status == "error" and "at most" in too_many.message
+    for bad in ([["x"]], [{}], 5, {"a": 1}):
+        r = p.predict(SEVEN, bad)
+        assert r.status == "error" and "list of variant names" in r.message, bad

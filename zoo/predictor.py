@@ -87,7 +87,24 @@ class Predictor:
                 self._models[name] = self.zoo.load(name)
             return self._models[name]
 
-    def predict(self, drawing, names: list[str]) -> Prediction:
+    def variant_names(self, names) -> list[str]:
+        """The requested variants, each once: a string is one name, anything else must be a
+        list of names, at most as many as the zoo holds (a request's work stays bounded)."""
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+            raise ValueError("variants must be a list of variant names")
+        unique = list(dict.fromkeys(names))
+        if len(unique) > len(self.manifest["variants"]):
+            raise ValueError(f"at most {len(self.manifest['variants'])} variants per request "
+                             f"(the zoo's size), not {len(unique)}")
+        return unique
+
+    def predict(self, drawing, names: list[str] | str) -> Prediction:
+        try:
+            names = self.variant_names(names)
+        except ValueError as e:
+            return Prediction("error", f"Bad request: {e}", np.zeros((28, 28)))
         try:
             pre = preprocess(to_array(drawing))
         except DrawingError as e:
