@@ -93,9 +93,13 @@ class Model:
     def dtype(self) -> np.dtype:
         return self.parameters()[0].dtype  # what inputs are cast to: every layer shares it
 
+    @classmethod
+    def count_params(cls, config: dict) -> int:
+        return sum(math.prod(s) for s in cls.shapes(config).values())
+
     @property
     def num_params(self) -> int:
-        return sum(math.prod(s) for s in self.shapes(self.config()).values())
+        return self.count_params(self.config())
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self._forward(np.asarray(x, dtype=self.dtype), keep=False)[0]

@@ -18,7 +18,6 @@ import fnmatch
 import importlib
 import importlib.util
 import json
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,7 +75,7 @@ class Architecture:
 
     @property
     def num_params(self) -> int:
-        return sum(math.prod(s) for s in self.model_class.shapes(self.config).values())
+        return self.model_class.count_params(self.config)
 
     @property
     def shape(self) -> str:
