@@ -122,6 +122,26 @@ def float_parent(arch, args: argparse.Namespace, images: np.ndarray, labels: np.
                    "final_train_loss": round(history.loss[-1], 5), "quick": bool(args.quick)}
 
 
+def quantisation_aware(v, parent, args: argparse.Namespace, images: np.ndarray,
+                       labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+                       ) -> tuple:
+    """`parent` fine-tuned with `v`'s quantisation in the loop, and what that did: its
+    recipe, and the post-training-quantised accuracy it is measured against."""
+    recipe = v.finetune
+    if args.quick:
+        recipe = recipe.with_(epochs=1)
+    ptq_correct = evaluate(v.convert(parent), x_test, y_test)
+    child = type(parent).from_state_dict(parent.config(), {k: w.copy() for k, w in
+                                                           parent.state_dict().items()})
+    seed = v.architecture.seed if args.seed is None else args.seed
+    history = train(child, images, labels, recipe, seed, progress=not args.no_progress,
+                    desc=f"{v.name} (QAT)")
+    return child, {"recipe": recipe.to_dict(), "seed": seed,
+                   "train_seconds": round(history.seconds, 1),
+                   "ptq_test_correct": ptq_correct,
+                   "ptq_accuracy": ptq_correct / len(y_test)}
+
+
 def train_zoo(args: argparse.Namespace) -> dict:
     """Train what the arguments select; return the manifest written to args.out."""
     import zoo
@@ -150,7 +170,11 @@ def train_zoo(args: argparse.Namespace) -> dict:
         dtype = training["recipe"]["dtype"]
         parent_correct = evaluate(model, to_input(x_test, dtype), y_test)
         for v in (v for v in selected if v.architecture is arch):
-            files = save_variant(args.out, v, model)
+            source, qat = model, None
+            if v.finetune is not None:
+                source, qat = quantisation_aware(v, model, args, images, labels,
+                                                 to_input(x_test, dtype), y_test)
+            files = save_variant(args.out, v, source)
             # Evaluate the files as written, so the manifest describes what ships.
             loaded = load_variant(args.out, v.name, files)
             correct = evaluate(loaded, to_input(x_test, loaded.dtype), y_test)
@@ -162,6 +186,7 @@ def train_zoo(args: argparse.Namespace) -> dict:
                 "test_accuracy": correct / n_test,
                 "parent_accuracy": parent_correct / n_test,
                 "delta_to_parent": round(100 * (correct - parent_correct) / n_test, 2),
+                "qat": qat,
                 **training,
                 "versions": versions,
                 "date": dt.date.today().isoformat(),

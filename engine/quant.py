@@ -1,9 +1,14 @@
-"""Weight quantisation: symmetric int8 and int4, and packing int4 two to a byte.
+"""Weight quantisation: symmetric int8, int4 and ternary (2-bit), packing sub-byte codes,
+and the fake quantisation that quantisation-aware training runs its forward pass through.
 
 Symmetric (no zero point) because trained weights are centred on zero. Scales are per
 output channel, or per group of `group_size` consecutive inputs within an output channel:
 smaller groups follow the weights' local range, which matters at 4 bits where there are
 only 15 levels. A weight is recovered as q * scale, off by at most half a step.
+
+Two ways to pick a scale: "absmax" (the largest weight uses the top level, nothing is
+clipped) and "absmean" (the mean |w|, as BitNet b1.58 does for ternary weights: with only
+-1, 0 and +1, absmax would round nearly every weight to zero because of a few large ones).
 """
 
 from __future__ import annotations
@@ -11,23 +16,32 @@ from __future__ import annotations
 import numpy as np
 
 
-def quantize(W: np.ndarray, bits: int, group_size: int | None = None
+SCALES = ("absmax", "absmean")
+
+
+def quantize(W: np.ndarray, bits: int, group_size: int | None = None, scale: str = "absmax"
              ) -> tuple[np.ndarray, np.ndarray]:
     """W (in, out) float -> (q int8 (in, out) in [-qmax, qmax], scales float32 (groups, out)).
 
     With group_size None there is one group (per-output-channel scales); otherwise groups
-    of `group_size` rows, the last one possibly shorter.
+    of `group_size` rows, the last one possibly shorter. bits=2 gives ternary codes.
     """
     if not 2 <= bits <= 8:
         raise ValueError(f"bits must be 2..8, not {bits}")
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, not {scale!r}")
     qmax = 2 ** (bits - 1) - 1
     n_in = W.shape[0]
     g = n_in if group_size is None else group_size
     if g < 1:
         raise ValueError(f"group_size must be positive, not {group_size}")
     starts = np.arange(0, n_in, g)
-    amax = np.maximum.reduceat(np.abs(W), starts, axis=0)
-    scales = np.where(amax > 0, amax / qmax, 1.0).astype(np.float32)
+    if scale == "absmax":
+        amax = np.maximum.reduceat(np.abs(W), starts, axis=0) / qmax
+    else:
+        counts = np.diff(np.append(starts, n_in))[:, None]
+        amax = np.add.reduceat(np.abs(W), starts, axis=0) / counts
+    scales = np.where(amax > 0, amax, 1.0).astype(np.float32)
     full = np.repeat(scales, g, axis=0)[:n_in].astype(np.float64)
     q = np.clip(np.rint(W / full), -qmax, qmax).astype(np.int8)
     return q, scales
@@ -47,28 +61,60 @@ def dequantize(q: np.ndarray, scales: np.ndarray, group_size: int | None = None,
     return (q * np.repeat(scales, g, axis=0)[:n_in]).astype(dtype)
 
 
-def pack_int4(q: np.ndarray) -> np.ndarray:
-    """Signed values in [-8, 7] -> uint8, two per byte (element 2k low nibble, 2k+1 high).
+def fake_quantize(W: np.ndarray, bits: int, group_size: int | None = None,
+                  scale: str = "absmax") -> np.ndarray:
+    """W rounded to the grid it will be stored on, in W's shape and dtype.
 
-    The flattened array is padded with a zero nibble when its length is odd; unpacking
-    needs the element count to drop it again.
+    Any tensor with output channels last (a dense matrix, a conv kernel) is read as an
+    (inputs, outputs) matrix, exactly as the precisions store it, so what training sees is
+    what ships.
     """
+    matrix = W.reshape(-1, W.shape[-1])
+    q, scales = quantize(matrix, bits, group_size, scale)
+    return dequantize(q, scales, group_size, W.dtype).reshape(W.shape)
+
+
+def pack_bits(q: np.ndarray, bits: int) -> np.ndarray:
+    """Signed values in [-2^(bits-1), 2^(bits-1)-1] -> uint8, 8/bits per byte.
+
+    Element k*per + j goes to bits [j*bits, (j+1)*bits) of byte k (the first element in the
+    low bits). The flattened array is padded with zero codes to whole bytes; unpacking needs
+    the element count to drop them again.
+    """
+    if bits not in (2, 4):
+        raise ValueError(f"can pack 2 or 4 bits per value, not {bits}")
+    per, lo, hi = 8 // bits, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     flat = np.asarray(q).ravel()
-    if flat.size and (flat.min() < -8 or flat.max() > 7):
-        raise ValueError("int4 values must lie in [-8, 7]")
-    nib = (flat.astype(np.int16) & 0xF).astype(np.uint8)
-    if nib.size % 2:
-        nib = np.append(nib, np.uint8(0))
-    return (nib[0::2] | (nib[1::2] << 4)).astype(np.uint8)
+    if flat.size and (flat.min() < lo or flat.max() > hi):
+        raise ValueError(f"int{bits} values must lie in [{lo}, {hi}]")
+    codes = (flat.astype(np.int16) & (2 ** bits - 1)).astype(np.uint8)
+    codes = np.append(codes, np.zeros(-codes.size % per, np.uint8))
+    packed = np.zeros(codes.size // per, np.uint8)
+    for j in range(per):
+        packed |= codes[j::per] << np.uint8(j * bits)
+    return packed
+
+
+def unpack_bits(packed: np.ndarray, count: int, bits: int) -> np.ndarray:
+    """Inverse of pack_bits: the first `count` signed values, as int8."""
+    if bits not in (2, 4):
+        raise ValueError(f"can unpack 2 or 4 bits per value, not {bits}")
+    per, mask = 8 // bits, 2 ** bits - 1
+    packed = np.asarray(packed, dtype=np.uint8).ravel()
+    if not per * packed.size - per < count <= per * packed.size:
+        raise ValueError(f"{packed.size} packed bytes cannot hold {count} int{bits} values")
+    codes = np.empty(per * packed.size, np.int8)
+    for j in range(per):
+        codes[j::per] = (packed >> np.uint8(j * bits)) & mask
+    codes[codes > mask >> 1] -= 2 ** bits  # two's complement of the code
+    return codes[:count]
+
+
+def pack_int4(q: np.ndarray) -> np.ndarray:
+    """Signed values in [-8, 7] -> uint8, two per byte (element 2k low nibble, 2k+1 high)."""
+    return pack_bits(q, 4)
 
 
 def unpack_int4(packed: np.ndarray, count: int) -> np.ndarray:
     """Inverse of pack_int4: the first `count` signed values, as int8."""
-    packed = np.asarray(packed, dtype=np.uint8).ravel()
-    if count > 2 * packed.size or count < 2 * packed.size - 1:
-        raise ValueError(f"{packed.size} packed bytes cannot hold {count} int4 values")
-    nib = np.empty(2 * packed.size, np.int8)
-    nib[0::2] = packed & 0xF
-    nib[1::2] = packed >> 4
-    nib[nib > 7] -= 16  # two's complement of a nibble
-    return nib[:count]
+    return unpack_bits(packed, count, 4)

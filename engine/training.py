@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from engine.augment import Augment, augment
 from engine.model import Model
 from engine.optim import OPTIMIZERS
+from engine.qat import QAT, fake_quantized
 from engine.schedule import SCHEDULES
 
 
@@ -36,6 +37,7 @@ class Recipe:
     min_lr: float = 1e-5
     dtype: str = "float32"
     augment: Augment | None = field(default_factory=Augment)
+    qat: QAT | None = None  # train through fake-quantised weights (engine/qat.py)
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:
@@ -54,6 +56,7 @@ class Recipe:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["augment"] = self.augment.to_dict() if self.augment else None
+        d["qat"] = self.qat.to_dict() if self.qat else None
         return d
 
 
@@ -96,9 +99,10 @@ def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, 
             for i in range(0, n, recipe.batch_size):
                 # Converted batch by batch: a whole epoch as floats is 188 MB (float32) or
                 # 376 MB (float64) of memory traffic that a batch keeps in cache.
-                loss, grads = model.loss_and_grads(
-                    to_input(epoch_images[i:i + recipe.batch_size], recipe.dtype),
-                    y_all[i:i + recipe.batch_size])
+                with fake_quantized(model, recipe.qat):
+                    loss, grads = model.loss_and_grads(
+                        to_input(epoch_images[i:i + recipe.batch_size], recipe.dtype),
+                        y_all[i:i + recipe.batch_size])
                 if not math.isfinite(loss):
                     raise TrainingDivergedError(
                         f"loss became {loss} at epoch {epoch + 1}, step {step + 1} "

@@ -119,7 +119,7 @@ def test_a_new_family_from_a_plugin_trains_saves_lists_and_loads(tmp_path):
     listed, manifest, env = train_plugin(tmp_path, FAMILY_PLUGIN, "lin-*")
     assert "lin-10-int4" in listed and "linear" in listed
     assert set(manifest["variants"]) == {f"lin-10-{p}" for p in
-                                         ("float64", "float32", "int8", "int4")}
+                                         ("float64", "float32", "int8", "int4", "int2")}
     for e in manifest["variants"].values():
         assert e["family"] == "linear" and e["params"] == 7850 and e["test_accuracy"] > 0.5
     load = run("-c", "import zoo; m = zoo.load('lin-10-int4'); print(m.name, m.quantised)",

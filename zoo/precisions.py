@@ -13,7 +13,8 @@ import math
 import numpy as np
 
 from engine.model import Model
-from engine.quant import dequantize, pack_int4, quantize, unpack_int4
+from engine.qat import QAT
+from engine.quant import dequantize, pack_bits, quantize, unpack_bits
 from zoo.registry import Precision, register_precision
 
 Shapes = dict[str, tuple[int, ...]]
@@ -85,20 +86,21 @@ def _decode_int8(tensors: dict[str, np.ndarray], prefix: str, shape: tuple[int, 
                                               (shape[-1],), "float32")}
 
 
-def _encode_int4(tensors: dict[str, np.ndarray], prefix: str, W: np.ndarray,
-                 group_size: int | None) -> None:
-    q, scales = quantize(_matrix(W), 4, group_size)
-    tensors[f"{prefix}.weight_q4"] = pack_int4(q)
+def _encode_packed(tensors: dict[str, np.ndarray], prefix: str, W: np.ndarray, bits: int,
+                   group_size: int | None, scale: str) -> None:
+    q, scales = quantize(_matrix(W), bits, group_size, scale)
+    tensors[f"{prefix}.weight_q{bits}"] = pack_bits(q, bits)
     tensors[f"{prefix}.weight_scale"] = scales
 
 
-def _decode_int4(tensors: dict[str, np.ndarray], prefix: str, shape: tuple[int, ...],
-                 group_size: int | None) -> dict:
+def _decode_packed(tensors: dict[str, np.ndarray], prefix: str, shape: tuple[int, ...],
+                   bits: int, group_size: int | None) -> dict:
     n_in, n_out = math.prod(shape[:-1]), shape[-1]
-    packed = _tensor(tensors, f"{prefix}.weight_q4", ((n_in * n_out + 1) // 2,), "uint8")
+    per = 8 // bits
+    packed = _tensor(tensors, f"{prefix}.weight_q{bits}", (-(-n_in * n_out // per),), "uint8")
     groups = 1 if group_size is None else -(-n_in // group_size)
     scales = _tensor(tensors, f"{prefix}.weight_scale", (groups, n_out), "float32")
-    q = unpack_int4(packed, n_in * n_out).reshape(n_in, n_out)
+    q = unpack_bits(packed, n_in * n_out, bits).reshape(n_in, n_out)
     # Group scales vary along the input, so they cannot be folded into the output:
     # dequantise once here, never per call.
     return {f"{prefix}.weight": dequantize(q, scales, group_size).reshape(shape)}
@@ -127,20 +129,20 @@ class Int8(Precision):
         return out
 
 
-@register_precision
-class Int4(Precision):
-    """Every weight in int4 but the classifier's, kept in int8 unless output_bits is 4.
+class Packed(Precision):
+    """Sub-byte weights packed 8/bits to a byte, a float32 scale per output channel or per
+    group of inputs; the classifier in int8 unless output_bits says otherwise. Trained
+    with quantisation in the loop (`qat`), fine-tuned from the float parent."""
 
-    Measured (bench/int4_layout.py): the wide first layer loses nothing at int4 with groups
-    of 32, while an int4 output layer cost mlp-h32 1.8 points. That layer is under 1.3% of
-    an MLP's weights, so keeping it at int8 costs a few hundred bytes.
-    """
-
-    name, bits, experimental = "int4", 4, True
-    group_size: int | None = 32
+    experimental = True
+    group_size: int | None = None
+    scale = "absmax"
     output_bits = 8
-    description = ("Experimental: int4 weights packed two per byte, one float32 scale per "
-                   "group of 32 inputs; the classifier layer in int8.")
+
+    @property
+    def qat(self) -> QAT:
+        return QAT(self.bits, self.group_size, self.scale,
+                   8 if self.output_bits == 8 else None)
 
     def encode(self, model: Model) -> tuple[dict[str, np.ndarray], dict]:
         tensors: dict[str, np.ndarray] = {}
@@ -151,8 +153,9 @@ class Int4(Precision):
             elif prefix == model.classifier and self.output_bits == 8:
                 _encode_int8(tensors, prefix, value)
             else:
-                _encode_int4(tensors, prefix, value, self.group_size)
-        return tensors, {"group_size": self.group_size, "output_bits": self.output_bits}
+                _encode_packed(tensors, prefix, value, self.bits, self.group_size, self.scale)
+        return tensors, {"group_size": self.group_size, "scale": self.scale,
+                         "output_bits": self.output_bits}
 
     def decode(self, tensors: dict[str, np.ndarray], config: dict, shapes: Shapes
                ) -> dict[str, np.ndarray]:
@@ -165,6 +168,39 @@ class Int4(Precision):
             if f"{prefix}.weight_q" in tensors:
                 out.update(_decode_int8(tensors, prefix, w_shape))
             else:
-                out.update(_decode_int4(tensors, prefix, w_shape, g))
+                out.update(_decode_packed(tensors, prefix, w_shape, self.bits, g))
             out[f"{prefix}.bias"] = _tensor(tensors, f"{prefix}.bias", b_shape, "float32")
         return out
+
+
+@register_precision
+class Int4(Packed):
+    """Every weight in int4 but the classifier's, kept in int8.
+
+    Measured (bench/int4_layout.py): the wide first layer loses nothing at int4 with groups
+    of 32, while an int4 output layer cost mlp-h32 1.8 points. That layer is under 1.3% of
+    an MLP's weights, so keeping it at int8 costs a few hundred bytes.
+    """
+
+    name, bits = "int4", 4
+    group_size = 32
+    # Measured (bench/qat.py): neutral on the MLPs, +0.2 points on cnn-c8c16.
+    finetune_epochs, finetune_lr = 3, 1e-4
+    description = ("Experimental: int4 weights packed two per byte, one float32 scale per "
+                   "group of 32 inputs; the classifier layer in int8; fine-tuned with "
+                   "quantisation-aware training.")
+
+
+@register_precision
+class Int2(Packed):
+    """Ternary weights (-1, 0, +1) in 2 bits, four to a byte, one absmean scale per output
+    channel (BitNet b1.58's rule); the classifier in int8. A group scale would cost as many
+    bytes as its 32 ternary weights, so per channel it is."""
+
+    name, bits = "int2", 2
+    scale = "absmean"
+    # Post-training ternary loses 10-35 points; ten epochs in the loop win it back.
+    finetune_epochs, finetune_lr = 10, 1e-3
+    description = ("Experimental: ternary weights (-1, 0, +1) packed four per byte, one "
+                   "float32 scale per output channel; the classifier layer in int8; trained "
+                   "with quantisation in the loop.")

@@ -26,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 
 from engine.model import Model
+from engine.qat import QAT
 from engine.training import Recipe, init_model
 
 
@@ -41,6 +42,11 @@ class Precision:
     bits: ClassVar[int]
     experimental: ClassVar[bool] = False
     description: ClassVar[str] = ""
+    # Set: fine-tune each variant from its float parent with quantisation in the loop,
+    # for finetune_epochs at finetune_lr (Variant.finetune).
+    qat: QAT | None = None
+    finetune_epochs: ClassVar[int] = 0
+    finetune_lr: ClassVar[float] = 0.0
 
     def encode(self, model: Model) -> tuple[dict[str, np.ndarray], dict]:
         raise NotImplementedError
@@ -109,12 +115,28 @@ class Variant:
     def create(self) -> Model:
         """An untrained model in this variant's precision: initialised from the
         architecture's seed, then stored and read back as this precision stores it."""
+        return self.convert(self.architecture.init())
+
+    def convert(self, model: Model) -> Model:
+        """A trained float `model` of this architecture, as this precision stores and runs
+        it (in memory: what saving and loading would give)."""
         a = self.architecture
-        tensors, config = self.precision.encode(a.init())
-        model = a.model_class.from_state_dict(
+        tensors, config = self.precision.encode(model)
+        out = a.model_class.from_state_dict(
             a.config, self.precision.decode(tensors, config, a.model_class.shapes(a.config)))
-        model.name = self.name
-        return model
+        out.name = self.name
+        return out
+
+    @property
+    def finetune(self) -> Recipe | None:
+        """The quantisation-aware fine-tuning this variant gets from its float parent, if
+        its precision asks for it: the architecture's recipe, shorter, gentler, and with
+        the precision's fake quantisation in the loop."""
+        p = self.precision
+        if p.qat is None:
+            return None
+        return self.architecture.recipe.with_(
+            epochs=p.finetune_epochs, lr=p.finetune_lr, warmup_epochs=0.0, qat=p.qat)
 
     def describe(self) -> dict:
         a = self.architecture
