@@ -133,7 +133,8 @@ def test_plugin_variant_trains_saves_lists_and_loads(tmp_path):
     listed, manifest, env = train_plugin(tmp_path, PLUGIN, "mlp-test-*")
     assert "mlp-test-h24-float16" in listed and "mlp-test-h24-int8" in listed
     assert set(manifest["variants"]) == {f"mlp-test-h24-{p}" for p in
-                                         ("float64", "float32", "int8", "int4", "float16")}
+                                         ("float64", "float32", "int8", "int4", "int2",
+                                          "float16")}
     f16 = manifest["variants"]["mlp-test-h24-float16"]
     assert f16["parent"] == "mlp-test-h24-float32" and f16["test_accuracy"] > 0.5
     load = run("-c", "import zoo; m = zoo.load('mlp-test-h24-float16'); print(m.sizes)",
