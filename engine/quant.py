@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 SCALES = ("absmax", "absmean")
 
 

@@ -1,8 +1,15 @@
 import numpy as np
 import pytest
 
-from engine.quant import (dequantize, fake_quantize, pack_bits, pack_int4, quantize, unpack_bits,
-                          unpack_int4)
+from engine.quant import (
+    dequantize,
+    fake_quantize,
+    pack_bits,
+    pack_int4,
+    quantize,
+    unpack_bits,
+    unpack_int4,
+)
 
 
 def test_pack_unpack_every_nibble_at_both_positions():
