@@ -22,12 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.calibration import calibrated, expected_calibration_error, fit_temperature
 from engine.mnist import MNISTError, load_mnist
-from engine.model import evaluate
+from engine.model import evaluate, logits
 from engine.training import TrainingDivergedError, to_input, train
 
 ROOT = Path(__file__).resolve().parent
 QUICK_TRAIN_IMAGES, QUICK_EPOCHS = 6000, 2
+# The last 5,000 training images are never trained on: each variant's temperature is
+# fitted there, so calibration never sees the test set.
+CALIBRATION_IMAGES = 5000
 
 
 def library_versions() -> dict[str, str]:
@@ -142,6 +146,18 @@ def quantisation_aware(v, parent, args: argparse.Namespace, images: np.ndarray,
                    "ptq_accuracy": ptq_correct / len(y_test)}
 
 
+def calibrate(model, x_cal: np.ndarray, y_cal: np.ndarray, test_logits: np.ndarray,
+              y_test: np.ndarray) -> dict:
+    """The variant's temperature, fitted on the held-out images, and the expected
+    calibration error on the test set before and after dividing the logits by it."""
+    t = fit_temperature(logits(model, x_cal), y_cal)
+    return {"temperature": round(t, 4), "calibration_images": len(y_cal),
+            "ece_test": round(expected_calibration_error(calibrated(test_logits, 1.0),
+                                                         y_test), 5),
+            "ece_test_calibrated": round(expected_calibration_error(
+                calibrated(test_logits, round(t, 4)), y_test), 5)}
+
+
 def train_zoo(args: argparse.Namespace) -> dict:
     """Train what the arguments select; return the manifest written to args.out."""
     import zoo
@@ -151,7 +167,10 @@ def train_zoo(args: argparse.Namespace) -> dict:
     selected = zoo.variants(args.variants)
     archs = list(dict.fromkeys(v.architecture for v in selected))
     mnist = load_mnist(args.data, progress=not args.no_progress)
-    images, labels = mnist.train_images, mnist.train_labels
+    images, labels = (mnist.train_images[:-CALIBRATION_IMAGES],
+                      mnist.train_labels[:-CALIBRATION_IMAGES])
+    x_cal, y_cal = (mnist.train_images[-CALIBRATION_IMAGES:],
+                    mnist.train_labels[-CALIBRATION_IMAGES:])
     if args.quick:
         images, labels = images[:QUICK_TRAIN_IMAGES], labels[:QUICK_TRAIN_IMAGES]
     x_test, y_test = mnist.test_images, mnist.test_labels
@@ -177,7 +196,10 @@ def train_zoo(args: argparse.Namespace) -> dict:
             files = save_variant(args.out, v, source)
             # Evaluate the files as written, so the manifest describes what ships.
             loaded = load_variant(args.out, v.name, files)
-            correct = evaluate(loaded, to_input(x_test, loaded.dtype), y_test)
+            test_logits = logits(loaded, to_input(x_test, loaded.dtype))
+            correct = int((test_logits.argmax(axis=1) == y_test).sum())
+            calibration = calibrate(loaded, to_input(x_cal, loaded.dtype), y_cal,
+                                    test_logits, y_test)
             manifest["variants"][v.name] = {
                 **{k: v.describe()[k] for k in MANIFEST_FIELDS},
                 "files": files,
@@ -187,6 +209,7 @@ def train_zoo(args: argparse.Namespace) -> dict:
                 "parent_accuracy": parent_correct / n_test,
                 "delta_to_parent": round(100 * (correct - parent_correct) / n_test, 2),
                 "qat": qat,
+                **calibration,
                 **training,
                 "versions": versions,
                 "date": dt.date.today().isoformat(),

@@ -149,6 +149,12 @@ def fold_scale(z: np.ndarray, scale: np.ndarray | None, b: np.ndarray) -> np.nda
     return z
 
 
+def logits(model: Model, x: np.ndarray, batch_size: int = 2000) -> np.ndarray:
+    """The model's logits for `x`, computed a batch at a time (bounded memory)."""
+    return np.concatenate([model.forward(x[i:i + batch_size])
+                           for i in range(0, len(x), batch_size)])
+
+
 def evaluate(model: Model, x: np.ndarray, labels: np.ndarray, batch_size: int = 2000) -> int:
     """How many of `x` the model classifies correctly (a count, so it compares exactly)."""
     correct = 0
