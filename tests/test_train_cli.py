@@ -158,6 +158,15 @@ def test_quick_run_writes_a_consistent_manifest(tmp_path):
                                          / 10000, 2)
     for rel, info in e["files"].items():
         assert (tmp_path / rel).stat().st_size == info["bytes"]
+    # sub-byte variants are fine-tuned with quantisation in the loop, measured against PTQ
+    two = manifest["variants"]["mlp-h32-int2"]
+    assert two["qat"]["recipe"]["qat"]["bits"] == 2 and two["qat"]["recipe"]["epochs"] == 1
+    assert two["qat"]["ptq_accuracy"] == two["qat"]["ptq_test_correct"] / 10000
+    assert manifest["variants"]["mlp-h32-int8"]["qat"] is None
+    # every variant has a temperature fitted on images it never trained on
+    for v in manifest["variants"].values():
+        assert v["calibration_images"] == 5000 and v["temperature"] > 0
+        assert 0 <= v["ece_test_calibrated"] <= 1 and 0 <= v["ece_test"] <= 1
 
 
 @requires_mnist
