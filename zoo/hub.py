@@ -329,7 +329,7 @@ class HubZoo:
                                 f"{expected['bytes']}; it was not downloaded")
         local = self._download(path)
         try:
-            data = read_limited(local, file_limit(path))
+            data = read_limited(local, file_limit(path), exact=expected["bytes"])
             problem = mismatch(data, expected)
         except FileSizeError as e:
             problem = str(e)
