@@ -524,19 +524,19 @@ def test_the_app_starts_on_the_shipped_zoo_when_the_hub_trickles(tmp_path):
         trickle.kill()
         trickle.wait()
     assert page is not None, output
-    assert "the shipped zoo (models/)" in page and "did not answer within 1.5 s" in page
+    assert "the shipped zoo (models/)" in page and "did not answer within 1.4 s" in page
 
 
-def test_the_default_deadline_is_within_15_s(monkeypatch):
+def test_the_default_deadline_keeps_the_start_within_15_s(monkeypatch):
     monkeypatch.delenv("ZOO_HUB_TIMEOUT", raising=False)
-    assert zhub.hub_timeout() == 10 and zhub.open_deadline() == 15
+    assert zhub.hub_timeout() == 10 and zhub.open_deadline() == 14
 
 
 def test_checking_push_access_against_a_silent_hub_gives_up(monkeypatch):
-    monkeypatch.setenv("ZOO_HUB_TIMEOUT", "0.4")
+    monkeypatch.setenv("ZOO_HUB_TIMEOUT", "0.5")
     silent, port = serve_script(SILENT_HUB)
     try:
-        with pytest.raises(zhub.HubUnreachableError, match=r"did not answer within 0\.6 s"):
+        with pytest.raises(zhub.HubUnreachableError, match=r"did not answer within 0\.7 s"):
             zhub.check_push_access("tester/zoo", token=WRITER,
                                    endpoint=f"http://127.0.0.1:{port}")
     finally:
