@@ -66,7 +66,7 @@ def _zoo_table() -> pd.DataFrame:
         "precision": e["precision"], "parameters": e["params"],
         "size (KiB)": round(e["bytes"] / 1024, 1),
         "test accuracy (%)": round(100 * e["test_accuracy"], 2),
-        "Δ to parent (pts)": e["delta_to_parent"] if e["parent"] else 0.0,
+        "Δ to parent (pts)": e.get("delta_to_parent", 0.0) if e["parent"] else 0.0,
     } for e in ENTRIES.values()])
 
 
@@ -159,8 +159,8 @@ with gr.Blocks(title="digit-zoo") as demo:
                                           enumerate(res["probabilities"][name])},
                                          num_top_classes=3, show_label=False)
 
-    with gr.Accordion("The whole zoo", open=False):
-        points = _zoo_points()
+    with gr.Accordion("The whole zoo", open=False, visible=bool(ENTRIES)):
+        points = _zoo_points() if ENTRIES else pd.DataFrame({"accuracy (%)": [100.0]})
         gr.ScatterPlot(points, x="log10 size (KiB)", y="accuracy (%)", color="precision",
                        tooltip=["variant", "family", "size (KiB)", "accuracy (%)"],
                        y_lim=[math.floor(points["accuracy (%)"].min() * 2 - 1) / 2, 100.0],

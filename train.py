@@ -8,7 +8,9 @@
 
 Each architecture is trained once in float; its other precisions are encoded from those
 weights, written, read back from disk and evaluated on the 10,000 MNIST test images, so
-the manifest's accuracy is the accuracy of the files that ship.
+the manifest's accuracy is the accuracy of the files that ship. An architecture's files are
+staged and swapped in together with the manifest (zoo.writer), so a run killed at any
+moment leaves every variant the manifest lists intact.
 """
 
 from __future__ import annotations
@@ -158,11 +160,11 @@ def calibrate(model, x_cal: np.ndarray, y_cal: np.ndarray, test_logits: np.ndarr
                 calibrated(test_logits, round(t, 4)), y_test), 5)}
 
 
-def train_zoo(args: argparse.Namespace) -> dict:
-    """Train what the arguments select; return the manifest written to args.out."""
+def train_zoo(args: argparse.Namespace, writer) -> dict:
+    """Train what the arguments select into `writer` (a zoo.writer.ZooWriter on args.out);
+    return the manifest written."""
     import zoo
-    from zoo.artifacts import load_variant, save_variant
-    from zoo.manifest import FORMAT_VERSION, MANIFEST, read_manifest, write_manifest
+    from zoo.manifest import FORMAT_VERSION
 
     selected = zoo.variants(args.variants)
     archs = list(dict.fromkeys(v.architecture for v in selected))
@@ -175,32 +177,30 @@ def train_zoo(args: argparse.Namespace) -> dict:
         images, labels = images[:QUICK_TRAIN_IMAGES], labels[:QUICK_TRAIN_IMAGES]
     x_test, y_test = mnist.test_images, mnist.test_labels
     n_test = len(y_test)
-    # A manifest that exists but does not read stops here: starting afresh would drop
-    # every variant it lists.
-    manifest = read_manifest(args.out) if (args.out / MANIFEST).is_file() else {"variants": {}}
-    manifest.update(format_version=FORMAT_VERSION, dataset={"name": "MNIST",
-                                                            "test_images": n_test})
+    top = {"format_version": FORMAT_VERSION, "dataset": {"name": "MNIST", "test_images": n_test}}
     versions = library_versions()
     verb = "deriving from" if args.derive_only else "training"
     print(f"MNIST from {mnist.source}; {verb} {len(archs)} architecture(s) "
           f"on {len(images):,} images -> {args.out}")
+    manifest = writer.manifest
     for arch in archs:
-        model, training = float_parent(arch, args, images, labels, manifest)
+        model, training = float_parent(arch, args, images, labels, writer.manifest)
         dtype = training["recipe"]["dtype"]
         parent_correct = evaluate(model, to_input(x_test, dtype), y_test)
+        entries = {}
         for v in (v for v in selected if v.architecture is arch):
             source, qat = model, None
             if v.finetune is not None:
                 source, qat = quantisation_aware(v, model, args, images, labels,
                                                  to_input(x_test, dtype), y_test)
-            files = save_variant(args.out, v, source)
+            files = writer.stage(v, source)
             # Evaluate the files as written, so the manifest describes what ships.
-            loaded = load_variant(args.out, v.name, files)
+            loaded = writer.load_staged(v.name, files)
             test_logits = logits(loaded, to_input(x_test, loaded.dtype))
             correct = int((test_logits.argmax(axis=1) == y_test).sum())
             calibration = calibrate(loaded, to_input(x_cal, loaded.dtype), y_cal,
                                     test_logits, y_test)
-            manifest["variants"][v.name] = {
+            entries[v.name] = {
                 **{k: v.describe()[k] for k in MANIFEST_FIELDS},
                 "files": files,
                 "bytes": sum(f["bytes"] for f in files.values()),
@@ -216,8 +216,9 @@ def train_zoo(args: argparse.Namespace) -> dict:
             }
             print(f"  {v.name:<24} {100 * correct / n_test:6.2f}%  "
                   f"{files[next(iter(files))]['bytes'] / 1024:9.2f} KiB")
-        manifest["variants"] = dict(sorted(manifest["variants"].items()))
-        write_manifest(args.out, manifest)  # after each architecture: a crash keeps the rest
+        # After each architecture, its files and manifest entries together: a crash keeps
+        # the architectures finished so far, and never half of one.
+        manifest = writer.commit(entries, **top)
     return manifest
 
 
@@ -238,13 +239,33 @@ def publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def open_out(args: argparse.Namespace):
+    """The models folder, opened for writing before anything is trained: a bad --out (a
+    file, not writable, in use by another run) must not cost a training run first."""
+    from zoo.writer import ZooWriter
+
+    writer = ZooWriter(args.out)
+    if writer.recovered:
+        print(f"finished the manifest update an interrupted run left in {args.out}")
+    if writer.removed:
+        print(f"removed {len(writer.removed)} temporary file(s) interrupted runs left in "
+              f"{args.out}")
+    return writer
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import zoo
+    from zoo.hub import HubError, check_push_access
     from zoo.report import results_table
+    from zoo.writer import ZooWriteError
 
     try:
-        zoo.load_plugins(args.plugin)
+        try:
+            zoo.load_plugins(args.plugin)
+        except (FileNotFoundError, ImportError, SyntaxError) as e:
+            print(f"error: plugin: {e}", file=sys.stderr)
+            return 1
         selected = zoo.variants(args.variants)
         if not selected:
             print(f"error: no registered variant matches {args.variants!r}; "
@@ -258,14 +279,18 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.out is None:
             args.out = ROOT / ("models-quick" if args.quick else "models")
+        if args.push:  # before training: a refused push must not come after an hour of it
+            user = check_push_access(args.repo)
+            print(f"will publish to {args.repo} as {user}")
         if not args.push_only:
-            manifest = train_zoo(args)
+            with open_out(args) as writer:
+                manifest = train_zoo(args, writer)
             print()
             print(results_table(manifest))
         if args.push or args.push_only:
             return publish(args)
     except (MNISTError, TrainingDivergedError, FileNotFoundError, ValueError,
-            zoo.ArtifactError, zoo.ManifestError) as e:
+            zoo.ArtifactError, zoo.ManifestError, ZooWriteError, HubError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -103,13 +103,15 @@ def shape(rng: np.random.Generator, _digits=None) -> np.ndarray:
         cv2.polylines(canvas, [np.int32(poly)], False, 0, pen, cv2.LINE_AA)
         poly = None
     elif kind == "arrow":
-        a, b = c - [r, 0], c + [r, 0]
+        a, b = c - np.array([r, 0]), c + np.array([r, 0])
         cv2.arrowedLine(canvas, tuple(np.int32(a)), tuple(np.int32(b)), 0, pen, cv2.LINE_AA,
                         tipLength=0.35)
     elif kind == "grid":  # a hash sign's big brother
         for k in np.linspace(-r, r, 4):
-            cv2.line(canvas, tuple(np.int32(c + [k, -r])), tuple(np.int32(c + [k, r])), 0, pen)
-            cv2.line(canvas, tuple(np.int32(c + [-r, k])), tuple(np.int32(c + [r, k])), 0, pen)
+            cv2.line(canvas, tuple(np.int32(c + np.array([k, -r]))),
+                     tuple(np.int32(c + np.array([k, r]))), 0, pen)
+            cv2.line(canvas, tuple(np.int32(c + np.array([-r, k]))),
+                     tuple(np.int32(c + np.array([r, k]))), 0, pen)
     elif kind == "filled disc":
         cv2.circle(canvas, tuple(np.int32(c)), int(r), 0, -1, cv2.LINE_AA)
     else:  # a frame around the canvas

@@ -13,7 +13,7 @@ def test_input_times_gradient_is_zero_off_the_ink_and_adds_up_for_a_linear_model
     m = input_times_gradient(model, x, target)
     assert m.shape == (28, 28)
     assert np.all(m[x == 0] == 0)
-    W, b = model.parameters()
+    W, _ = model.parameters()
     # for a linear model the map adds up to the logit minus the bias, exactly
     assert np.isclose(m.sum(), (x.ravel() @ W)[target])
 

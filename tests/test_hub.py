@@ -3,10 +3,13 @@
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
+import time
 
+import httpx2
 import numpy as np
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
@@ -340,37 +343,76 @@ def test_a_size_the_hub_disagrees_with_is_refused_before_download(hub, tmp_path)
     assert zoo.load("mlp-h32-int4", repo="tester/zoo", cache_dir=tmp_path / "cache")
 
 
-BAD_MANIFESTS = {
-    "missing field": lambda m: m["variants"]["mlp-h32-int8"].pop("test_accuracy"),
-    "wrong type": lambda m: m["variants"]["mlp-h32-int8"].update(params="25450"),
+NOT_A_MANIFEST = {
     "empty zoo": lambda m: m.update(variants={}),
-    "string entry": lambda m: m["variants"].update({"mlp-h32-int8": "mlp-h32-int8"}),
-    "bad hash": lambda m: next(iter(m["variants"]["mlp-h32-int4"]["files"].values()))
-    .update(sha256="ABC"),
-    "escaping path": lambda m: m["variants"]["mlp-h32-int4"].update(
-        files={"../../etc/passwd": {"bytes": 1, "sha256": "0" * 64}}),
     "not an object": lambda m: m.clear(),
+    "no valid entry": lambda m: m.update(variants={n: n for n in m["variants"]}),
+}
+BAD_ENTRIES = {  # case -> (change, the variant it breaks)
+    "missing field": (lambda m: m["variants"]["mlp-h32-int8"].pop("test_accuracy"),
+                      "mlp-h32-int8"),
+    "wrong type": (lambda m: m["variants"]["mlp-h32-int8"].update(params="25450"),
+                   "mlp-h32-int8"),
+    "string entry": (lambda m: m["variants"].update({"mlp-h32-int8": "mlp-h32-int8"}),
+                     "mlp-h32-int8"),
+    "bad hash": (lambda m: next(iter(m["variants"]["mlp-h32-int4"]["files"].values()))
+                 .update(sha256="ABC"), "mlp-h32-int4"),
+    "escaping path": (lambda m: m["variants"]["mlp-h32-int4"].update(
+        files={"../../etc/passwd": {"bytes": 1, "sha256": "0" * 64}}), "mlp-h32-int4"),
+    "no files": (lambda m: m["variants"]["mlp-h32-int4"].pop("files"), "mlp-h32-int4"),
+    "escaping name": (lambda m: m["variants"].update(
+        {"../../x": {**m["variants"]["mlp-h32-int4"], "name": "../../x"}}), "../../x"),
 }
 
 
-@pytest.mark.parametrize("case", BAD_MANIFESTS)
-def test_malformed_remote_manifest_falls_back_to_the_shipped_zoo(hub, tmp_path, case):
-    from tests.test_app import SEVEN
-    from zoo.predictor import Predictor
-
+def publish_broken(tmp_path, case, change):
     # A repo of its own: the Predictor reads through the session's shared HF cache, which
     # must not hold a good manifest under a name another test serves from a stopped Hub.
     repo = f"tester/bad-{case.replace(' ', '-')}"
     manifest = make_zoo(tmp_path / "models")
     zhub.push(tmp_path / "models", repo, token=WRITER)
-    BAD_MANIFESTS[case](manifest)
+    change(manifest)
     publish_manifest(repo, json.dumps(manifest or []).encode())
+    return repo
+
+
+@pytest.mark.parametrize("case", NOT_A_MANIFEST)
+def test_a_remote_manifest_that_is_not_a_zoo_falls_back_to_the_shipped_zoo(hub, tmp_path,
+                                                                           case):
+    from tests.test_app import SEVEN
+    from zoo.predictor import Predictor
+
+    repo = publish_broken(tmp_path, case, NOT_A_MANIFEST[case])
     with pytest.raises(ManifestError, match=rf"{repo}@[0-9a-f]{{40}}/manifest.json"):
         zhub.open_zoo(repo, cache_dir=tmp_path / "cache")
     p = Predictor(repo=repo)
     assert "Could not open the Hub zoo" in p.notice and "showing the shipped zoo" in p.notice
     assert p.source == "the shipped zoo (models/)"
     assert p.predict(SEVEN, ["mlp-h64-int8"]).probabilities["mlp-h64-int8"]
+
+
+@pytest.mark.parametrize("case", BAD_ENTRIES)
+def test_an_invalid_remote_entry_makes_that_variant_unavailable(hub, tmp_path, case):
+    """One bad entry costs that variant, with its reason; the Hub zoo serves the others."""
+    from tests.test_app import SEVEN
+    from zoo.predictor import Predictor
+
+    change, bad = BAD_ENTRIES[case]
+    repo = publish_broken(tmp_path, case, change)
+    remote = zhub.open_zoo(repo, cache_dir=tmp_path / "cache")
+    assert bad not in remote.names and bad in remote.problems
+    assert re.match(rf"{repo}@[0-9a-f]{{40}}/manifest.json: variant", remote.problems[bad])
+    with pytest.raises(ManifestError, match=re.escape(bad)):
+        remote.load(bad)
+    good = "mlp-h32-float32"
+    assert remote.load(good).name == good
+    p = Predictor(repo=repo)
+    assert p.source.startswith(f"Hub {repo}@") and "left out" in p.notice
+    assert bad not in [e["name"] for e in p.entries]
+    r = p.predict(SEVEN, [good, bad])
+    assert r.status == "ok" and r.probabilities[good] and set(r.errors) == {bad}
+    assert r.errors[bad] == remote.problems[bad]
+    assert not any("etc/passwd" in path or "/x/" in path for _, path in hub.requests)
 
 
 def test_the_token_never_shows(hub, tmp_path, caplog):
@@ -432,6 +474,74 @@ def test_app_start_does_not_hang_on_a_silent_hub(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("the shipped zoo (models/)")
     assert "Could not open the Hub zoo" in out.stdout
+
+
+TRICKLE_HUB = """
+import socket, sys, threading, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(16)
+print(s.getsockname()[1], flush=True)
+def trickle(conn):  # an answer a byte every 0.3 s: no single read ever waits long
+    for byte in b"HTTP/1.1 200 OK\\r\\nX-Slow: " + b"x" * 1000:
+        conn.sendall(bytes([byte]))
+        time.sleep(0.3)
+while True:
+    threading.Thread(target=trickle, args=(s.accept()[0],), daemon=True).start()
+"""
+
+
+def serve_script(script):
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    return proc, int(proc.stdout.readline().strip())
+
+
+def test_the_app_starts_on_the_shipped_zoo_when_the_hub_trickles(tmp_path):
+    """Per-request timeouts never fire on a byte every 0.3 s; the deadline on opening the
+    zoo does, and `python app.py` serves the shipped zoo with a notice."""
+    from tests.conftest import free_port
+
+    trickle, hub_port = serve_script(TRICKLE_HUB)
+    port = free_port()
+    env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{hub_port}", "ZOO_HUB_TIMEOUT": "1",
+           "HF_HOME": str(tmp_path / "hf"), "ZOO_REPO": "tester/zoo",
+           "GRADIO_SERVER_PORT": str(port), "GRADIO_SERVER_NAME": "127.0.0.1"}
+    app = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        page = None
+        for _ in range(240):  # bounded: 120 s, for a start that takes a few seconds
+            if app.poll() is not None:
+                break
+            try:
+                page = httpx2.get(f"http://127.0.0.1:{port}/config", timeout=2).text
+                break
+            except httpx2.TransportError:
+                time.sleep(0.5)
+    finally:
+        app.terminate()
+        output = app.communicate(timeout=30)[0]
+        trickle.kill()
+        trickle.wait()
+    assert page is not None, output
+    assert "the shipped zoo (models/)" in page and "did not answer within 1.4 s" in page
+
+
+def test_the_default_deadline_keeps_the_start_within_15_s(monkeypatch):
+    monkeypatch.delenv("ZOO_HUB_TIMEOUT", raising=False)
+    assert zhub.hub_timeout() == 10 and zhub.open_deadline() == 14
+
+
+def test_checking_push_access_against_a_silent_hub_gives_up(monkeypatch):
+    monkeypatch.setenv("ZOO_HUB_TIMEOUT", "0.5")
+    silent, port = serve_script(SILENT_HUB)
+    try:
+        with pytest.raises(zhub.HubUnreachableError, match=r"did not answer within 0\.7 s"):
+            zhub.check_push_access("tester/zoo", token=WRITER,
+                                   endpoint=f"http://127.0.0.1:{port}")
+    finally:
+        silent.kill()
+        silent.wait()
 
 
 def test_an_oversized_manifest_is_not_downloaded(hub, tmp_path):

@@ -59,3 +59,38 @@ def test_broken_gzip_and_tiny_files(tmp_path, images):
     path.write_bytes(b"\x00\x00\x08\x03\x00\x00")
     with pytest.raises(IDXError, match="truncated header"):
         read_idx(path)
+
+
+def test_dimensions_whose_product_overflows_int64_are_named(tmp_path):
+    """65536**4 wraps to 0 in int64: the header alone would pass a length check."""
+    path = tmp_path / "huge-idx3-ubyte"
+    path.write_bytes(b"\x00\x00\x08\x04" + (65536).to_bytes(4, "big") * 4)
+    with pytest.raises(IDXError, match=r"huge-idx3-ubyte: truncated: dimensions "
+                                       r"\[65536, 65536, 65536, 65536\] need "
+                                       r"18446744073709551616 bytes"):
+        read_idx(path)
+
+
+def test_sizes_are_bounded_before_reading_and_while_decompressing(tmp_path, images):
+    data = encode_idx(images)
+    raw, packed = tmp_path / "raw", tmp_path / "packed.gz"
+    raw.write_bytes(data)
+    packed.write_bytes(gzip.compress(data))
+    assert np.array_equal(read_idx(raw, max_bytes=len(data)), images)
+    assert np.array_equal(read_idx(packed, max_bytes=len(data)), images)
+    with pytest.raises(IDXError, match=rf"raw: {len(data)} bytes, more than the"):
+        read_idx(raw, max_bytes=len(data) - 1)
+    with pytest.raises(IDXError, match=rf"packed.gz: decompresses to more than {len(data) - 1}"):
+        read_idx(packed, max_bytes=len(data) - 1)
+    sparse = tmp_path / "sparse"
+    with sparse.open("wb") as f:
+        f.truncate(1 << 40)  # a terabyte that takes no disk: stat says so before any read
+    with pytest.raises(IDXError, match="sparse is 1099511627776 bytes, more than"):
+        read_idx(sparse)
+
+
+def test_concatenated_gzip_members_are_read_like_gzip_does(tmp_path, images):
+    data = encode_idx(images)
+    path = tmp_path / "two.gz"
+    path.write_bytes(gzip.compress(data[:100]) + gzip.compress(data[100:]))
+    assert np.array_equal(read_idx(path), images)

@@ -207,3 +207,86 @@ def test_a_corrupt_manifest_is_refused_not_replaced(tmp_path):
               "--data", str(mnist_dir()), "--out", str(tmp_path))
     assert out.returncode == 1 and "not valid JSON" in out.stderr, out.stderr
     assert (tmp_path / "manifest.json").read_text() == "{broken"
+
+
+# --- checked before anything is trained ----------------------------------------------------
+NO_DATA = ["--quick", "--data", "/nonexistent/mnist"]  # reaching MNIST would fail differently
+
+
+def test_a_bad_out_is_refused_before_training(tmp_path):
+    afile = tmp_path / "models.txt"
+    afile.write_text("not a folder")
+    out = run("train.py", *NO_DATA, "--out", str(afile))
+    assert out.returncode == 1 and f"{afile} is a file, not a models folder" in out.stderr
+    assert "Traceback" not in out.stderr and afile.read_text() == "not a folder"
+    out = run("train.py", *NO_DATA, "--out", "/proc/digit-zoo-models")
+    assert out.returncode == 1 and "/proc/digit-zoo-models" in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and "MNIST" not in out.stderr
+
+
+def test_one_writer_at_a_time(tmp_path):
+    from zoo.writer import ZooWriter
+
+    with ZooWriter(tmp_path):
+        out = run("train.py", *NO_DATA, "--out", str(tmp_path))
+    assert out.returncode == 1 and "another train.py is writing to" in out.stderr
+
+
+def test_an_existing_manifest_with_an_invalid_entry_is_refused_not_rewritten(tmp_path):
+    from tests.test_artifacts import write_zoo
+
+    write_zoo(tmp_path, ["mlp-h32-float32", "mlp-h64-float32"])
+    m = json.loads((tmp_path / "manifest.json").read_text())
+    del m["variants"]["mlp-h64-float32"]["params"]
+    (tmp_path / "manifest.json").write_text(json.dumps(m))
+    before = (tmp_path / "manifest.json").read_bytes()
+    out = run("train.py", *NO_DATA, "--variants", "mlp-h32-*", "--out", str(tmp_path))
+    assert out.returncode == 1 and "'mlp-h64-float32' has no field 'params'" in out.stderr
+    assert (tmp_path / "manifest.json").read_bytes() == before
+
+
+@pytest.mark.parametrize(("args", "env", "message"), [
+    (["--repo", "not a repo"], {}, "'not a repo' is not a Hub repo id"),
+    (["--repo", "tester/zoo"], {"HF_TOKEN": ""}, "no Hugging Face token"),
+    (["--repo", "tester/zoo"], {"HF_TOKEN": "hf_wrong"}, "the token was rejected (401)"),
+    (["--repo", "tester/zoo"], {"HF_TOKEN": "READER"},
+     "the token belongs to other, who cannot write to tester/"),
+])
+def test_push_checks_the_repo_and_token_before_training(hub, tmp_path, args, env, message):
+    from tests.conftest import READER
+
+    env = {k: READER if v == "READER" else v for k, v in env.items()}
+    out = run("train.py", *NO_DATA, "--push", *args, "--out", str(tmp_path), env=env)
+    assert out.returncode == 1, out.stderr
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert "MNIST" not in out.stdout + out.stderr and not (tmp_path / "manifest.json").exists()
+
+
+def test_push_with_a_good_token_goes_on_to_training(hub, tmp_path):
+    from tests.conftest import WRITER
+
+    out = run("train.py", *NO_DATA, "--push", "--repo", "tester/zoo", "--out", str(tmp_path),
+              env={"HF_TOKEN": WRITER})
+    assert "will publish to tester/zoo as tester" in out.stdout
+    assert out.returncode == 1 and "/nonexistent/mnist does not exist" in out.stderr
+
+
+@pytest.mark.parametrize(("plugin", "message"), [
+    ("nonexistent_mod", "plugin module 'nonexistent_mod' not found"),
+    ("plugin.py", "No module named 'a_dependency_nobody_has'"),
+])
+def test_a_plugin_that_cannot_load_is_a_message(tmp_path, plugin, message):
+    (tmp_path / "plugin.py").write_text("import a_dependency_nobody_has\n")
+    spec = str(tmp_path / plugin) if plugin.endswith(".py") else plugin
+    out = run("train.py", "--plugin", spec, "--list")
+    assert out.returncode == 1 and message in out.stderr and "Traceback" not in out.stderr
+
+
+@requires_mnist
+def test_files_are_written_with_the_users_umask(tmp_path):
+    out = run("train.py", "--quick", "--epochs", "1", "--no-progress", "--variants",
+              "mlp-h32-int8", "--data", str(mnist_dir()), "--out", str(tmp_path),
+              preexec_fn=lambda: os.umask(0o027))
+    assert out.returncode == 0, out.stderr
+    written = [tmp_path / "manifest.json", *(tmp_path / "variants/mlp-h32-int8").iterdir()]
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o640)}

@@ -6,10 +6,12 @@ changes nothing. Fetching resolves the revision to a commit first, then download
 manifest and only the asked-for variant's files at that commit (cached by
 huggingface_hub), and checks them against the manifest's SHA-256 before parsing.
 
-What the Hub sends is untrusted: the manifest passes the schema check in zoo.manifest, sizes
-are compared with what the Hub declares before a body is downloaded, every request has a
-timeout (ZOO_HUB_TIMEOUT), and an answer the client cannot read is a HubError, so the app
-falls back to its shipped zoo instead of failing to start.
+What the Hub sends is untrusted: the manifest passes the schema check in zoo.manifest (an
+invalid entry makes that variant unavailable, with its reason), sizes are compared with
+what the Hub declares before a body is downloaded and with stat before it is read, every
+request has a timeout (ZOO_HUB_TIMEOUT) and opening the zoo a deadline (1.4 times
+that: 14 s by default), and an answer the client cannot read is a HubError, so the app falls back to
+its shipped zoo instead of failing to start.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,11 +44,21 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+from engine.files import FileSizeError, read_limited
 from engine.model import Model
-from zoo.artifacts import ArtifactError, load_files, mismatch
+from zoo.artifacts import ArtifactError, file_limit, load_files, mismatch, read_verified
 from zoo.card import build_card
-from zoo.manifest import MANIFEST, ManifestError, entry, parse_manifest, read_manifest
+from zoo.manifest import (
+    MANIFEST,
+    MAX_MANIFEST_BYTES,
+    ManifestError,
+    entry,
+    parse_usable,
+    read_manifest,
+)
+from zoo.sources import REPO_ID
 
 log = logging.getLogger("digit_zoo.hub")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -52,7 +66,6 @@ _UNREACHABLE = (httpx2.TransportError, OfflineModeIsEnabled, ConnectionError, Ti
 # hf_xet reports a failed token request as a ConnectionError naming this endpoint.
 _XET_TOKEN = re.compile(r"xet-(?:read|write)-token")
 _XET_STATUS = re.compile(r"\((\d{3}) [^)]*\)")
-MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # a zoo of thousands of variants fits in a tenth of it
 
 
 def hub_timeout() -> float:
@@ -66,6 +79,36 @@ def hub_timeout() -> float:
         return max(0.1, float(os.environ.get("ZOO_HUB_TIMEOUT") or 10))
     except ValueError:
         return 10.0
+
+
+def open_deadline() -> float:
+    """Seconds opening a Hub zoo may take in all (14 by default, so the app starts within
+    15 s): per-request timeouts bound each wait for a byte, not a server that sends one
+    every few seconds. Measured on a silent socket, the client's 10 s read timeout itself
+    took 13 s, which is why this is not simply that timeout plus nothing."""
+    return 1.4 * hub_timeout()
+
+
+def _bounded(call: Callable, seconds: float, what: str):
+    """`call()`, or HubUnreachableError after `seconds`. The call runs in a daemon thread
+    that is left to its own timeouts if it overruns: the client offers no way to cancel a
+    request, and a caller that waits for ever is what this prevents."""
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as e:  # handed to the caller below
+            box["error"] = e
+
+    worker = threading.Thread(target=run, daemon=True, name=f"digit-zoo: {what}")
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise HubUnreachableError(f"{what}: the Hub did not answer within {seconds:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 class HubError(RuntimeError):
@@ -136,21 +179,50 @@ def check_complete(models_dir: str | Path) -> dict:
     models_dir = Path(models_dir)
     manifest = read_manifest(models_dir)
     problems = []
-    for name, e in manifest["variants"].items():
-        for rel, info in e.get("files", {}).items():
-            path = models_dir / rel
-            if not path.is_file():
-                problems.append(f"{rel} is missing")
-            elif problem := mismatch(path.read_bytes(), info):
-                problems.append(f"{rel} does not match the manifest ({problem})")
-        if not e.get("files"):
-            problems.append(f"{name} lists no files")
-    if not manifest["variants"]:
-        problems.append("the manifest lists no variants")
+    for name, e in manifest["variants"].items():  # the schema made each list its two files
+        for rel, info in e["files"].items():
+            try:
+                read_verified(models_dir / rel, info, name, models_dir)
+            except ArtifactError as err:
+                problems.append(str(err))
     if problems:
         raise ManifestError(f"{models_dir} is not complete and consistent; nothing was "
                             "pushed:\n  " + "\n  ".join(problems))
     return manifest
+
+
+def check_push_access(repo_id: str, *, token: str | None = None,
+                      endpoint: str | None = None) -> str:
+    """The user a push to `repo_id` would act as, once the repo id is valid and the token is
+    accepted and may write there. Checked before training, so a long run does not end in a
+    refused push."""
+    try:
+        if not REPO_ID.fullmatch(repo_id):
+            raise HFValidationError("expected namespace/name")
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise HubError(f"{repo_id!r} is not a Hub repo id ({e})") from None
+    token = token or get_token()
+    if not token:
+        raise HubAuthError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    api = HfApi(endpoint=endpoint, token=token)
+    try:
+        me = _bounded(api.whoami, open_deadline(), f"checking the token for {repo_id}")
+        user = me["name"]
+        namespaces = {user} | {o["name"] for o in me.get("orgs") or []}
+        role = ((me.get("auth") or {}).get("accessToken") or {}).get("role")
+    except (HfHubHTTPError, *_UNREACHABLE) as e:
+        raise _translate(e, repo_id, None) from e
+    except (KeyError, TypeError, AttributeError) as e:
+        raise HubError(f"the Hub's answer to whoami could not be read ({e!r})") from e
+    if role == "read":
+        raise HubAuthError(f"the token of {user} is read-only; a push to {repo_id} needs a "
+                           "write token")
+    namespace = repo_id.split("/")[0]
+    if namespace not in namespaces:
+        raise HubAuthError(f"the token belongs to {user}, who cannot write to {namespace}/ "
+                           f"(their namespaces: {', '.join(sorted(namespaces))})")
+    return user
 
 
 def push(models_dir: str | Path, repo_id: str, *, token: str | None = None,
@@ -199,6 +271,7 @@ class HubZoo:
     cache_dir: str | None
     token: str | None = field(repr=False)  # a secret: never in a repr, a log or a page
     endpoint: str | None
+    problems: dict[str, str] = field(default_factory=dict)  # invalid entries: name -> why
 
     @property
     def names(self) -> list[str]:
@@ -248,21 +321,34 @@ class HubZoo:
         The manifest is untrusted too, but its sizes bound what is downloaded: a file the Hub
         declares larger (or smaller) than the manifest says is not fetched at all.
         """
+        where = f"{self.repo_id}@{self.revision}"
+        if expected["bytes"] > file_limit(path):  # the schema says so too; never download it
+            raise ArtifactError(f"{path} on {where}: the manifest says {expected['bytes']} "
+                                "bytes, more than such a file may hold; not downloaded")
         size = self.hub_size(path)
         if size is not None and size != expected["bytes"]:
-            raise ArtifactError(f"{path} on {self.repo_id}@{self.revision} is {size} bytes but "
-                                f"the manifest says {expected['bytes']}; it was not downloaded")
+            raise ArtifactError(f"{path} on {where} is {size} bytes but the manifest says "
+                                f"{expected['bytes']}; it was not downloaded")
         local = self._download(path)
-        data = local.read_bytes()
-        if problem := mismatch(data, expected):
+        try:
+            data = read_limited(local, file_limit(path), exact=expected["bytes"])
+            problem = mismatch(data, expected)
+        except FileSizeError as e:
+            problem = str(e)
+        except OSError as e:
+            raise ArtifactError(f"{path} from {where}: cannot read the cached copy {local}: "
+                                f"{e.strerror or e}") from e
+        if problem:
             blob = local.resolve()
             local.unlink(missing_ok=True)
             blob.unlink(missing_ok=True)
-            raise ArtifactError(f"{path} from {self.repo_id}@{self.revision} does not match the "
-                                f"manifest ({problem}); it was removed from cache and not loaded")
+            raise ArtifactError(f"{path} from {where} does not match the manifest ({problem}); "
+                                "it was removed from cache and not loaded")
         return data
 
     def load(self, name: str) -> Model:
+        if name in self.problems:
+            raise ManifestError(self.problems[name])
         try:
             files = entry(self.manifest, name)["files"]
         except ManifestError as e:
@@ -276,8 +362,15 @@ def open_zoo(repo_id: str, revision: str | None = None, *, token: str | None = N
 
     The manifest is fetched by ref, so the client records the ref in its cache for offline
     use; the commit is the snapshot folder it landed in, and the variant files are then
-    fetched at that commit, so manifest and weights always come from one revision.
+    fetched at that commit, so manifest and weights always come from one revision. The
+    whole of it gives up after open_deadline() seconds with a HubUnreachableError.
     """
+    return _bounded(lambda: _open_zoo(repo_id, revision, token, cache_dir, endpoint),
+                    open_deadline(), f"opening {repo_id}@{revision or 'main'}")
+
+
+def _open_zoo(repo_id: str, revision: str | None, token: str | None,
+              cache_dir: str | Path | None, endpoint: str | None) -> HubZoo:
     api = HfApi(endpoint=endpoint, token=token)
     cache = str(cache_dir) if cache_dir is not None else None
     ref = revision or "main"
@@ -304,8 +397,13 @@ def open_zoo(repo_id: str, revision: str | None = None, *, token: str | None = N
         raise HubError(f"{repo_id}@{ref}: the Hub's answer could not be read "
                        f"({e.__class__.__name__}: {e})") from e
     commit = path.parent.name if _COMMIT.fullmatch(path.parent.name) else ref
-    manifest = parse_manifest(path.read_bytes(), f"{repo_id}@{commit}/{MANIFEST}")
-    return HubZoo(repo_id, commit, manifest, offline, cache, token, endpoint)
+    origin = f"{repo_id}@{commit}/{MANIFEST}"
+    try:
+        data = read_limited(path, MAX_MANIFEST_BYTES)
+    except (FileSizeError, OSError) as e:
+        raise ManifestError(f"{origin}: {e}") from e
+    manifest, problems = parse_usable(data, origin)
+    return HubZoo(repo_id, commit, manifest, offline, cache, token, endpoint, problems)
 
 
 def load(name: str, repo: str, revision: str | None = None, **kwargs) -> Model:

@@ -12,28 +12,63 @@ import re
 from pathlib import Path
 
 from engine.atomic import atomic_write
+from engine.files import FileSizeError, read_limited
+from zoo.artifacts import file_limit, variant_files
+from zoo.registry import is_valid_name
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+
+
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # a zoo of thousands of variants fits in a tenth of it
 
 
 class ManifestError(RuntimeError):
     """The manifest is missing, unreadable, or does not list what was asked for."""
 
 
-def read_manifest(models_dir: str | Path) -> dict:
+def _read(models_dir: str | Path) -> tuple[bytes, str]:
     path = Path(models_dir) / MANIFEST
-    if not path.is_file():
+    if not path.exists():
         raise ManifestError(f"no manifest at {path}; train the zoo with `python train.py`")
-    return parse_manifest(path.read_bytes(), str(path))
+    try:
+        return read_limited(path, MAX_MANIFEST_BYTES), str(path)
+    except FileSizeError as e:
+        raise ManifestError(f"{e}; not read as a manifest") from None
+    except OSError as e:
+        raise ManifestError(f"cannot read {path}: {e.strerror or e}") from e
+
+
+def read_manifest(models_dir: str | Path) -> dict:
+    """The folder's manifest, every entry valid (what train.py and a push need: a zoo that
+    is rewritten or published must not silently lose an entry)."""
+    return parse_manifest(*_read(models_dir))
+
+
+def read_usable(models_dir: str | Path) -> tuple[dict, dict[str, str]]:
+    """The folder's manifest with its valid entries, and why each other one is unusable
+    (what a reader needs: one bad entry must not take the others down)."""
+    return parse_usable(*_read(models_dir))
+
+
+def _load_json(data: bytes, origin: str) -> object:
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{origin} is {len(data)} bytes, more than a manifest needs "
+                            f"({MAX_MANIFEST_BYTES})")
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as e:  # JSONDecodeError, or a 5,000-digit int
+        raise ManifestError(f"{origin} is not valid JSON: {_short(str(e))}") from e
+    except RecursionError:
+        raise ManifestError(f"{origin} nests too deeply to be a manifest") from None
 
 
 def parse_manifest(data: bytes, origin: str) -> dict:
-    try:
-        manifest = json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ManifestError(f"{origin} is not valid JSON: {e}") from e
-    return validate_manifest(manifest, origin)
+    return validate_manifest(_load_json(data, origin), origin)
+
+
+def parse_usable(data: bytes, origin: str) -> tuple[dict, dict[str, str]]:
+    return check_manifest(_load_json(data, origin), origin)
 
 
 def write_manifest(models_dir: str | Path, manifest: dict) -> None:
@@ -68,16 +103,29 @@ def _is_relative_posix(path: object) -> bool:
             and "\\" not in path and all(p not in ("", ".", "..") for p in path.split("/")))
 
 
+def _is_text(v: object) -> bool:
+    return isinstance(v, str) and bool(v)
+
+
 _FIELDS = {
-    "architecture": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
-    "precision": (lambda v: isinstance(v, str) and bool(v), "a non-empty string"),
+    "architecture": (_is_text, "a non-empty string"),
+    "precision": (_is_text, "a non-empty string"),
     "bits": (_is_int, "an integer"),
     "experimental": (lambda v: isinstance(v, bool), "true or false"),
     "parent": (lambda v: v is None or isinstance(v, str), "a variant name or null"),
     "params": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
-    "bytes": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
+    "bytes": (lambda v: _is_int(v) and v >= 1, "an integer >= 1"),
     "test_correct": (lambda v: _is_int(v) and v >= 0, "an integer >= 0"),
     "test_accuracy": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+}
+# Not required (older zoos lack them), but the app and the tables read them when present.
+_OPTIONAL = {
+    "family": (_is_text, "a non-empty string"),
+    "shape": (lambda v: isinstance(v, str), "a string"),
+    "hidden": (lambda v: isinstance(v, list) and all(_is_int(h) for h in v),
+               "a list of integers"),
+    "delta_to_parent": (_is_number, "a finite number"),
+    "parent_accuracy": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
 }
 
 
@@ -89,6 +137,8 @@ def _file_problem(rel: object, info: object) -> str | None:
     if not (_is_int(info.get("bytes")) and info["bytes"] >= 0):
         return (f"file {_short(rel)} field 'bytes' must be an integer >= 0, not "
                 f"{_short(info.get('bytes'))}")
+    if info["bytes"] > (limit := file_limit(rel)):
+        return f"file {_short(rel)} is {info['bytes']} bytes, more than the {limit} allowed"
     if not (isinstance(info.get("sha256"), str) and _SHA256.fullmatch(info["sha256"])):
         return f"file {_short(rel)} field 'sha256' must be 64 lowercase hex digits"
     return None
@@ -99,10 +149,38 @@ def _short(v: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def validate_manifest(manifest: object, origin: str) -> dict:
-    """`manifest`, if it has the shape every reader relies on; else a ManifestError that
-    names `origin`, the variant and the field. One bad entry rejects the whole manifest:
-    a zoo is published and pinned as one revision, so it is used whole or not at all."""
+def entry_problem(name: object, e: object) -> str | None:
+    """What is wrong with one manifest entry (worded to follow "variant <name>"), or None."""
+    if not is_valid_name(name):
+        return ("is not a valid variant name (1-100 letters, digits, '-', '_' or '.', "
+                "no '..')")
+    if not isinstance(e, dict):
+        return f"is a {type(e).__name__}, not an object"
+    if e.get("name") != name:
+        return f"field 'name' is {_short(e.get('name'))}, not its key"
+    for key, (ok, want) in _FIELDS.items():
+        if key not in e:
+            return f"has no field {key!r}"
+        if not ok(e[key]):
+            return f"field {key!r} must be {want}, not {_short(e[key])}"
+    for key, (ok, want) in _OPTIONAL.items():
+        if key in e and not ok(e[key]):
+            return f"field {key!r} must be {want}, not {_short(e[key])}"
+    files = e.get("files")
+    if not isinstance(files, dict) or not files:
+        return "field 'files' must be a non-empty object of path -> {bytes, sha256}"
+    for rel, info in files.items():
+        if problem := _file_problem(rel, info):
+            return problem
+    if set(files) != set(expected := variant_files(name)):
+        return f"field 'files' must list exactly {' and '.join(expected)}"
+    return None
+
+
+def check_manifest(manifest: object, origin: str) -> tuple[dict, dict[str, str]]:
+    """A copy of `manifest` holding only its valid entries, and {name: reason} for the
+    others. A manifest that is not one at all (not an object, another format_version, no
+    variants, none valid) is a ManifestError that names `origin`."""
     if not isinstance(manifest, dict):
         raise ManifestError(f"{origin} is not a JSON object")
     version = manifest.get("format_version", FORMAT_VERSION)
@@ -114,22 +192,24 @@ def validate_manifest(manifest: object, origin: str) -> dict:
         raise ManifestError(f"{origin} has no 'variants' table")
     if not variants:
         raise ManifestError(f"{origin} lists no variants")
+    valid, problems = {}, {}
     for name, e in variants.items():
-        where = f"{origin}: variant {_short(name)}"
-        if not isinstance(e, dict):
-            raise ManifestError(f"{where} is a {type(e).__name__}, not an object")
-        if e.get("name") != name:
-            raise ManifestError(f"{where} field 'name' is {_short(e.get('name'))}, not its key")
-        for key, (ok, want) in _FIELDS.items():
-            if key not in e:
-                raise ManifestError(f"{where} has no field {key!r}")
-            if not ok(e[key]):
-                raise ManifestError(f"{where} field {key!r} must be {want}, not {_short(e[key])}")
-        files = e.get("files")
-        if not isinstance(files, dict) or not files:
-            raise ManifestError(f"{where} field 'files' must be a non-empty object of "
-                                "path -> {bytes, sha256}")
-        for rel, info in files.items():
-            if problem := _file_problem(rel, info):
-                raise ManifestError(f"{where} {problem}")
+        if problem := entry_problem(name, e):
+            problems[name if isinstance(name, str) else repr(name)] = \
+                f"{origin}: variant {_short(name)} {problem}"
+        else:
+            valid[name] = e
+    if not valid:
+        raise ManifestError(f"{origin}: none of its {len(variants)} variants is usable; "
+                            f"{next(iter(problems.values()))}")
+    return {**manifest, "variants": valid}, problems
+
+
+def validate_manifest(manifest: object, origin: str) -> dict:
+    """`manifest`, if every entry has the shape every reader relies on; else a ManifestError
+    that names `origin`, the variant and the field (for writers: train.py and a push must
+    not drop or publish a bad entry; readers use check_manifest and lose only that one)."""
+    _, problems = check_manifest(manifest, origin)
+    if problems:
+        raise ManifestError(next(iter(problems.values())))
     return manifest

@@ -1,12 +1,18 @@
 """Serving the zoo: load variants once, run a drawing through each, and time it.
 
 No Gradio here: the app is a thin face on this, and tests and benchmarks use it directly.
-A variant that fails to load fails alone, with its message; the rest keep answering.
+A variant that fails to load fails alone, with its message; the rest keep answering. Each
+variant loads once, in a thread of its own, so a slow first load (a Hub download) holds up
+only the requests that want that variant, and those for at most `load_wait` seconds; a
+failure is remembered with its reason (a Hub that could not be reached is asked again
+after a minute), not retried, re-read and re-hashed on every request.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,11 +23,42 @@ import numpy as np
 import zoo
 from engine.model import Model
 from engine.preprocess import DrawingError, preprocess
+from zoo.artifacts import ArtifactError
 from zoo.canvas import to_array
 from zoo.manifest import ManifestError
 from zoo.report import ordered
+from zoo.sources import UnavailableZoo
 
 log = logging.getLogger("digit_zoo.predictor")
+LOAD_WAIT = 15.0  # seconds a request waits for a variant's first load, then answers without it
+RETRY_AFTER = 60.0  # seconds before a variant the Hub could not deliver is asked for again
+
+
+@dataclass
+class _Load:
+    """One variant's load: started once, awaited by every request that wants the variant."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    model: Model | None = None
+    error: Exception | None = None
+    retry_at: float = math.inf  # when a failed load may be tried again
+
+    def stale(self) -> bool:
+        return self.done.is_set() and self.error is not None and time.monotonic() >= self.retry_at
+
+
+def _again(e: Exception) -> Exception:
+    """A fresh copy of a remembered error: raising the same object on every request would
+    grow its traceback without end."""
+    try:
+        return type(e)(*e.args)
+    except Exception:  # an exception class that cannot be rebuilt from its args
+        return ArtifactError(str(e))
+
+
+def _hub_error(e: Exception, kind: str = "HubError") -> bool:
+    hub = sys.modules.get("zoo.hub")  # imported only when a Hub zoo is in use
+    return hub is not None and isinstance(e, getattr(hub, kind))
 
 
 @dataclass
@@ -45,22 +82,34 @@ class Predictor:
     """The zoo's variants, from a Hub repo or a local models folder, loaded on first use."""
 
     def __init__(self, repo: str | None = None, revision: str | None = None,
-                 models_dir: str | Path | None = None):
-        self.notice = ""
+                 models_dir: str | Path | None = None, *, load_wait: float = LOAD_WAIT):
+        notices = []
         self.zoo = None
         if repo:
-            from zoo.hub import HubError
-
             try:
                 self.zoo = zoo.open(repo, revision)
-            except (HubError, ManifestError) as e:
-                self.notice = f"Could not open the Hub zoo ({e}); showing the shipped zoo."
-                log.warning(self.notice)
+            except Exception as e:  # whatever the Hub did, the app starts on the shipped zoo
+                notices.append(f"Could not open the Hub zoo ({e}); showing the shipped zoo.")
         if self.zoo is None:
-            self.zoo = zoo.LocalZoo(models_dir or zoo.default_models_dir())
+            folder = Path(models_dir or zoo.default_models_dir())
+            try:
+                self.zoo = zoo.LocalZoo(folder)
+            except ManifestError as e:  # an app with nothing to show still starts and says so
+                self.zoo = UnavailableZoo(str(e), f"no zoo ({folder} could not be read)")
+                notices.append(f"No models to show: {e}")
         self.manifest = self.zoo.manifest
-        self._models: dict[str, Model] = {}
-        self._lock = threading.Lock()
+        self.problems: dict[str, str] = dict(self.zoo.problems)  # invalid manifest entries
+        if self.problems:
+            reasons = list(self.problems.values())
+            more = "; ..." if len(reasons) > 3 else ""
+            notices.append(f"{len(reasons)} variant(s) left out, their manifest entries being "
+                           f"invalid: {'; '.join(reasons[:3])}{more}")
+        self.notice = " ".join(notices)
+        for line in notices:
+            log.warning(line)
+        self.load_wait = load_wait
+        self._loads: dict[str, _Load] = {}
+        self._lock = threading.Lock()  # guards _loads; never held while a variant loads
 
     @property
     def source(self) -> str:
@@ -79,13 +128,42 @@ class Predictor:
         return ordered(self.manifest)
 
     def model(self, name: str) -> Model:
-        """The loaded variant; the first call downloads or reads and verifies it."""
+        """The loaded variant; the first call starts its load (a download, or a read, and a
+        hash check) and waits for it at most `load_wait` seconds."""
+        load = self._load(name)
+        if not load.done.wait(self.load_wait):
+            raise ArtifactError(f"{name}: still loading from {self.source} after "
+                                f"{self.load_wait:g} s; it answers once it has loaded")
+        if load.error is not None:
+            raise _again(load.error)
+        return load.model
+
+    def _load(self, name: str) -> _Load:
         with self._lock:
-            if name not in self._models:
-                if name not in self.manifest["variants"]:
+            load = self._loads.get(name) if isinstance(name, str) else None
+            if load is None or load.stale():
+                if isinstance(name, str) and name in self.problems:
+                    raise ManifestError(self.problems[name])
+                if not isinstance(name, str) or name not in self.manifest["variants"]:
+                    # not remembered: a request's names must not grow this table
                     raise zoo.UnknownVariantError(f"the zoo has no variant {name!r}")
-                self._models[name] = self.zoo.load(name)
-            return self._models[name]
+                load = self._loads[name] = _Load()
+                threading.Thread(target=self._run, args=(name, load), daemon=True,
+                                 name=f"digit-zoo load {name}").start()
+            return load
+
+    def _run(self, name: str, load: _Load) -> None:
+        try:
+            load.model = self.zoo.load(name)
+        except Exception as e:  # remembered and reported by name, never raised here
+            ours = isinstance(e, ArtifactError | ManifestError | KeyError) or _hub_error(e)
+            load.error = e if ours else ArtifactError(
+                f"{name}: could not load ({e.__class__.__name__}: {e})")
+            if _hub_error(e, "HubUnreachableError"):
+                load.retry_at = time.monotonic() + RETRY_AFTER
+            log.warning("variant %s failed to load: %s", name, load.error)
+        finally:
+            load.done.set()
 
     def variant_names(self, names) -> list[str]:
         """The requested variants, each once: a string is one name, anything else must be a

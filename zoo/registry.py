@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -28,6 +29,21 @@ import numpy as np
 from engine.model import Model
 from engine.qat import QAT
 from engine.training import Recipe, init_model
+
+# A variant's name becomes a folder name (variants/<name>/) here and on the Hub, so it is
+# kept to characters that cannot climb out of it or mean anything to a shell or a URL.
+NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]|\.(?!\.)){0,99}")
+
+
+def is_valid_name(name: object) -> bool:
+    """Whether `name` may be a variant's (or an architecture's or a precision's) name."""
+    return isinstance(name, str) and NAME.fullmatch(name) is not None
+
+
+def _check_name(kind: str, name: object) -> None:
+    if not is_valid_name(name):
+        raise ValueError(f"{kind} name {name!r} must be 1-100 letters, digits, '-', '_' or "
+                         "'.' (no '..'), starting with a letter or digit")
 
 
 class Precision:
@@ -185,6 +201,7 @@ def family(name: str) -> type[Model]:
 
 def register_precision(cls: type[Precision]) -> type[Precision]:
     """Class decorator: make a precision available to every architecture."""
+    _check_name("precision", cls.name)
     if cls.name in PRECISIONS and type(PRECISIONS[cls.name]) is not cls:
         raise ValueError(f"precision {cls.name!r} is already registered")
     PRECISIONS[cls.name] = cls()
@@ -196,6 +213,7 @@ def register_architecture(name: str, family_name: str, config: dict, *,
                           precisions: tuple[str, ...] | None = None,
                           description: str = "") -> Architecture:
     """Register `family_name` with this config; its variants are `<name>-<precision>`."""
+    _check_name("architecture", name)
     config = _plain(config)
     family(family_name).shapes(config)  # a config the family cannot build fails here
     arch = Architecture(name, family_name, config, recipe or Recipe(), seed,

@@ -1,7 +1,8 @@
 """Where a zoo lives: a local models folder or a Hub repo, behind one interface.
 
-Both give `manifest` (what was trained and measured), `names` (the trained variants),
-`label` (where it came from, for people) and `load(name)` (a verified, runnable model).
+Both give `manifest` (what was trained and measured: its valid entries), `problems` (why
+each other entry cannot be used), `names` (the usable variants), `label` (where it came
+from, for people) and `load(name)` (a verified, runnable model).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from engine.model import Model
 from zoo.artifacts import load_variant
-from zoo.manifest import ManifestError, entry, read_manifest
+from zoo.manifest import ManifestError, entry, read_usable
 
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
@@ -28,7 +29,7 @@ class LocalZoo:
 
     def __init__(self, models_dir: str | Path):
         self.models_dir = Path(models_dir)
-        self.manifest = read_manifest(self.models_dir)
+        self.manifest, self.problems = read_usable(self.models_dir)
 
     @property
     def names(self) -> list[str]:
@@ -40,8 +41,27 @@ class LocalZoo:
                 else f"local {self.models_dir}")
 
     def load(self, name: str) -> Model:
+        if name in self.problems:
+            raise ManifestError(self.problems[name])
         files = entry(self.manifest, name).get("files") or {}  # none listed: refused
         return load_variant(self.models_dir, name, files)
+
+
+class UnavailableZoo:
+    """No zoo could be opened: the interface of one with nothing in it, and the reason, so
+    an app can start and say why instead of failing to start."""
+
+    def __init__(self, reason: str, label: str = "no zoo"):
+        self.reason, self.label = reason, label
+        self.manifest: dict = {"variants": {}}
+        self.problems: dict[str, str] = {}
+
+    @property
+    def names(self) -> list[str]:
+        return []
+
+    def load(self, name: str) -> Model:
+        raise ManifestError(f"no variant {name!r}: {self.reason}")
 
 
 def open_zoo(source: str | Path | None = None, revision: str | None = None, **hub_kwargs):
