@@ -51,6 +51,10 @@ def predict(drawing, variants: list[str] | str | None = None) -> dict:
     return PREDICTOR.predict(drawing, variants or DEFAULT).to_json()
 
 
+def _as_sent(payload):
+    return payload
+
+
 def _kib(n: int) -> str:
     return f"{n / 1024:,.1f} KiB"
 
@@ -132,6 +136,11 @@ with gr.Blocks(title="digit-zoo") as demo:
             variants = gr.CheckboxGroup(
                 choices=[(_choice_label(e), n) for n, e in ENTRIES.items()],
                 value=DEFAULT, label="Variants to compare")
+            # API clients set the variants too: what they send goes to the predictor as
+            # sent, which answers a malformed list with an error status (Gradio's own check
+            # raises, and the client sees an opaque AppError). An instance attribute, as a
+            # Component subclass makes Gradio write a .pyi stub beside this file.
+            variants.preprocess = _as_sent
     # Placed in the page further down; created here because the cards render from it.
     result = gr.JSON(value=predict(None, DEFAULT), show_label=False, render=False)
 

@@ -87,6 +87,19 @@ def test_blank_canvas_gets_a_hint_and_default_variants(app_url, tmp_path):
     assert result["message"] == "Draw a digit."
 
 
+def test_odd_variant_lists_over_the_api_get_an_answer_not_an_app_error(app_url, tmp_path):
+    import app
+
+    default = call(app_url, SEVEN, None, tmp_path)  # None is "the default selection"
+    assert default["status"] == "ok" and list(default["top"]) == app.DEFAULT
+    for bad in ([["x"]], [{}]):
+        r = call(app_url, SEVEN, bad, tmp_path)
+        assert r["status"] == "error" and "list of variant names" in r["message"], bad
+    unknown = call(app_url, SEVEN, ["mlp-h32-int8", "nope"], tmp_path)
+    assert unknown["top"] == {"mlp-h32-int8": 7}
+    assert "no variant 'nope'" in unknown["errors"]["nope"]
+
+
 def test_a_broken_variant_fails_alone(tmp_path):
     models = tmp_path / "models"
     shutil.copytree(ROOT / "models", models)
