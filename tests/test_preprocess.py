@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from engine.preprocess import (
     MNIST_CENTRE,
@@ -64,6 +65,8 @@ def test_forms_agree():
         "float": img / 255.0,
         "column": img[..., None],
         "uint16": img.astype(np.uint16) * 257,
+        "pil": Image.fromarray(img),
+        "list": img.tolist(),
         "dict": {"background": None, "layers": [], "composite": np.stack([img] * 3, -1)},
         "layers": {"background": np.full((280, 280, 4), 255, np.uint8), "composite": None,
                    "layers": [transparent]},
