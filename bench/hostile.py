@@ -112,7 +112,7 @@ def measure(name: str, repeat: int) -> dict:
     predictor.predict(drawing, names)
     traced = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    status = f"{result.status}: {result.message}" if result.message else result.status
+    status = f"error: {result.message}" if result.status == "error" else result.status
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     return {"status": status, "wall_ms": 1000 * max(walls), "cpu_ms": 1000 * max(cpus),
             "traced_mib": traced / 2**20, "rss_rise_mib": max(0.0, max_rss - rss_before)}

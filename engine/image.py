@@ -83,7 +83,7 @@ def checked_array(drawing) -> np.ndarray:
     if array.dtype.kind not in "biuf":
         raise DrawingError(f"cannot read {type(drawing).__name__} as an image "
                            f"(values of type {array.dtype})")
-    if array.shape[:2] != shape[:2]:  # ragged lists that NumPy still managed to stack
+    if array.shape[:2] != shape[:2] or image_shape(array) != shape:  # what NumPy made of it
         raise DrawingError(f"cannot read {type(drawing).__name__} as an image: "
                            f"shape {array.shape}")
     return array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array
@@ -132,8 +132,8 @@ def value_range(small: np.ndarray) -> tuple[float, float]:
     else their actual minimum and maximum (so a list of 0-255 ints is 8-bit, whatever its
     dtype, and a 0/1 mask is a mask)."""
     lo, hi = float(small.min()), float(small.max())
-    if lo >= 0:
-        return 0.0, next((top for top in (1.0, 255.0, 65535.0) if hi <= top), hi)
+    if lo >= 0:  # float32 averaging may overshoot a range's top by a rounding error
+        return 0.0, next((top for top in (1.0, 255.0, 65535.0) if hi <= top * 1.001), hi)
     return lo, hi if hi > lo else lo + 1.0
 
 

@@ -201,7 +201,8 @@ def preprocess(drawing, thicken: bool = True) -> Preprocessed:
     mask, ink = np.pad(mask[y:y + h, x:x + w], 1), np.pad(ink[y:y + h, x:x + w], 1)
     mask = _without_frame(mask)
     if _only_dots(mask):
-        return Preprocessed(blank, "stray", "That is only a dot; draw a whole digit.")
+        return Preprocessed(blank, "stray", "That is only a dot, or too small to read; "
+                                            "draw a whole digit.")
     ink = np.where(mask, ink, 0).astype(np.float32)  # drop faint noise and paper texture
     if thicken:
         crop = _thickened(ink, mask)

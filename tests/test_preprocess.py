@@ -140,9 +140,15 @@ def same_reading(drawing, reference=None, tol=0.06):
     return np.abs(out.image - ref.image).max() < tol
 
 
-@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.int64, np.uint32, np.uint64])
-def test_integer_images_are_read_by_their_values_not_their_dtype(dtype):
-    assert same_reading(seven().astype(dtype))
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint32,
+                                   np.uint64, np.float16])
+@pytest.mark.parametrize("size", [280, 1000])  # as it is, and area-averaged to 512 px
+def test_integer_images_are_read_by_their_values_not_their_dtype(dtype, size):
+    img = seven(size, pen=round(size / 90), box=tuple(round(v * size / 280)
+                                                     for v in (60, 40, 200, 240)))
+    values = img // 2 if dtype == np.int8 else img  # int8 holds up to 127
+    assert same_reading(values.astype(dtype), img)
+    assert same_reading(np.asfortranarray(values.astype(dtype)), img)
 
 
 def test_a_list_of_lists_of_ints_is_an_8_bit_image():
