@@ -14,8 +14,7 @@ import engine.image
 import engine.preprocess
 from engine.image import WORK_SIDE, DrawingError, working_image
 from engine.preprocess import preprocess
-from tests.conftest import seven
-from tests.test_preprocess import click, four
+from tests.conftest import click, four, seven
 from zoo.canvas import MAX_LAYERS, to_array
 from zoo.predictor import Predictor
 

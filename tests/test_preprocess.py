@@ -13,7 +13,7 @@ from engine.preprocess import (
     preprocess,
     stroke_width,
 )
-from tests.conftest import seven
+from tests.conftest import click, four, seven
 from zoo.canvas import to_array
 
 
@@ -197,16 +197,6 @@ def test_a_small_digit_on_a_huge_canvas_is_a_digit():
     check_mnist_like(preprocess(big))
 
 
-def click(size=280, centre=(140, 140)):
-    """One click of the app's brush (Sketchpad default_size=12: a dot of 24 px on the
-    280 px pad), on a canvas of `size` px showing the pad at that scale."""
-    img = np.full((size, size), 255, np.uint8)
-    s = size / 280
-    cv2.circle(img, (round(centre[0] * s), round(centre[1] * s)), round(12 * s), 0, -1,
-               cv2.LINE_AA)
-    return img
-
-
 @pytest.mark.parametrize("size", [280, 560, 1000, 4096])
 @pytest.mark.parametrize("centre", [(140, 140), (20, 30), (265, 250)])
 def test_one_click_with_the_apps_brush_is_stray_at_any_canvas_size(size, centre):
@@ -226,15 +216,6 @@ def test_real_mnist_digits_are_never_stray_full_or_blank(mnist):
     """Every test digit, sent as the 28x28 white-on-black image it is (bold ones too)."""
     statuses = {preprocess(img).status for img in mnist.test_images}
     assert statuses == {"ok"}
-
-
-def four(size=280, pen=10):
-    img = np.full((size, size), 255, np.uint8)
-    s = size / 280
-    for a, b in (((150, 50), (80, 170)), ((80, 170), (200, 170)), ((160, 90), (160, 240))):
-        cv2.line(img, tuple(round(v * s) for v in a), tuple(round(v * s) for v in b), 0,
-                 round(pen * s), cv2.LINE_AA)
-    return img
 
 
 @pytest.mark.parametrize("frame", [
