@@ -9,13 +9,17 @@ Hub repo. The prediction is `predict(drawing, variants)`, also served as the API
 
 from __future__ import annotations
 
+import io
 import math
 
 import cv2
 import gradio as gr
 import numpy as np
 import pandas as pd
+from PIL import Image, UnidentifiedImageError
 
+from engine.image import MAX_SIDE
+from zoo.canvas import MAX_LAYERS
 from zoo.predictor import Predictor
 from zoo.report import family_of, shape_of
 
@@ -49,6 +53,38 @@ def predict(drawing, variants: list[str] | str | None = None) -> dict:
     {variant: [p0..p9]}, "top", "ms", "errors", "input": the 28x28 image the models saw}.
     """
     return PREDICTOR.predict(drawing, variants or DEFAULT).to_json()
+
+
+def _as_sent(payload):
+    return payload
+
+
+def _headers_first(decode):
+    """The pad's decoding, after a look at what it would decode: Gradio reads every image
+    of an upload (composite, background, any number of layers) into memory before `predict`
+    runs, so their count and, from each file's header, their size are checked first."""
+
+    def checked(payload):
+        if payload is not None:
+            blobs = payload.id and pad.blob_storage.get(payload.id)
+            source = blobs or payload
+            files = [source.background, source.composite, *(source.layers or [])]
+            if len(source.layers or []) > MAX_LAYERS:
+                raise gr.Error(f"At most {MAX_LAYERS} layers, not {len(source.layers)}.")
+            for f in files:
+                if f is None:
+                    continue
+                try:  # PIL reads the header only, until the pixels are asked for
+                    with Image.open(io.BytesIO(f) if isinstance(f, bytes) else f.path) as im:
+                        w, h = im.size
+                except (UnidentifiedImageError, OSError) as e:
+                    raise gr.Error(f"Cannot read that image: {e}") from e
+                if max(w, h) > MAX_SIDE:
+                    raise gr.Error(f"Cannot read that image: {w}x{h} pixels is more than "
+                                   f"{MAX_SIDE} per side.")
+        return decode(payload)
+
+    return checked
 
 
 def _kib(n: int) -> str:
@@ -132,6 +168,12 @@ with gr.Blocks(title="digit-zoo") as demo:
             variants = gr.CheckboxGroup(
                 choices=[(_choice_label(e), n) for n, e in ENTRIES.items()],
                 value=DEFAULT, label="Variants to compare")
+            # API clients set the variants too: what they send goes to the predictor as
+            # sent, which answers a malformed list with an error status (Gradio's own check
+            # raises, and the client sees an opaque AppError). An instance attribute, as a
+            # Component subclass makes Gradio write a .pyi stub beside this file.
+            variants.preprocess = _as_sent
+    pad.preprocess = _headers_first(pad.preprocess)
     # Placed in the page further down; created here because the cards render from it.
     result = gr.JSON(value=predict(None, DEFAULT), show_label=False, render=False)
 

@@ -3,27 +3,35 @@
 MNIST digits are white on black, written with a pen about 0.12 times the digit's height
 (median measured on the training set), scaled so the longer side is 20 px and placed in
 28x28 with the centre of mass at pixel (14, 14). A mouse drawing is none of that: a thin
-stroke at any size and place, often black on white. Each step below undoes one of those
-differences, because a network trained on MNIST only knows MNIST.
+stroke at any size and place, often black on white, in any pen colour. Each step below
+undoes one of those differences, because a network trained on MNIST only knows MNIST.
+
+Everything here runs on the working-resolution image from engine/image.py (long side at
+most 512 px), so no step's cost depends on the size of the upload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from engine.image import DrawingError, working_image
+
+__all__ = ["DrawingError", "Preprocessed", "ink_map", "naive", "preprocess", "stroke_width"]
+
 MNIST_STROKE_RATIO = 0.117  # stroke width / longer side of the digit, MNIST median
 MNIST_BOX, MNIST_SIZE, MNIST_CENTRE = 20, 28, 14.0
-INK_THRESHOLD = 0.3
-MAX_SIDE = 4096
-STRAY_FRACTION = 0.03  # ink spanning less than this of the canvas is a stray mark
-
-
-class DrawingError(ValueError):
-    """Input that is not an image this pipeline can read; the message says why."""
+INK_THRESHOLD = 0.3  # of the strongest contrast on the canvas
+MIN_CONTRAST = 4 / 255  # less than this against the paper is paper (8-bit rounding, grain)
+TRANSPARENT_SHARE = 0.01  # a canvas this see-through is a transparent one; less is artefacts
+MIN_EXTENT = 8  # working-resolution px: ink spanning less cannot be read as a digit
+DOT_RATIO = 2.5  # a mark spanning less than this times its pen width is a dot, not a stroke
+FULL_GRID, FULL_SHARE = 16, 0.9  # "full": ink in 90% of the cells of a 16x16 grid
+FRAME_SHARE, FRAMED_SIZE = 0.9, 0.25  # see _without_frame
+MAX_COMPONENTS = 32  # the largest pieces of ink decide "stray"; specks cannot add work
 
 
 @dataclass(frozen=True)
@@ -42,73 +50,44 @@ class Preprocessed:
         return self.image[None]
 
 
-def _as_array(drawing) -> np.ndarray:
-    """The drawing as a NumPy array; None (a cleared pad) is a blank canvas."""
-    if drawing is None:
-        return np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
-    if isinstance(drawing, (str, bytes, Mapping)):
-        raise DrawingError(f"expected an image array, got {type(drawing).__name__}")
-    try:
-        array = np.asarray(drawing)
-    except Exception as e:  # any object numpy cannot read
-        raise DrawingError(f"cannot read {type(drawing).__name__} as an image: {e}") from e
-    if array.dtype == object:
-        raise DrawingError(f"cannot read {type(drawing).__name__} as an image")
-    return array
-
-
-def _unit(array: np.ndarray) -> np.ndarray:
-    """Any numeric dtype -> float32 in [0, 1]."""
-    if array.dtype == bool:
-        return array.astype(np.float32)
-    if array.dtype.kind in "ui":
-        return (array / np.iinfo(array.dtype).max).astype(np.float32)
-    if array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)):
-            raise DrawingError("image contains NaN or infinite values")
-        top = float(array.max(initial=0))
-        return (array / 255.0 if top > 1.0 else array).clip(0, 1).astype(np.float32)
-    raise DrawingError(f"unsupported image dtype {array.dtype}")
-
-
-def to_rgba(array: np.ndarray) -> np.ndarray:
-    """Any (H, W), (H, W, 1/3/4) image -> float32 RGBA in [0, 1]."""
-    a = _unit(array)
-    if a.ndim == 2:
-        a = a[..., None]
-    channels = a.shape[-1]
-    if channels == 1:
-        return np.concatenate([a, a, a, np.ones_like(a)], axis=-1)
-    if channels == 3:
-        return np.concatenate([a, np.ones_like(a[..., :1])], axis=-1)
-    if channels == 4:
-        return a
-    raise DrawingError(f"unsupported number of channels {channels}")
+def _paper(image: np.ndarray) -> np.ndarray:
+    """The paper's colour: the median of the canvas, which is mostly paper (a frame drawn
+    along the edge or a digit touching it moves an edge median, not this one). A regular
+    subsample of at most about 128x128 pixels is enough for a median and keeps it cheap."""
+    step = max(1, max(image.shape[:2]) // 128)
+    return np.median(image[::step, ::step].reshape(-1, image.shape[-1]), axis=0)
 
 
 def ink_map(drawing) -> np.ndarray:
-    """(H, W) float32, 1 where there is ink, 0 on the background, whatever the input's form."""
-    array = _as_array(drawing)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
-        raise DrawingError(f"expected an (H, W), (H, W, 3) or (H, W, 4) image, "
-                           f"got shape {array.shape}")
-    h, w = array.shape[:2]
-    if min(h, w) < 8 or max(h, w) > MAX_SIDE:
-        raise DrawingError(f"image of {w}x{h} pixels is outside 8..{MAX_SIDE} per side")
-    rgba = to_rgba(array)
-    alpha = rgba[..., 3]
-    if alpha.min() < 0.99 and alpha.max() > 0:
-        # Transparent canvas (an API client's PNG): whatever was painted is ink.
-        return alpha.astype(np.float32)
-    grey = rgba[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    # Ink is whatever differs from the paper, in either direction.
-    ink = (background - grey) / background if background > 0.5 else \
-        (grey - background) / (1 - background)
-    return ink.clip(0, 1).astype(np.float32)
+    """(h, w) float32 at working resolution: 1 where the strongest ink is, 0 on the paper.
+
+    Ink is read by its contrast against the paper, in any channel and either direction, and
+    scaled by the strongest contrast on the canvas: a light pen (200 on 255, 5 on 0) or a
+    yellow one reads like black on white. On a transparent canvas, what is painted is ink.
+    """
+    image = working_image(drawing)
+    if image.shape[-1] == 4:
+        alpha = image[..., 3]
+        see_through = alpha < 0.5
+        if see_through.mean() >= TRANSPARENT_SHARE:
+            contrast = alpha - float(np.median(alpha[see_through]))
+            return _scaled(contrast)
+        # An opaque picture, as a browser shows it on a white page; a few see-through
+        # pixels in it are artefacts, not a transparent canvas.
+        image = image[..., :3] * alpha[..., None] + (1 - alpha[..., None])
+    paper = _paper(image)
+    contrast = np.abs(image[..., 0] - paper[0])
+    for c in range(1, image.shape[-1]):  # a coloured pen may differ in one channel only
+        np.maximum(contrast, np.abs(image[..., c] - paper[c]), out=contrast)
+    return _scaled(contrast)
+
+
+def _scaled(contrast: np.ndarray) -> np.ndarray:
+    """Contrast divided by the strongest on the canvas; nothing if that is too faint."""
+    strongest = float(contrast.max())
+    if strongest < MIN_CONTRAST:
+        return np.zeros(contrast.shape, np.float32)
+    return (contrast / strongest).clip(0, 1).astype(np.float32)
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -116,6 +95,86 @@ def stroke_width(mask: np.ndarray) -> float:
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_NONE)
     perimeter = sum(cv2.arcLength(c, True) for c in contours)
     return 2.0 * float(mask.sum()) / perimeter if perimeter else 0.0
+
+
+def _covers_canvas(mask: np.ndarray) -> bool:
+    """Ink in nearly every part of the canvas: a scribbled-over pad, or noise."""
+    rows, cols = min(FULL_GRID, mask.shape[0]), min(FULL_GRID, mask.shape[1])
+    cells = cv2.resize(mask.astype(np.float32), (cols, rows), interpolation=cv2.INTER_AREA)
+    return float((cells > 0).mean()) >= FULL_SHARE
+
+
+def _without_frame(mask: np.ndarray) -> np.ndarray:
+    """The ink with any frame around the drawing removed.
+
+    A digit never holds a separate, digit-sized drawing inside one of its own loops, so a
+    closed piece of ink that encloses (nearly) all the other ink, when that ink spans at
+    least a quarter of it, is a frame: a box or circle drawn round the digit, the edge of a
+    scan. Small marks inside a loop (a dotted zero, a speck in a 6) leave the loop alone.
+    Judging by the edge of the canvas instead would also drop digits drawn up to the edge.
+    """
+    for _ in range(3):  # a frame inside a frame
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
+                                                               connectivity=8)
+        if n < 3:
+            return mask
+        boxes = stats[1:, cv2.CC_STAT_WIDTH] * stats[1:, cv2.CC_STAT_HEIGHT]
+        frame_label = 1 + int(np.argmax(boxes))
+        frame = labels == frame_label
+        outline, _ = cv2.findContours(frame.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                      cv2.CHAIN_APPROX_SIMPLE)
+        inside = np.zeros(mask.shape, np.uint8)
+        cv2.drawContours(inside, outline, -1, 1, cv2.FILLED)
+        rest = mask & ~frame
+        enclosed = rest & inside.astype(bool)
+        if enclosed.sum() < FRAME_SHARE * rest.sum():
+            return mask
+        ew, eh = cv2.boundingRect(enclosed.astype(np.uint8))[2:]
+        fw, fh = stats[frame_label, cv2.CC_STAT_WIDTH], stats[frame_label, cv2.CC_STAT_HEIGHT]
+        if max(ew, eh) < FRAMED_SIZE * max(fw, fh):
+            return mask
+        mask = enclosed
+    return mask
+
+
+def _only_dots(mask: np.ndarray) -> bool:
+    """No piece of the ink is a stroke: each is too small to read, or a dot (a click).
+
+    Judged in working-resolution pixels and against each piece's own pen width, not the
+    canvas: a click of the app's brush (a 24 px dot on the 280 px pad) is a dot, a 100 px
+    digit on a 4096 px canvas (12 working px) is a digit. A disc spans 2 pen widths (as
+    2 * area / perimeter), a 10 px drag of the brush 2.5, the boldest MNIST test digit 2.6.
+    """
+    if max(cv2.boundingRect(mask.astype(np.uint8))[2:]) < MIN_EXTENT:
+        return True
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8),
+                                                           connectivity=8)
+    for i in 1 + np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:MAX_COMPONENTS]:
+        x, y, w, h = stats[i, :4]
+        if max(w, h) >= MIN_EXTENT and \
+                max(w, h) >= DOT_RATIO * stroke_width(labels[y:y + h, x:x + w] == i):
+            return False
+    return True
+
+
+def _thickened(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The ink's bounding box, strokes grown to MNIST's pen relative to this digit's size.
+
+    The growth is a soft-edged disc around every ink pixel, from a distance transform: its
+    cost is linear in the pixels whatever the pen, where a dilation's grows with the kernel.
+    """
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    missing = MNIST_STROKE_RATIO * max(w, h) - stroke_width(mask)
+    if round(missing) < 2:
+        return ink[y:y + h, x:x + w]
+    radius = missing / 2
+    pad = math.ceil(radius) + 1
+    crop = np.pad(ink[y:y + h, x:x + w], pad)
+    paper = (crop <= INK_THRESHOLD).astype(np.uint8)
+    distance = cv2.distanceTransform(paper, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    grown = np.maximum(crop, (radius + 0.5 - distance).clip(0, 1))
+    x, y, w, h = cv2.boundingRect((grown > INK_THRESHOLD).astype(np.uint8))
+    return grown[y:y + h, x:x + w]
 
 
 def _centre(img: np.ndarray) -> np.ndarray:
@@ -135,21 +194,22 @@ def preprocess(drawing, thicken: bool = True) -> Preprocessed:
     blank = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     if not mask.any():
         return Preprocessed(blank, "blank", "Draw a digit.")
-    if mask.mean() > 0.9:
-        return Preprocessed(blank, "full", "The canvas is all ink; clear it and draw a digit.")
-    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-    if max(w, h) < max(3.0, STRAY_FRACTION * max(ink.shape)):
-        return Preprocessed(blank, "stray", "That is only a dot; draw a whole digit.")
+    if _covers_canvas(mask):
+        return Preprocessed(blank, "full", "The canvas is covered all over; clear it and "
+                                           "draw one digit.")
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))  # later steps need only the ink
+    mask, ink = np.pad(mask[y:y + h, x:x + w], 1), np.pad(ink[y:y + h, x:x + w], 1)
+    mask = _without_frame(mask)
+    if _only_dots(mask):
+        return Preprocessed(blank, "stray", "That is only a dot, or too small to read; "
+                                            "draw a whole digit.")
     ink = np.where(mask, ink, 0).astype(np.float32)  # drop faint noise and paper texture
     if thicken:
-        # Thicken thin strokes to MNIST's pen, relative to this digit's own size.
-        missing = MNIST_STROKE_RATIO * max(w, h) - stroke_width(mask)
-        k = round(missing)
-        if k >= 2:
-            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k + 1, k + 1))
-            ink = cv2.dilate(ink, kernel)
-            x, y, w, h = cv2.boundingRect((ink > INK_THRESHOLD).astype(np.uint8))
-    crop = ink[y:y + h, x:x + w]
+        crop = _thickened(ink, mask)
+    else:
+        x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+        crop = ink[y:y + h, x:x + w]
+    h, w = crop.shape
     scale = MNIST_BOX / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)

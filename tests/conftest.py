@@ -97,3 +97,29 @@ def seven(size: int = 280, pen: int = 3, box: tuple = (60, 40, 200, 240)):
     cv2.line(img, (x0, y0), (x1, y0), 0, pen, cv2.LINE_AA)
     cv2.line(img, (x1, y0), ((x0 + x1) // 2, y1), 0, pen, cv2.LINE_AA)
     return img
+
+
+def click(size=280, centre=(140, 140)):
+    """One click of the app's brush (Sketchpad default_size=12: a dot of 24 px on the
+    280 px pad), on a canvas of `size` px showing the pad at that scale."""
+    import cv2
+    import numpy as np
+
+    img = np.full((size, size), 255, np.uint8)
+    s = size / 280
+    cv2.circle(img, (round(centre[0] * s), round(centre[1] * s)), round(12 * s), 0, -1,
+               cv2.LINE_AA)
+    return img
+
+
+def four(size=280, pen=10):
+    """A black '4' of three strokes on white, like seven()."""
+    import cv2
+    import numpy as np
+
+    img = np.full((size, size), 255, np.uint8)
+    s = size / 280
+    for a, b in (((150, 50), (80, 170)), ((80, 170), (200, 170)), ((160, 90), (160, 240))):
+        cv2.line(img, tuple(round(v * s) for v in a), tuple(round(v * s) for v in b), 0,
+                 round(pen * s), cv2.LINE_AA)
+    return img

@@ -8,6 +8,7 @@ import sys
 import time
 
 import cv2
+import gradio as gr
 import numpy as np
 import pytest
 
@@ -85,6 +86,43 @@ def test_blank_canvas_gets_a_hint_and_default_variants(app_url, tmp_path):
     result = call(app_url, np.full((280, 280), 255, np.uint8), [], tmp_path)
     assert result["status"] == "blank" and result["probabilities"] == {}
     assert result["message"] == "Draw a digit."
+
+
+def test_odd_variant_lists_over_the_api_get_an_answer_not_an_app_error(app_url, tmp_path):
+    import app
+
+    default = call(app_url, SEVEN, None, tmp_path)  # None is "the default selection"
+    assert default["status"] == "ok" and list(default["top"]) == app.DEFAULT
+    for bad in ([["x"]], [{}]):
+        r = call(app_url, SEVEN, bad, tmp_path)
+        assert r["status"] == "error" and "list of variant names" in r["message"], bad
+    unknown = call(app_url, SEVEN, ["mlp-h32-int8", "nope"], tmp_path)
+    assert unknown["top"] == {"mlp-h32-int8": 7}
+    assert "no variant 'nope'" in unknown["errors"]["nope"]
+
+
+def test_an_upload_too_large_is_refused_from_its_header(app_url, tmp_path, monkeypatch):
+    """Gradio decodes uploads before `predict` runs: the pad looks at the headers first."""
+    from gradio.components.image_editor import EditorData
+    from gradio.data_classes import FileData
+    from gradio_client.exceptions import AppError
+    from PIL import ImageFile
+
+    import app
+
+    with pytest.raises(AppError, match="5000x300 pixels is more than 4096"):
+        call(app_url, np.full((300, 5000), 255, np.uint8), [], tmp_path)
+    loads = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda im: loads.append(im.size))
+    big = tmp_path / "big.png"
+    cv2.imwrite(str(big), np.full((9000, 9000), 255, np.uint8))  # 81 MPixel, 300 KB on disk
+    layers = tmp_path / "small.png"
+    cv2.imwrite(str(layers), SEVEN)
+    for payload in (EditorData(composite=FileData(path=str(big))),
+                    EditorData(layers=[FileData(path=str(layers))] * 9)):
+        with pytest.raises(gr.Error):
+            app.pad.preprocess(payload)
+    assert loads == []  # no pixel was decoded
 
 
 def test_a_broken_variant_fails_alone(tmp_path):

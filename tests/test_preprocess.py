@@ -3,6 +3,7 @@
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from engine.preprocess import (
     MNIST_CENTRE,
@@ -12,7 +13,7 @@ from engine.preprocess import (
     preprocess,
     stroke_width,
 )
-from tests.conftest import seven
+from tests.conftest import click, four, seven
 from zoo.canvas import to_array
 
 
@@ -64,6 +65,8 @@ def test_forms_agree():
         "float": img / 255.0,
         "column": img[..., None],
         "uint16": img.astype(np.uint16) * 257,
+        "pil": Image.fromarray(img),
+        "list": img.tolist(),
         "dict": {"background": None, "layers": [], "composite": np.stack([img] * 3, -1)},
         "layers": {"background": np.full((280, 280, 4), 255, np.uint8), "composite": None,
                    "layers": [transparent]},
@@ -97,8 +100,7 @@ def test_stray_dot_and_all_ink():
     cv2.circle(img, (100, 100), 2, 0, -1)
     assert preprocess(img).status == "stray"
     img = np.zeros((280, 280, 4), np.uint8)
-    img[..., 3] = 255
-    img[0, :, 3] = 0  # nearly all of the canvas painted
+    img[4:-4, 4:-4, 3] = 255  # a transparent canvas painted all over but a thin margin
     assert preprocess(img).status == "full"
 
 
@@ -111,7 +113,7 @@ def test_stray_dot_and_all_ink():
     (np.full((30, 30), np.nan), "NaN"),
     (np.zeros((30, 30), complex), "dtype"),
     ({"composite": object()}, "cannot read"),
-    ([[1, 2], [3]], "cannot read"),
+    ([[1] * 10] * 9 + [[3]], "cannot read"),  # ragged rows
 ])
 def test_bad_input_is_a_clear_error(bad, message):
     with pytest.raises(DrawingError, match=message):
@@ -127,3 +129,118 @@ def test_ink_map_polarity():
     img = seven()
     assert ink_map(img)[40, 100] > 0.9 and ink_map(img)[5, 5] == 0
     assert np.allclose(ink_map(img), ink_map(255 - img), atol=0.01)
+
+
+# Reading ink by what is on the canvas (issue 11): value ranges, pens, alpha, sizes, frames.
+
+def same_reading(drawing, reference=None, tol=0.06):
+    reference = seven() if reference is None else reference
+    out, ref = preprocess(to_array(drawing)), preprocess(reference)
+    assert out.ok, out.message
+    return np.abs(out.image - ref.image).max() < tol
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.int16, np.int32, np.int64, np.uint32,
+                                   np.uint64, np.float16])
+@pytest.mark.parametrize("size", [280, 1000])  # as it is, and area-averaged to 512 px
+def test_integer_images_are_read_by_their_values_not_their_dtype(dtype, size):
+    img = seven(size, pen=round(size / 90), box=tuple(round(v * size / 280)
+                                                     for v in (60, 40, 200, 240)))
+    values = img // 2 if dtype == np.int8 else img  # int8 holds up to 127
+    assert same_reading(values.astype(dtype), img)
+    assert same_reading(np.asfortranarray(values.astype(dtype)), img)
+
+
+def test_a_list_of_lists_of_ints_is_an_8_bit_image():
+    as_json = seven().tolist()  # what a JSON client sends: int64 once NumPy reads it
+    assert np.asarray(as_json).dtype == np.int64
+    assert same_reading(as_json)
+    assert same_reading((seven() > 127).astype(np.int64))  # a 0/1 mask, 1 = paper
+
+
+@pytest.mark.parametrize("ink,paper", [(200, 255), (250, 255), (5, 0), (120, 90)])
+def test_low_contrast_pens_read_like_black_on_white(ink, paper):
+    img = np.where(seven() < 128, ink, paper).astype(np.uint8)
+    assert same_reading(img)
+
+
+@pytest.mark.parametrize("pen,paper", [((255, 0, 0), 255), ((255, 255, 0), 255),
+                                       ((0, 0, 255), 0), ((0, 160, 0), 255)])
+def test_coloured_pens_read_by_contrast_against_the_paper(pen, paper):
+    img = np.full((280, 280, 3), paper, np.uint8)
+    img[seven() < 128] = pen  # yellow on white differs from the paper in blue only
+    assert same_reading(img)
+
+
+def test_one_see_through_pixel_does_not_make_an_opaque_picture_transparent():
+    img = seven()
+    rgba = np.dstack([img, img, img, np.full_like(img, 255)])
+    for alpha in (250, 128, 0):
+        rgba[10, 10, 3] = alpha
+        assert same_reading(rgba), alpha
+    blank = np.full((280, 280, 4), 255, np.uint8)
+    blank[10, 10, 3] = 0
+    assert preprocess(blank).status == "blank"
+
+
+def test_paper_texture_below_the_contrast_floor_is_blank_at_any_size():
+    for size in (280, 4096):
+        img = np.full((size, size), 250, np.uint8)
+        img[::7] = 252  # 2 levels of grain
+        assert preprocess(img).status == "blank", size
+
+
+def test_a_small_digit_on_a_huge_canvas_is_a_digit():
+    big = np.full((4096, 4096), 255, np.uint8)
+    big[2000:2100, 1500:1600] = cv2.resize(seven(pen=10), (100, 100),
+                                           interpolation=cv2.INTER_AREA)
+    check_mnist_like(preprocess(big))
+
+
+@pytest.mark.parametrize("size", [280, 560, 1000, 4096])
+@pytest.mark.parametrize("centre", [(140, 140), (20, 30), (265, 250)])
+def test_one_click_with_the_apps_brush_is_stray_at_any_canvas_size(size, centre):
+    assert preprocess(click(size, centre)).status == "stray"
+
+
+def test_a_short_drag_is_stray_but_a_short_thick_one_is_a_stroke():
+    img = np.full((280, 280), 255, np.uint8)
+    cv2.line(img, (135, 140), (145, 140), 0, 24)  # the brush moved 10 px during a click
+    assert preprocess(img).status == "stray"
+    img = np.full((280, 280), 255, np.uint8)
+    cv2.line(img, (140, 110), (140, 170), 0, 24)  # a stubby 1 with the same brush
+    assert preprocess(img).ok
+
+
+def test_real_mnist_digits_are_never_stray_full_or_blank(mnist):
+    """Every test digit, sent as the 28x28 white-on-black image it is (bold ones too)."""
+    statuses = {preprocess(img).status for img in mnist.test_images}
+    assert statuses == {"ok"}
+
+
+@pytest.mark.parametrize("frame", [
+    lambda img: cv2.rectangle(img, (10, 10), (269, 269), 0, 6),
+    lambda img: cv2.rectangle(img, (0, 0), (279, 279), 0, 24),  # along the pad's edge
+    lambda img: cv2.circle(img, (140, 145), 125, 0, 5),
+    lambda img: cv2.rectangle(cv2.rectangle(img, (2, 2), (277, 277), 0, 3),
+                              (30, 30), (250, 255), 0, 4),  # a frame in a frame
+])
+def test_a_frame_round_the_drawing_is_not_part_of_the_digit(frame):
+    assert same_reading(frame(four()), four(), tol=0.1)
+
+
+def test_marks_inside_a_digits_loop_stay_with_the_digit():
+    zero = np.full((280, 280), 255, np.uint8)
+    cv2.ellipse(zero, (140, 140), (70, 110), 0, 0, 360, 0, 10)
+    dotted = zero.copy()
+    cv2.circle(dotted, (140, 140), 8, 0, -1)  # a dotted zero: the dot is no digit
+    out = preprocess(dotted)
+    assert out.ok and out.image[14, 14] > 0.5  # the dot is still there, in the 0
+    assert np.ptp(np.nonzero(out.image > 0.3)[0]) >= 18  # and the 0 was not dropped as a frame
+
+
+@pytest.mark.parametrize("size", [64, 280, 4096])
+def test_noise_is_full_not_a_digit(size):
+    rng = np.random.default_rng(0)
+    assert preprocess(rng.integers(0, 256, (size, size), dtype=np.uint8)).status == "full"
+    assert preprocess(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).status == "full"

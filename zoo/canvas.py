@@ -1,7 +1,9 @@
 """What arrives from a Sketchpad or an API client, reduced to the one image it holds.
 
 Gradio's Sketchpad/ImageEditor sends {"background", "layers", "composite"}; the engine
-takes arrays, so the unwrapping happens here, at the serving edge.
+takes arrays, so the unwrapping happens here, at the serving edge. The value comes from
+the network: its structure is checked, and every layer's size, before any pixel is read;
+layers are flattened at the working resolution, never at the upload's.
 """
 
 from __future__ import annotations
@@ -10,27 +12,44 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from engine.preprocess import DrawingError, to_rgba
+from engine.image import MAX_SIDE, DrawingError, as_rgba, image_shape, working_image
+
+MAX_LAYERS = 8
+MAX_LAYER_PIXELS = 2 * MAX_SIDE * MAX_SIDE  # background and layers together: two full canvases
 
 
-def to_array(drawing) -> np.ndarray | None:
+def to_array(drawing):
     """The image inside a Sketchpad value, or the value itself; None for a cleared pad."""
     if not isinstance(drawing, Mapping):
         return drawing
+    layers = drawing.get("layers")
+    if layers is None:
+        layers = []
+    if not isinstance(layers, (list, tuple)):
+        raise DrawingError(f"layers must be a list of images, got {type(layers).__name__}")
+    if len(layers) > MAX_LAYERS:
+        raise DrawingError(f"at most {MAX_LAYERS} layers, not {len(layers)}")
+    for key in ("composite", "background"):
+        if isinstance(drawing.get(key), Mapping):
+            raise DrawingError(f"{key} must be an image, got a dict")
     if drawing.get("composite") is not None:
         return drawing["composite"]
-    layers = [x for x in (drawing.get("background"), *(drawing.get("layers") or []))
-              if x is not None]
-    return flatten_layers([np.asarray(x) for x in layers]) if layers else None
+    images = [x for x in (drawing.get("background"), *layers) if x is not None]
+    if not images:
+        return None
+    shapes = [image_shape(x) for x in images]  # every limit checked before any conversion
+    if any(s[:2] != shapes[0][:2] for s in shapes):
+        raise DrawingError(f"layers of sizes {sorted({s[:2] for s in shapes})} do not match")
+    if len(images) * shapes[0][0] * shapes[0][1] > MAX_LAYER_PIXELS:
+        raise DrawingError(f"{len(images)} layers of {shapes[0][1]}x{shapes[0][0]} pixels "
+                           f"are more than {MAX_LAYER_PIXELS:,} pixels in all")
+    return flatten_layers([as_rgba(working_image(x)) for x in images])
 
 
 def flatten_layers(layers: list[np.ndarray]) -> np.ndarray:
-    """Alpha-composite the layers over the background (the first)."""
-    base = to_rgba(layers[0])
-    for layer in layers[1:]:
-        top = to_rgba(layer)
-        if top.shape != base.shape:
-            raise DrawingError(f"layer of shape {top.shape} does not match {base.shape}")
+    """Alpha-composite same-sized float RGBA layers over the background (the first)."""
+    base = layers[0]
+    for top in layers[1:]:
         a = top[..., 3:4]
         base = np.concatenate([top[..., :3] * a + base[..., :3] * (1 - a),
                                a + base[..., 3:4] * (1 - a)], axis=-1)

@@ -187,6 +187,10 @@ class Predictor:
             pre = preprocess(to_array(drawing))
         except DrawingError as e:
             return Prediction("error", f"Cannot read that image: {e}", np.zeros((28, 28)))
+        except Exception as e:  # a payload no check foresaw still gets an answer, not a 500
+            log.exception("preprocessing failed on a %s", type(drawing).__name__)
+            return Prediction("error", f"Cannot read that image ({type(e).__name__})",
+                              np.zeros((28, 28)))
         result = Prediction(pre.status, pre.message, pre.image)
         if not pre.ok:
             return result
