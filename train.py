@@ -68,6 +68,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE",
                    help="import a module or .py file that registers more variants "
                         "(repeatable; also $DIGIT_ZOO_PLUGINS)")
+    p.add_argument("--detector", action="store_true",
+                   help="train only the not-a-digit detector (a full run, without "
+                        "--variants, trains it after the variants)")
     p.add_argument("--list", action="store_true", help="list the matching variants and exit")
     hub = p.add_argument_group("publishing to the Hugging Face Hub (token: HF_TOKEN or "
                                "`hf auth login`)")
@@ -85,6 +88,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         p.error("--epochs must be at least 1")
+    if args.detector and (args.derive_only or args.push_only or args.variants != "*"):
+        p.error("--detector trains the detector alone; drop --variants, --derive-only and "
+                "--push-only")
     if args.derive_only and (args.epochs or args.seed is not None or args.quick):
         p.error("--derive-only trains nothing; it cannot take --epochs, --seed or --quick")
     if (args.push or args.push_only) and not args.repo:
@@ -222,6 +228,38 @@ def train_zoo(args: argparse.Namespace, writer) -> dict:
     return manifest
 
 
+def train_not_a_digit(args: argparse.Namespace, writer) -> dict:
+    """Train the not-a-digit detector into `writer`; return the manifest written."""
+    from zoo.detector import VARIANT, manifest_section, train_detector
+
+    if not writer.manifest["variants"]:
+        raise ValueError(f"the detector joins a zoo: {args.out} has no variants yet; train "
+                         "them first (`python train.py`)")
+    mnist = load_mnist(args.data, progress=not args.no_progress)
+    images = mnist.train_images[:-CALIBRATION_IMAGES]
+    held_out = mnist.train_images[-CALIBRATION_IMAGES:]
+    sizes = {}
+    if args.quick:
+        images = images[:QUICK_TRAIN_IMAGES]
+        sizes = {"negatives": 1000, "drawn": 300, "epochs": args.epochs or 1}
+    elif args.epochs:
+        sizes = {"epochs": args.epochs}
+    print(f"training the not-a-digit detector on {len(images):,} MNIST digits, drawn digits "
+          "and synthetic non-digits")
+    model, facts = train_detector(images, held_out, seed=args.seed or 0,
+                                  progress=not args.no_progress, **sizes)
+    files = writer.stage(VARIANT, model)
+    writer.load_staged(VARIANT.name, files)  # what ships reads back
+    held = facts["held_out"]
+    print(f"  threshold {facts['threshold']:.4f}: on held-out images flags "
+          f"{100 * held['non_digits_flagged']:.1f}% of non-digits, "
+          f"{100 * held['drawn_flagged']:.2f}% of drawn digits, "
+          f"{100 * held['mnist_flagged']:.2f}% of MNIST digits")
+    section = {**manifest_section(files, facts), "quick": bool(args.quick),
+               "versions": library_versions(), "date": dt.date.today().isoformat()}
+    return writer.commit({}, detector=section)
+
+
 def publish(args: argparse.Namespace) -> int:
     from zoo.hub import HubError, push
 
@@ -284,9 +322,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"will publish to {args.repo} as {user}")
         if not args.push_only:
             with open_out(args) as writer:
-                manifest = train_zoo(args, writer)
-            print()
-            print(results_table(manifest))
+                if not args.detector:
+                    manifest = train_zoo(args, writer)
+                if args.detector or (args.variants == "*" and not args.derive_only):
+                    manifest = train_not_a_digit(args, writer)
+            if manifest["variants"]:
+                print()
+                print(results_table(manifest))
         if args.push or args.push_only:
             return publish(args)
     except (MNISTError, TrainingDivergedError, FileNotFoundError, ValueError,

@@ -196,7 +196,8 @@ def _probe(model: Model) -> None:
     x = np.stack([np.zeros((28, 28)), np.ones((28, 28))])
     with np.errstate(all="ignore"):  # the overflow is reported below, by name
         probs = model.predict_proba(x)
-    if probs.shape != (2, 10) or not np.isfinite(probs).all():
+    classes = model.shapes(model.config())[f"{model.classifier}.bias"][0]
+    if probs.shape != (2, classes) or not np.isfinite(probs).all():
         raise ValueError(f"it answers a test input with {probs.shape} non-finite or misshaped "
                          "probabilities")
 

@@ -16,7 +16,6 @@ with the zoo) under the manifest's "detector" key, not among the digit variants.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -107,10 +106,7 @@ def train_detector(train_images: np.ndarray, held_out: np.ndarray, *, negatives:
     return model, facts
 
 
-def save_detector(models_dir: str | Path, model: Model, facts: dict) -> dict:
-    """Write the detector's files; return its manifest section."""
-    from zoo.artifacts import save_variant
-
-    files = save_variant(models_dir, VARIANT, model)
+def manifest_section(files: dict[str, dict], facts: dict) -> dict:
+    """The manifest's "detector" entry for the detector's written `files`."""
     return {"name": VARIANT.name, "family": "cnn", "model_config": ARCHITECTURE.config,
             "files": files, "bytes": sum(f["bytes"] for f in files.values()), **facts}

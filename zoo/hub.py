@@ -51,12 +51,14 @@ from engine.model import Model
 from zoo.artifacts import ArtifactError, file_limit, load_files, mismatch, read_verified
 from zoo.card import build_card
 from zoo.manifest import (
+    DETECTOR,
     MANIFEST,
     MAX_MANIFEST_BYTES,
     ManifestError,
     entry,
     parse_usable,
     read_manifest,
+    shipped_files,
 )
 from zoo.sources import REPO_ID
 
@@ -179,8 +181,8 @@ def check_complete(models_dir: str | Path) -> dict:
     models_dir = Path(models_dir)
     manifest = read_manifest(models_dir)
     problems = []
-    for name, e in manifest["variants"].items():  # the schema made each list its two files
-        for rel, info in e["files"].items():
+    for name, files in shipped_files(manifest).items():  # the schema checked each's two
+        for rel, info in files.items():
             try:
                 read_verified(models_dir / rel, info, name, models_dir)
             except ArtifactError as err:
@@ -241,13 +243,13 @@ def push(models_dir: str | Path, repo_id: str, *, token: str | None = None,
         if branch != "main":
             api.create_branch(repo_id, branch=branch, exist_ok=True)
         head = api.model_info(repo_id, revision=branch).sha
-        local = {MANIFEST, "README.md"} | {rel for e in manifest["variants"].values()
-                                           for rel in e["files"]}
+        shipped = shipped_files(manifest)
+        local = {MANIFEST, "README.md"} | {rel for files in shipped.values() for rel in files}
         stale = [f for f in api.list_repo_files(repo_id, revision=branch)
                  if f.startswith("variants/") and f not in local]
         card = build_card(manifest, repo_id)
         ops = [CommitOperationAdd(rel, str(models_dir / rel))
-               for e in manifest["variants"].values() for rel in e["files"]]
+               for files in shipped.values() for rel in files]
         ops += [CommitOperationAdd(MANIFEST, str(models_dir / MANIFEST)),
                 CommitOperationAdd("README.md", str(card).encode()),
                 *(CommitOperationDelete(f) for f in stale)]
@@ -354,6 +356,16 @@ class HubZoo:
         except ManifestError as e:
             raise VariantNotFoundError(f"{self.repo_id}@{self.revision}: {e}") from None
         return load_files(name, files, self.fetch_verified)
+
+    def load_detector(self) -> Model | None:
+        """The not-a-digit detector the manifest lists (downloaded and hash-checked), or
+        None when it lists none."""
+        d = self.manifest.get(DETECTOR)
+        if d is None:
+            if DETECTOR in self.problems:
+                raise ManifestError(self.problems[DETECTOR])
+            return None
+        return load_files(d["name"], d["files"], self.fetch_verified)
 
 
 def open_zoo(repo_id: str, revision: str | None = None, *, token: str | None = None,

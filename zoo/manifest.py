@@ -126,6 +126,7 @@ _OPTIONAL = {
                "a list of integers"),
     "delta_to_parent": (_is_number, "a finite number"),
     "parent_accuracy": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "temperature": (lambda v: _is_number(v) and 0.01 <= v <= 100, "a number in [0.01, 100]"),
 }
 
 
@@ -166,7 +167,10 @@ def entry_problem(name: object, e: object) -> str | None:
     for key, (ok, want) in _OPTIONAL.items():
         if key in e and not ok(e[key]):
             return f"field {key!r} must be {want}, not {_short(e[key])}"
-    files = e.get("files")
+    return _files_problem(name, e.get("files"))
+
+
+def _files_problem(name: str, files: object) -> str | None:
     if not isinstance(files, dict) or not files:
         return "field 'files' must be a non-empty object of path -> {bytes, sha256}"
     for rel, info in files.items():
@@ -175,6 +179,31 @@ def entry_problem(name: object, e: object) -> str | None:
     if set(files) != set(expected := variant_files(name)):
         return f"field 'files' must list exactly {' and '.join(expected)}"
     return None
+
+
+DETECTOR = "detector"  # the manifest's not-a-digit detector (zoo/detector.py), if any
+
+
+def detector_problem(d: object) -> str | None:
+    """What is wrong with the manifest's "detector" section (worded to follow "the
+    detector"), or None."""
+    if not isinstance(d, dict):
+        return f"is a {type(d).__name__}, not an object"
+    if not is_valid_name(d.get("name")):
+        return f"has no valid name ({_short(d.get('name'))})"
+    t = d.get("threshold")
+    if not (_is_number(t) and 0 <= t <= 1):
+        return f"field 'threshold' must be a number in [0, 1], not {_short(t)}"
+    return _files_problem(d["name"], d.get("files"))
+
+
+def shipped_files(manifest: dict) -> dict[str, dict]:
+    """{name: {path: {bytes, sha256}}} of everything the zoo ships: each variant, and the
+    detector when there is one."""
+    out = {name: e["files"] for name, e in manifest["variants"].items()}
+    if DETECTOR in manifest:
+        out[manifest[DETECTOR]["name"]] = manifest[DETECTOR]["files"]
+    return out
 
 
 def check_manifest(manifest: object, origin: str) -> tuple[dict, dict[str, str]]:
@@ -202,7 +231,11 @@ def check_manifest(manifest: object, origin: str) -> tuple[dict, dict[str, str]]
     if not valid:
         raise ManifestError(f"{origin}: none of its {len(variants)} variants is usable; "
                             f"{next(iter(problems.values()))}")
-    return {**manifest, "variants": valid}, problems
+    usable = {**manifest, "variants": valid}
+    if DETECTOR in manifest and (problem := detector_problem(manifest[DETECTOR])):
+        problems[DETECTOR] = f"{origin}: the detector {problem}"
+        del usable[DETECTOR]  # the zoo still answers; it just cannot say "not a digit"
+    return usable, problems
 
 
 def validate_manifest(manifest: object, origin: str) -> dict:

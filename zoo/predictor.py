@@ -21,11 +21,12 @@ from pathlib import Path
 import numpy as np
 
 import zoo
+from engine.functional import softmax
 from engine.model import Model
 from engine.preprocess import DrawingError, preprocess
 from zoo.artifacts import ArtifactError
 from zoo.canvas import to_array
-from zoo.manifest import ManifestError
+from zoo.manifest import DETECTOR, ManifestError
 from zoo.report import ordered
 from zoo.sources import UnavailableZoo
 
@@ -61,20 +62,28 @@ def _hub_error(e: Exception, kind: str = "HubError") -> bool:
     return hub is not None and isinstance(e, getattr(hub, kind))
 
 
+NOT_A_DIGIT = ("That does not look like one digit (letters, shapes, numbers of several "
+               "digits and scribbles are not); draw a single digit 0-9.")
+
+
 @dataclass
 class Prediction:
-    status: str  # "ok", "blank", "stray", "full" or "error"
+    status: str  # "ok", "not_a_digit", "blank", "stray", "full" or "error"
     message: str
     image: np.ndarray  # the 28x28 input the models saw
     probabilities: dict[str, list[float]] = field(default_factory=dict)
     ms: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # softmax(logits / T) with each variant's fitted temperature (its manifest entry)
+    calibrated: dict[str, list[float]] = field(default_factory=dict)
+    not_a_digit: float | None = None  # the detector's P(not a digit), when it ran
 
     def to_json(self) -> dict:
         return {"status": self.status, "message": self.message,
                 "probabilities": self.probabilities,
                 "top": {n: int(np.argmax(p)) for n, p in self.probabilities.items()},
                 "ms": self.ms, "errors": self.errors,
+                "calibrated": self.calibrated, "not_a_digit": self.not_a_digit,
                 "input": np.round(self.image, 3).tolist()}
 
 
@@ -99,6 +108,9 @@ class Predictor:
                 notices.append(f"No models to show: {e}")
         self.manifest = self.zoo.manifest
         self.problems: dict[str, str] = dict(self.zoo.problems)  # invalid manifest entries
+        if DETECTOR in self.problems:
+            notices.append(f"Drawings are not checked for being digits: "
+                           f"{self.problems.pop(DETECTOR)}")
         if self.problems:
             reasons = list(self.problems.values())
             more = "; ..." if len(reasons) > 3 else ""
@@ -110,6 +122,12 @@ class Predictor:
         self.load_wait = load_wait
         self._loads: dict[str, _Load] = {}
         self._lock = threading.Lock()  # guards _loads; never held while a variant loads
+        # The not-a-digit detector loads like a variant: once, in its own thread.
+        self.threshold = (self.manifest.get(DETECTOR) or {}).get("threshold")
+        self._detector = _Load()
+        threading.Thread(target=self._run, args=(DETECTOR, self._detector,
+                                                 self.zoo.load_detector),
+                         daemon=True, name="digit-zoo load detector").start()
 
     @property
     def source(self) -> str:
@@ -152,9 +170,9 @@ class Predictor:
                                  name=f"digit-zoo load {name}").start()
             return load
 
-    def _run(self, name: str, load: _Load) -> None:
+    def _run(self, name: str, load: _Load, loader=None) -> None:
         try:
-            load.model = self.zoo.load(name)
+            load.model = self.zoo.load(name) if loader is None else loader()
         except Exception as e:  # remembered and reported by name, never raised here
             ours = isinstance(e, ArtifactError | ManifestError | KeyError) or _hub_error(e)
             load.error = e if ours else ArtifactError(
@@ -195,6 +213,9 @@ class Predictor:
         if not pre.ok:
             return result
         x = pre.x
+        result.not_a_digit = self.not_a_digit(x)
+        if result.not_a_digit is not None and result.not_a_digit > self.threshold:
+            result.status, result.message = "not_a_digit", NOT_A_DIGIT
         for name in names:
             try:
                 model = self.model(name)
@@ -203,7 +224,17 @@ class Predictor:
                 result.errors[name] = str(e)
                 continue
             start = time.perf_counter()
-            probs = model.predict_proba(x)[0]
+            logits = model.forward(x)[0]
             result.ms[name] = 1000 * (time.perf_counter() - start)
-            result.probabilities[name] = [float(p) for p in probs]
+            result.probabilities[name] = [float(p) for p in softmax(logits)]
+            t = self.manifest["variants"][name].get("temperature", 1.0)
+            result.calibrated[name] = [float(p) for p in softmax(logits / t)]
         return result
+
+    def not_a_digit(self, x: np.ndarray) -> float | None:
+        """The detector's probability that the 28x28 input `x` is not one digit; None when
+        the zoo has no detector or it could not load (the answer then goes unchecked)."""
+        load = self._detector
+        if not load.done.wait(self.load_wait) or load.model is None:
+            return None
+        return float(softmax(load.model.forward(x)[0])[1])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine.model import Model
 from zoo.artifacts import load_variant
-from zoo.manifest import ManifestError, entry, read_usable
+from zoo.manifest import DETECTOR, ManifestError, entry, read_usable
 
 REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 
@@ -46,6 +46,16 @@ class LocalZoo:
         files = entry(self.manifest, name).get("files") or {}  # none listed: refused
         return load_variant(self.models_dir, name, files)
 
+    def load_detector(self) -> Model | None:
+        """The not-a-digit detector the manifest lists (hash-checked), or None when it
+        lists none."""
+        d = self.manifest.get(DETECTOR)
+        if d is None:
+            if DETECTOR in self.problems:
+                raise ManifestError(self.problems[DETECTOR])
+            return None
+        return load_variant(self.models_dir, d["name"], d["files"])
+
 
 class UnavailableZoo:
     """No zoo could be opened: the interface of one with nothing in it, and the reason, so
@@ -62,6 +72,9 @@ class UnavailableZoo:
 
     def load(self, name: str) -> Model:
         raise ManifestError(f"no variant {name!r}: {self.reason}")
+
+    def load_detector(self) -> None:
+        return None
 
 
 def open_zoo(source: str | Path | None = None, revision: str | None = None, **hub_kwargs):

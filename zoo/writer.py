@@ -25,7 +25,15 @@ from pathlib import Path
 from engine.atomic import is_temporary
 from engine.model import Model
 from zoo.artifacts import ArtifactError, load_variant, read_verified, save_variant
-from zoo.manifest import MANIFEST, ManifestError, read_manifest, validate_manifest, write_manifest
+from zoo.manifest import (
+    DETECTOR,
+    MANIFEST,
+    ManifestError,
+    read_manifest,
+    shipped_files,
+    validate_manifest,
+    write_manifest,
+)
 from zoo.registry import Variant
 
 try:
@@ -88,8 +96,8 @@ class ZooWriter:
         if journal.is_file():
             try:
                 manifest = read_manifest(self.staging)
-                for name, e in manifest["variants"].items():
-                    for rel, info in e["files"].items():
+                for name, files in shipped_files(manifest).items():
+                    for rel, info in files.items():
                         read_verified(self.out / rel, info, name, self.out)
             except (ManifestError, ArtifactError):
                 pass  # not all of it arrived: the live manifest stands on its own
@@ -125,11 +133,16 @@ class ZooWriter:
         validate_manifest(new, f"the new manifest of {self.out}")  # what readers will check
         write_manifest(self.staging, new)  # the journal
         changing = {n for n in entries if n in old and old[n]["files"] != entries[n]["files"]}
-        if changing:
-            write_manifest(self.out, {**self.manifest, "variants": {
-                n: e for n, e in old.items() if n not in changing}})
-        for e in entries.values():
-            for rel in e["files"]:
+        moving = [e["files"] for e in entries.values()]
+        before = {**self.manifest, "variants": {n: e for n, e in old.items()
+                                                 if n not in changing}}
+        if DETECTOR in fields:  # the detector's files swap in the same way
+            moving.append(fields[DETECTOR]["files"])
+            before.pop(DETECTOR, None)
+        if changing or (DETECTOR in fields and DETECTOR in self.manifest):
+            write_manifest(self.out, before)
+        for files in moving:
+            for rel in files:
                 (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
                 os.replace(self.staging / rel, self.out / rel)
         write_manifest(self.out, new)
