@@ -569,3 +569,24 @@ def test_an_answer_that_is_not_the_hubs_is_an_error_not_a_crash(hub, tmp_path, b
     with pytest.raises(zhub.HubError, match="the Hub's answer could not be read"):
         zhub.open_zoo("tester/garbled", cache_dir=tmp_path / "cache")
     assert "showing the shipped zoo" in Predictor(repo="tester/garbled").notice
+
+
+def test_the_detector_is_pushed_and_pulled_with_the_zoo(hub, tmp_path):
+    from tests.test_detector import detector_saying
+    from zoo.detector import VARIANT, manifest_section
+
+    local = tmp_path / "models"
+    manifest = make_zoo(local)
+    files = save_variant(local, VARIANT, detector_saying(0.7))
+    manifest["detector"] = manifest_section(files, {"threshold": 0.5})
+    write_manifest(local, manifest)
+    zhub.push(local, "tester/det", token=WRITER)
+    assert set(files) <= set(HfApi(token=WRITER).list_repo_files("tester/det"))
+    remote = zhub.open_zoo("tester/det", cache_dir=tmp_path / "cache")
+    x = np.zeros((1, 28, 28), np.float32)
+    assert np.array_equal(remote.load_detector().forward(x),
+                          zoo.LocalZoo(local).load_detector().forward(x))
+    # a zoo without one answers unchecked rather than failing
+    make_zoo(tmp_path / "plain")
+    zhub.push(tmp_path / "plain", "tester/plain", token=WRITER)
+    assert zhub.open_zoo("tester/plain", cache_dir=tmp_path / "c2").load_detector() is None
