@@ -13,7 +13,7 @@ most 512 px), so no step's cost depends on the size of the upload.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -39,6 +39,8 @@ class Preprocessed:
     image: np.ndarray  # (28, 28) float32 in [0, 1], white ink on black
     status: str  # "ok", "blank", "stray" or "full"
     message: str = ""
+    # with preprocess(..., stages=True): each step's image, white ink on black, in order
+    stages: dict[str, np.ndarray] | None = field(default=None, compare=False, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -187,9 +189,15 @@ def _centre(img: np.ndarray) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
-def preprocess(drawing, thicken: bool = True) -> Preprocessed:
-    """Drawing -> 28x28 MNIST-like image, with a status for blank, stray or full canvases."""
+def preprocess(drawing, thicken: bool = True, stages: bool = False) -> Preprocessed:
+    """Drawing -> 28x28 MNIST-like image, with a status for blank, stray or full canvases.
+
+    With `stages`, the result also carries the image after each step ("as drawn" at the
+    working resolution, "cropped", "thickened", "scaled to 20 px", "centred"), so a wrong
+    answer can be traced to the step that lost the digit.
+    """
     ink = ink_map(drawing)
+    seen = {"as drawn": ink} if stages else None
     mask = ink > INK_THRESHOLD
     blank = np.zeros((MNIST_SIZE, MNIST_SIZE), np.float32)
     if not mask.any():
@@ -204,11 +212,16 @@ def preprocess(drawing, thicken: bool = True) -> Preprocessed:
         return Preprocessed(blank, "stray", "That is only a dot, or too small to read; "
                                             "draw a whole digit.")
     ink = np.where(mask, ink, 0).astype(np.float32)  # drop faint noise and paper texture
+    if seen is not None:
+        x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+        seen["cropped"] = ink[y:y + h, x:x + w]
     if thicken:
         crop = _thickened(ink, mask)
     else:
         x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
         crop = ink[y:y + h, x:x + w]
+    if seen is not None:
+        seen["thickened"] = crop
     h, w = crop.shape
     scale = MNIST_BOX / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -218,8 +231,10 @@ def preprocess(drawing, thicken: bool = True) -> Preprocessed:
     canvas[top:top + size[1], left:left + size[0]] = small
     image = _centre(canvas)
     peak = image.max()
-    return Preprocessed((image / peak if peak > 0 else image).clip(0, 1).astype(np.float32),
-                        "ok")
+    image = (image / peak if peak > 0 else image).clip(0, 1).astype(np.float32)
+    if seen is not None:
+        seen["scaled to 20 px"], seen["centred"] = canvas, image
+    return Preprocessed(image, "ok", stages=seen)
 
 
 def naive(drawing) -> np.ndarray:

@@ -244,3 +244,19 @@ def test_noise_is_full_not_a_digit(size):
     rng = np.random.default_rng(0)
     assert preprocess(rng.integers(0, 256, (size, size), dtype=np.uint8)).status == "full"
     assert preprocess(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).status == "full"
+
+
+def test_stages_show_each_step_and_end_in_the_answer():
+    from tests.test_app import SEVEN
+
+    plain = preprocess(SEVEN)
+    staged = preprocess(SEVEN, stages=True)
+    assert plain.stages is None and np.array_equal(staged.image, plain.image)
+    assert list(staged.stages) == ["as drawn", "cropped", "thickened", "scaled to 20 px",
+                                   "centred"]
+    assert np.array_equal(staged.stages["centred"], staged.image)
+    assert staged.stages["as drawn"].shape == SEVEN.shape[:2]  # 280 px: its own working size
+    cropped, thick = staged.stages["cropped"], staged.stages["thickened"]
+    assert cropped.shape[0] < 280 and thick.sum() > cropped.sum()  # the pen grew
+    scaled = staged.stages["scaled to 20 px"]
+    assert max(np.ptp(np.nonzero(scaled.sum(0))[0]), np.ptp(np.nonzero(scaled.sum(1))[0])) == 19
