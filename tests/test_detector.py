@@ -105,3 +105,14 @@ def test_threshold_keeps_false_alarms_within_the_budgets():
     t = threshold_for(p_mnist, p_drawn)
     assert (p_mnist > t).mean() <= 0.0025 and (p_drawn > t).mean() <= 0.005
     assert (p_drawn > t).mean() > 0.003  # the binding budget is used, not wasted
+
+
+def test_explain_gives_each_variant_a_map_and_the_steps(tmp_path):
+    predictor = Predictor(models_dir=zoo_with_detector(tmp_path, 0.1))
+    plain = predictor.predict(SEVEN, [NAME])
+    assert plain.saliency == {} and plain.stages is None
+    why = predictor.predict(SEVEN, [NAME], explain=True)
+    assert why.probabilities == plain.probabilities
+    m = why.saliency[NAME]
+    assert m.shape == (28, 28) and np.all(m[why.image == 0] == 0) and np.abs(m).sum() > 0
+    assert list(why.stages)[-1] == "centred"

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 import zoo
+from engine.explain import input_times_gradient
 from engine.functional import softmax
 from engine.model import Model
 from engine.preprocess import DrawingError, preprocess
@@ -77,6 +78,10 @@ class Prediction:
     # softmax(logits / T) with each variant's fitted temperature (its manifest entry)
     calibrated: dict[str, list[float]] = field(default_factory=dict)
     not_a_digit: float | None = None  # the detector's P(not a digit), when it ran
+    # with explain: each variant's input-times-gradient map of its answer, and the
+    # preprocessing steps' images (engine.preprocess stages)
+    saliency: dict[str, np.ndarray] = field(default_factory=dict)
+    stages: dict[str, np.ndarray] | None = None
 
     def to_json(self) -> dict:
         return {"status": self.status, "message": self.message,
@@ -196,20 +201,22 @@ class Predictor:
                              f"(the zoo's size), not {len(unique)}")
         return unique
 
-    def predict(self, drawing, names: list[str] | str) -> Prediction:
+    def predict(self, drawing, names: list[str] | str, explain: bool = False) -> Prediction:
+        """Every named variant's answer for `drawing`; with `explain`, also why (each
+        variant's input-times-gradient map, and the preprocessing steps)."""
         try:
             names = self.variant_names(names)
         except ValueError as e:
             return Prediction("error", f"Bad request: {e}", np.zeros((28, 28)))
         try:
-            pre = preprocess(to_array(drawing))
+            pre = preprocess(to_array(drawing), stages=explain)
         except DrawingError as e:
             return Prediction("error", f"Cannot read that image: {e}", np.zeros((28, 28)))
         except Exception as e:  # a payload no check foresaw still gets an answer, not a 500
             log.exception("preprocessing failed on a %s", type(drawing).__name__)
             return Prediction("error", f"Cannot read that image ({type(e).__name__})",
                               np.zeros((28, 28)))
-        result = Prediction(pre.status, pre.message, pre.image)
+        result = Prediction(pre.status, pre.message, pre.image, stages=pre.stages)
         if not pre.ok:
             return result
         x = pre.x
@@ -229,6 +236,8 @@ class Predictor:
             result.probabilities[name] = [float(p) for p in softmax(logits)]
             t = self.manifest["variants"][name].get("temperature", 1.0)
             result.calibrated[name] = [float(p) for p in softmax(logits / t)]
+            if explain:
+                result.saliency[name] = input_times_gradient(model, x)
         return result
 
     def not_a_digit(self, x: np.ndarray) -> float | None:
