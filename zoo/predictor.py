@@ -33,12 +33,15 @@ class Prediction:
     ms: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
-    def to_json(self) -> dict:
-        return {"status": self.status, "message": self.message,
-                "probabilities": self.probabilities,
-                "top": {n: int(np.argmax(p)) for n, p in self.probabilities.items()},
-                "ms": self.ms, "errors": self.errors,
-                "input": np.round(self.image, 3).tolist()}
+    def to_json(self, with_input: bool = False) -> dict:
+        """The API's answer; the 28x28 input (about 10 KB of JSON) only when asked for."""
+        answer = {"status": self.status, "message": self.message,
+                  "probabilities": self.probabilities,
+                  "top": {n: int(np.argmax(p)) for n, p in self.probabilities.items()},
+                  "ms": self.ms, "errors": self.errors}
+        if with_input:
+            answer["input"] = np.round(self.image, 3).tolist()
+        return answer
 
 
 class Predictor:
