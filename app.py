@@ -10,8 +10,15 @@ deleted, sessions capped); tests and benchmarks use it too.
 
 from __future__ import annotations
 
-import math
 import os
+
+# One request's matrices are tiny: BLAS threads would only spin, fighting over the cores
+# that concurrent requests need (bench/load.py: 43 -> 16 ms of server CPU per request).
+# Read once, when NumPy loads, so before anything imports it.
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+
+import math
 
 import gradio as gr
 import numpy as np
@@ -21,6 +28,7 @@ from zoo import answers
 from zoo.pad import sketchpad
 from zoo.predictor import Prediction, Predictor
 from zoo.report import family_of, shape_of
+from zoo.uploads import safe_cache_deletion
 
 if gr.NO_RELOAD:  # one-time set-up: `gradio app.py` reloads the UI, not this
     PREDICTOR = Predictor.from_env()
@@ -181,11 +189,12 @@ print(client.predict(drawing, ["mlp-h128-int8"], api_name="/predict")["top"])
 """
 
 # What a busy or hostile moment may hold on the server. The queue answers "full" past
-# QUEUE_SIZE waiting requests instead of letting waits grow; sessions are only Gradio's
-# bookkeeping here (the app keeps no state), so the oldest go past SESSIONS; uploads are
-# deleted a minute or two after they arrive.
+# QUEUE_SIZE waiting requests instead of letting waits grow. A Gradio session is only
+# bookkeeping here (the app keeps no state; Gradio copies every component's settings into
+# each, about 45 KB), so past SESSIONS the oldest is dropped, to be made again if its page
+# comes back. Uploads are deleted a minute or two after they arrive.
 QUEUE_SIZE = int(os.environ.get("ZOO_QUEUE_SIZE", "64"))
-SESSIONS = 256
+SESSIONS = 64
 LAUNCH = {"css": CSS, "max_file_size": "8mb", "state_session_capacity": SESSIONS,
           "run_history": False, "footer_links": ["api", "gradio", "settings"]}
 
@@ -240,6 +249,7 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
           concurrency_id="api", concurrency_limit=2)
 
 demo.queue(max_size=QUEUE_SIZE)
+safe_cache_deletion(demo)
 
 
 def launch(**kwargs):
