@@ -4,24 +4,31 @@
 
 Models come from the shipped models/ unless ZOO_REPO (and optionally ZOO_REVISION) name a
 Hub repo. The prediction is `predict(drawing, variants)`, also served as the API endpoint
-/predict for gradio_client.
+/predict for gradio_client. `launch()` starts it with its limits (bounded queue, uploads
+deleted, sessions capped); tests and benchmarks use it too.
 """
 
 from __future__ import annotations
 
-import io
+import os
+
+# One request's matrices are tiny: BLAS threads would only spin, fighting over the cores
+# that concurrent requests need (bench/load.py: 43 -> 16 ms of server CPU per request).
+# Read once, when NumPy loads, so before anything imports it.
+for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_threads, "1")
+
 import math
 
-import cv2
 import gradio as gr
 import numpy as np
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 
-from engine.image import MAX_SIDE
-from zoo.canvas import MAX_LAYERS
-from zoo.predictor import Predictor
+from zoo import answers
+from zoo.pad import sketchpad
+from zoo.predictor import Prediction, Predictor
 from zoo.report import family_of, shape_of
+from zoo.uploads import safe_cache_deletion
 
 if gr.NO_RELOAD:  # one-time set-up: `gradio app.py` reloads the UI, not this
     PREDICTOR = Predictor.from_env()
@@ -43,48 +50,31 @@ def _default_selection() -> list[str]:
 DEFAULT = _default_selection()
 
 
-def predict(drawing, variants: list[str] | str | None = None) -> dict:
+def predict(drawing, variants: list[str] | str | None = None, with_input: bool = False) -> dict:
     """Each selected variant's 10 probabilities for a drawing.
 
     `drawing` is anything the app accepts: the Sketchpad's {"background", "layers",
     "composite"} dict, an image array (greyscale, RGB or RGBA; black on white or white on
     black; any size), or None. `variants` is a list of names (each counted once), one name,
     or empty for the default selection. Returns {"status", "message", "probabilities":
-    {variant: [p0..p9]}, "top", "ms", "errors", "input": the 28x28 image the models saw}.
+    {variant: [p0..p9]}, "top", "ms", "errors"}, plus "input" (the 28x28 image the models
+    saw) when `with_input` is true.
     """
-    return PREDICTOR.predict(drawing, variants or DEFAULT).to_json()
+    return _predict(drawing, variants).to_json(with_input=bool(with_input))
 
 
-def _as_sent(payload):
-    return payload
+def _predict(drawing, variants) -> Prediction:
+    if isinstance(drawing, dict) and drawing.get("error"):  # refused by the pad, undecoded
+        return Prediction("error", f"Cannot read that image: {drawing['error']}",
+                          np.zeros((28, 28)))
+    return PREDICTOR.predict(drawing, variants or DEFAULT)
 
 
-def _headers_first(decode):
-    """The pad's decoding, after a look at what it would decode: Gradio reads every image
-    of an upload (composite, background, any number of layers) into memory before `predict`
-    runs, so their count and, from each file's header, their size are checked first."""
-
-    def checked(payload):
-        if payload is not None:
-            blobs = payload.id and pad.blob_storage.get(payload.id)
-            source = blobs or payload
-            files = [source.background, source.composite, *(source.layers or [])]
-            if len(source.layers or []) > MAX_LAYERS:
-                raise gr.Error(f"At most {MAX_LAYERS} layers, not {len(source.layers)}.")
-            for f in files:
-                if f is None:
-                    continue
-                try:  # PIL reads the header only, until the pixels are asked for
-                    with Image.open(io.BytesIO(f) if isinstance(f, bytes) else f.path) as im:
-                        w, h = im.size
-                except (UnidentifiedImageError, OSError) as e:
-                    raise gr.Error(f"Cannot read that image: {e}") from e
-                if max(w, h) > MAX_SIDE:
-                    raise gr.Error(f"Cannot read that image: {w}x{h} pixels is more than "
-                                   f"{MAX_SIDE} per side.")
-        return decode(payload)
-
-    return checked
+def show(drawing, variants: list[str] | None) -> tuple[str, str]:
+    """The page's answer to a stroke: the headline under the pad and the table beside it."""
+    selected = list(variants or [])
+    result = _predict(drawing, selected or DEFAULT)
+    return answers.headline(result, selected), answers.table(result, selected, ENTRIES)
 
 
 def _kib(n: int) -> str:
@@ -115,42 +105,100 @@ def _zoo_points() -> pd.DataFrame:
     } for e in ENTRIES.values()])
 
 
-def _preview(result: dict) -> np.ndarray:
-    img = (np.asarray(result["input"], np.float32) * 255).astype(np.uint8)
-    return cv2.resize(img, (168, 168), interpolation=cv2.INTER_NEAREST)
+# Gradio 6.31's Sketchpad opens, and reopens after its clear (bin) button, with no drawing
+# tool ("select the draw tool to start"): strokes then leave no mark. This selects the
+# brush whenever neither the brush nor the eraser is selected, until it stays selected
+# (the editor may reset the tool once more while it mounts). The tools are found by their
+# place in the toolbar as well as by name, since the names are translated.
+KEEP_BRUSH = """() => {
+  let tries = 0, steady = 0;
+  const pick = () => {
+    const pad = document.querySelector('#pad');
+    const tools = pad ? [...pad.querySelectorAll('.toolbar-wrap .half-container button')] : [];
+    const brush = pad && (pad.querySelector('button[aria-label="Brush"]') || tools[0]);
+    if (brush) {
+      if (!tools.concat(brush).some(b => b.classList.contains('highlight'))) {
+        brush.click();
+        steady = 0;
+      } else if (++steady >= 3) {
+        return;
+      }
+    }
+    if (++tries < 200) setTimeout(pick, 50);
+  };
+  pick();
+}"""
 
-
-def _card_markdown(name: str, result: dict, majority: int | None) -> str:
-    e = ENTRIES.get(name, {})
-    lines = [f"**{name}**" + (" · *experimental*" if e.get("experimental") else "")]
-    if e:
-        lines.append(f"{_kib(e['bytes'])} · MNIST test {100 * e['test_accuracy']:.2f}%")
-    if name in result["errors"]:
-        lines.append(f"⚠️ could not load: {result['errors'][name]}")
-    elif name in result["ms"]:
-        top = result["top"][name]
-        mark = " · ⚠️ **disagrees**" if majority is not None and top != majority else ""
-        lines.append(f"says **{top}** in {result['ms'][name]:.2f} ms{mark}")
-    return "  \n".join(lines)
-
-
-# Gradio 6.31's Sketchpad opens with no tool selected ("select the draw tool to start"):
-# pick the brush once the editor has mounted, so a visitor can draw straight away.
-SELECT_BRUSH = """() => {
-  let tries = 0;
-  const timer = setInterval(() => {
-    const brush = document.querySelector('#pad button[aria-label="Brush"]');
-    if (brush) brush.click();
-    if (brush || ++tries > 100) clearInterval(timer);
-  }, 100);
+# Chromium encodes canvas.toBlob in idle time, and the Sketchpad's renderer keeps drawing
+# frames for half a second after the pen lifts, so the PNG of a stroke waited for that
+# loop to stop before it could be sent (most of the pen-lift-to-answer time in headless
+# Chromium). Small canvases (the pad's 280x280) are encoded at once instead.
+FAST_TO_BLOB = """() => {
+  const proto = HTMLCanvasElement.prototype, slow = proto.toBlob;
+  if (proto.toBlob.fast) return;
+  proto.toBlob = function (callback, type, quality) {
+    if (this.width * this.height > 1024 * 1024) return slow.call(this, callback, type, quality);
+    let blob = null;
+    try {
+      const url = this.toDataURL(type, quality), bytes = atob(url.slice(url.indexOf(',') + 1));
+      const data = new Uint8Array(bytes.length);
+      for (let i = 0; i < bytes.length; i++) data[i] = bytes.charCodeAt(i);
+      blob = new Blob([data], {type: url.slice(5, url.indexOf(';'))});
+    } catch (e) {
+      return slow.call(this, callback, type, quality);
+    }
+    queueMicrotask(() => callback(blob));
+  };
+  proto.toBlob.fast = true;
 }"""
 
 CSS = """
-#pad {max-width: 340px}
-.card {min-width: 170px}
+#pad {max-width: 372px}
+.headline {display: flex; align-items: center; gap: .75rem; min-height: 3.5rem}
+.headline .digit {font-size: 3.25rem; font-weight: 700; line-height: 1}
+.headline.hint {font-size: 1.15rem; font-weight: 600}
+.answers {display: flex; flex-wrap: wrap; gap: .5rem 1.25rem; align-items: flex-start}
+.answers .scroll {overflow-x: auto; max-width: 100%}
+.answers table {border-collapse: collapse; font-size: .875rem; margin: 0}
+.answers th, .answers td {padding: .15rem .5rem; text-align: right; white-space: nowrap;
+  border-bottom: 1px solid var(--border-color-primary)}
+.answers th:first-child, .answers td:first-child {text-align: left}
+.answers td.answer {font-weight: 700; font-size: 1rem}
+.answers tr.disagree td, .answers tr.error td, .disagree {color: var(--error-text-color)}
+.answers .tag {font-size: .75rem; opacity: .7}
+.preview {margin: 0; text-align: center; font-size: .75rem}
+.preview img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
+@media (max-width: 520px) {  /* a phone: variant, answer, confidence, accuracy */
+  .answers table {font-size: .8rem}
+  .answers th, .answers td {padding: .15rem .3rem}
+  .answers td:first-child {white-space: normal}
+  .answers th:nth-child(4), .answers td:nth-child(4),
+  .answers th:nth-child(5), .answers td:nth-child(5) {display: none}
+}
 """
 
-with gr.Blocks(title="digit-zoo") as demo:
+API_EXAMPLE = """Scripts get the same answers from the endpoint `/predict`:
+
+```python
+from gradio_client import Client, handle_file
+
+client = Client(URL)
+drawing = {"background": None, "layers": [], "composite": handle_file("seven.png"), "id": None}
+print(client.predict(drawing, ["mlp-h128-int8"], api_name="/predict")["top"])
+```
+"""
+
+# What a busy or hostile moment may hold on the server. The queue answers "full" past
+# QUEUE_SIZE waiting requests instead of letting waits grow. A Gradio session is only
+# bookkeeping here (the app keeps no state; Gradio copies every component's settings into
+# each, about 45 KB), so past SESSIONS the oldest is dropped, to be made again if its page
+# comes back. Uploads are deleted a minute or two after they arrive.
+QUEUE_SIZE = int(os.environ.get("ZOO_QUEUE_SIZE", "64"))
+SESSIONS = 64
+LAUNCH = {"css": CSS, "max_file_size": "8mb", "state_session_capacity": SESSIONS,
+          "run_history": False, "footer_links": ["api", "gradio", "settings"]}
+
+with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
     gr.Markdown(
         "# digit-zoo\n"
         "Draw a digit. Multi-layer perceptrons and convolutional networks written from "
@@ -159,47 +207,19 @@ with gr.Blocks(title="digit-zoo") as demo:
         f"Models: {PREDICTOR.source}.")
     if PREDICTOR.notice:
         gr.Markdown(f"⚠️ {PREDICTOR.notice}")
+    first_headline, first_table = show(None, DEFAULT)
     with gr.Row():
-        pad = gr.Sketchpad(
-            type="numpy", image_mode="L", canvas_size=(280, 280), fixed_canvas=True,
-            layers=False, label="Draw one digit", elem_id="pad",
-            brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"))
-        with gr.Column():
+        with gr.Column(scale=0, min_width=372):
+            pad = sketchpad(
+                type="numpy", image_mode="L", canvas_size=(280, 280), fixed_canvas=True,
+                layers=False, label="Draw one digit", elem_id="pad", height=380,
+                brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"))
+            headline = gr.HTML(first_headline, elem_id="headline")
+        with gr.Column(scale=1, min_width=300):
+            table = gr.HTML(first_table, elem_id="answers")
             variants = gr.CheckboxGroup(
                 choices=[(_choice_label(e), n) for n, e in ENTRIES.items()],
                 value=DEFAULT, label="Variants to compare")
-            # API clients set the variants too: what they send goes to the predictor as
-            # sent, which answers a malformed list with an error status (Gradio's own check
-            # raises, and the client sees an opaque AppError). An instance attribute, as a
-            # Component subclass makes Gradio write a .pyi stub beside this file.
-            variants.preprocess = _as_sent
-    pad.preprocess = _headers_first(pad.preprocess)
-    # Placed in the page further down; created here because the cards render from it.
-    result = gr.JSON(value=predict(None, DEFAULT), show_label=False, render=False)
-
-    @gr.render(inputs=[result, variants])
-    def show(res: dict, selected: list[str]) -> None:
-        if res["status"] != "ok":
-            gr.Markdown(f"### {res['message']}")
-            return
-        with gr.Row():
-            with gr.Column(scale=1, min_width=180):
-                gr.Image(_preview(res), label="What the models see (28x28)",
-                         image_mode="L", interactive=False, height=200, width=200,
-                         buttons=[])
-            with gr.Column(scale=3):
-                tops = list(res["top"].values())
-                majority = max(set(tops), key=tops.count) if len(set(tops)) > 1 else None
-                if majority is not None:
-                    gr.Markdown("⚠️ **The variants disagree.**")
-                with gr.Row():
-                    for name in selected:
-                        with gr.Column(elem_classes="card", min_width=170):
-                            gr.Markdown(_card_markdown(name, res, majority))
-                            if name in res["probabilities"]:
-                                gr.Label({str(d): p for d, p in
-                                          enumerate(res["probabilities"][name])},
-                                         num_top_classes=3, show_label=False)
 
     with gr.Accordion("The whole zoo", open=False, visible=bool(ENTRIES)):
         points = _zoo_points() if ENTRIES else pd.DataFrame({"accuracy (%)": [100.0]})
@@ -208,16 +228,34 @@ with gr.Blocks(title="digit-zoo") as demo:
                        y_lim=[math.floor(points["accuracy (%)"].min() * 2 - 1) / 2, 100.0],
                        title="MNIST test accuracy vs size on disk (log scale)")
         gr.Dataframe(_zoo_table(), interactive=False, wrap=True)
-    with gr.Accordion("The /predict API: raw output for this drawing", open=False):
-        gr.Markdown("Scripts get the same from `gradio_client.Client(url).predict(drawing, "
-                    "variants, api_name=\"/predict\")`; see the README.")
-        result.render()
+    with gr.Accordion("The /predict API", open=False):
+        gr.Markdown(API_EXAMPLE + "See the README for the answer's fields.")
 
-    pad.change(predict, [pad, variants], result, api_name="predict", trigger_mode="always_last",
-               show_progress="hidden", concurrency_limit=4)
-    variants.change(predict, [pad, variants], result, api_visibility="private",
-                    trigger_mode="always_last", show_progress="hidden")
-    demo.load(None, js=SELECT_BRUSH)
+    # The page: one job per stroke, answered in its own concurrency group so that API
+    # traffic waits in its own line. Not part of the API.
+    page = {"fn": show, "inputs": [pad, variants], "outputs": [headline, table],
+            "trigger_mode": "always_last", "show_progress": "hidden",
+            "api_visibility": "private", "concurrency_id": "page", "concurrency_limit": 2}
+    pad.change(**page)
+    variants.change(**page)
+    pad.clear(None, js=KEEP_BRUSH)  # in the browser only: no request
+    demo.load(None, js=f"() => {{ ({FAST_TO_BLOB})(); ({KEEP_BRUSH})(); }}")
+
+    # The API: no trigger on the page. Variant lists arrive as plain JSON, so that any
+    # value (a string, None, nested junk) reaches the app's own check and gets an answer.
+    gr.on([], predict, [pad, gr.JSON(None, visible=False, label="variants"),
+                        gr.Checkbox(False, visible=False, label="with_input")],
+          gr.JSON(visible=False, label="result"), api_name="predict",
+          concurrency_id="api", concurrency_limit=2)
+
+demo.queue(max_size=QUEUE_SIZE)
+safe_cache_deletion(demo)
+
+
+def launch(**kwargs):
+    """demo.launch with the app's limits and style; keyword arguments override them."""
+    return demo.launch(**{**LAUNCH, **kwargs})
+
 
 if __name__ == "__main__":
-    demo.launch(css=CSS)
+    launch()

@@ -19,23 +19,26 @@ from zoo.predictor import Predictor
 SEVEN = seven(pen=10, box=(70, 60, 200, 230))  # a thick-pen 7, as a mouse draws it
 
 
-def call(url, image, variants, tmp_path):
+def call(url, image, variants, tmp_path, **kwargs):
     from gradio_client import Client, handle_file
 
     path = tmp_path / f"d{time.perf_counter_ns()}.png"
-    cv2.imwrite(str(path), image)
+    if isinstance(image, bytes):
+        path.write_bytes(image)
+    else:
+        cv2.imwrite(str(path), image)
     client = Client(url, verbose=False)
     drawing = {"background": None, "layers": [], "composite": handle_file(str(path)),
                "id": None}
-    return client.predict(drawing, variants, api_name="/predict")
+    return client.predict(drawing, variants, api_name="/predict", **kwargs)
 
 
 @pytest.fixture(scope="module")
 def app_url():
     import app
 
-    app.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
-                    quiet=True)
+    app.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+               quiet=True)
     yield app.demo.local_url
     app.demo.close()
 
@@ -55,7 +58,10 @@ def test_predict_endpoint_on_a_drawn_seven(app_url, tmp_path):
     local = app.predict(SEVEN, variants)  # the same function, called in-process
     for name in variants:
         assert np.allclose(local["probabilities"][name], result["probabilities"][name])
-    assert np.asarray(result["input"]).shape == (28, 28)
+    assert "input" not in result  # 10 KB of JSON a script rarely wants: only on request
+    with_input = call(app_url, SEVEN, variants[:1], tmp_path, with_input=True)
+    assert np.asarray(with_input["input"]).shape == (28, 28)
+    assert with_input["probabilities"] == {variants[0]: result["probabilities"][variants[0]]}
 
 
 @requires_mnist
@@ -190,3 +196,66 @@ def test_variant_lists_are_validated_at_the_edge():
     for bad in ([["x"]], [{}], 5, {"a": 1}):
         r = p.predict(SEVEN, bad)
         assert r.status == "error" and "list of variant names" in r.message, bad
+
+
+def test_api_variants_arrive_as_json_and_get_the_apps_own_answers(app_url, tmp_path):
+    import app
+
+    default = call(app_url, SEVEN, None, tmp_path)  # None: the default selection
+    assert list(default["top"]) == app.DEFAULT and set(default["top"].values()) == {7}
+    one = call(app_url, SEVEN, "mlp-h32-int8", tmp_path)  # a string is one name
+    assert one["top"] == {"mlp-h32-int8": 7}
+    junk = call(app_url, SEVEN, [["x"], {}], tmp_path)  # a status, not an exception
+    assert junk["status"] == "error" and "list of variant names" in junk["message"]
+
+
+def test_api_refuses_an_oversized_image_by_its_header(app_url, tmp_path):
+    from tests.test_pad import png_header_only
+
+    # 100,000 x 100,000 pixels declared in a 70-byte file: decoding it would take 10 GB.
+    result = call(app_url, png_header_only(100_000, 100_000), None, tmp_path)
+    assert result["status"] == "error" and "over 4096x4096" in result["message"], result
+    wide = call(app_url, np.full((10, 5000), 255, np.uint8), None, tmp_path)
+    assert wide["status"] == "error" and "5000x10 pixels" in wide["message"]
+
+
+def test_a_full_queue_answers_busy_at_once(app_url, tmp_path):
+    from gradio_client.exceptions import AppError
+    from gradio_client.utils import QueueError
+
+    import app
+
+    queue = app.demo._queue
+    assert queue.max_size == app.QUEUE_SIZE  # bounded, by the app
+    saved, queue.max_size = queue.max_size, 0  # as if QUEUE_SIZE requests were waiting
+    try:
+        with pytest.raises((QueueError, AppError), match=r"(?i)queue is full"):
+            call(app_url, SEVEN, None, tmp_path)
+    finally:
+        queue.max_size = saved
+    assert call(app_url, SEVEN, None, tmp_path)["status"] == "ok"
+
+
+def test_the_server_keeps_little_per_call():
+    import app
+
+    assert app.demo.delete_cache == (60, 60)  # uploads go a minute or two after they came
+    assert app.LAUNCH["state_session_capacity"] == app.SESSIONS <= 1000
+    assert app.LAUNCH["run_history"] is False  # no per-run record in each browser
+    assert app.LAUNCH["max_file_size"]
+
+
+def test_a_stroke_is_one_job_and_the_page_is_not_the_api():
+    import app
+
+    fns = list(app.demo.fns.values())
+    on_stroke = [f for f in fns if (app.pad._id, "change") in f.targets]
+    assert len(on_stroke) == 1 and not app.demo.default_config.renderables  # no @gr.render
+    page = on_stroke[0]
+    assert page.outputs == [app.headline, app.table] and page.api_visibility == "private"
+    assert page.concurrency_id == "page"  # API traffic waits in a line of its own
+    public = [f for f in fns if f.api_visibility == "public"]
+    assert [f.api_name for f in public] == ["predict"] and public[0].concurrency_id == "api"
+    assert not public[0].targets  # nothing on the page triggers it
+    headline, table = app.show(SEVEN, ["mlp-h32-int8"])
+    assert '<span class="digit">7</span>' in headline and "mlp-h32-int8" in table

@@ -83,13 +83,18 @@ class Prediction:
     saliency: dict[str, np.ndarray] = field(default_factory=dict)
     stages: dict[str, np.ndarray] | None = None
 
-    def to_json(self) -> dict:
-        return {"status": self.status, "message": self.message,
-                "probabilities": self.probabilities,
-                "top": {n: int(np.argmax(p)) for n, p in self.probabilities.items()},
-                "ms": self.ms, "errors": self.errors,
-                "calibrated": self.calibrated, "not_a_digit": self.not_a_digit,
-                "input": np.round(self.image, 3).tolist()}
+    def to_json(self, with_input: bool = False) -> dict:
+        """The API's answer; the 28x28 input (about 10 KB of JSON) only when asked for."""
+        answer = {"status": self.status, "message": self.message,
+                  "probabilities": self.probabilities,
+                  "top": {n: int(np.argmax(p)) for n, p in self.probabilities.items()},
+                  "ms": self.ms, "errors": self.errors,
+                  "calibrated": self.calibrated, "not_a_digit": self.not_a_digit}
+        if with_input:
+            answer["input"] = np.round(self.image, 3).tolist()
+        if self.saliency:
+            answer["saliency"] = {n: np.round(m, 5).tolist() for n, m in self.saliency.items()}
+        return answer
 
 
 class Predictor:

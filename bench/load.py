@@ -1,0 +1,339 @@
+"""Load on the app's /predict: concurrent gradio_client clients against a local server.
+
+Starts `python app.py` on 127.0.0.1 in a subprocess (so its memory and CPU time are its
+own, with an upload folder of its own), loads the variants with one request, then runs
+--clients clients at once, each sending --drawings distinct drawn MNIST digits (280x280,
+as the pad sends them) one after another, all within --deadline seconds. Prints errors,
+"busy" answers (the queue is bounded) and misread digits, latency percentiles, throughput,
+the server's CPU time per answer, its RSS and its upload folder before and after (and
+again after --settle seconds, when the app has deleted old uploads).
+
+--hostile K adds K clients that send hostile drawings for as long as the others run (a
+4096x4096 canvas with a 1-px line, 2048x2048 noise, a PNG whose header declares 100,000 x
+100,000 pixels, 10,000 copies of one variant name, junk variants): the measured clients'
+figures then say whether the app stays usable meanwhile. --fresh-sessions gives every
+request a new Gradio session, like as many one-off visitors.
+
+The clients share the machine with the server. They talk plain http to 127.0.0.1 with
+ssl_verify=False: otherwise gradio_client builds an SSL context (reading the CA bundle) for
+every request, about 60 ms of the clients' CPU per request, which the server then lacks.
+
+    MNIST_DIR=... python bench/load.py                         # 50 clients x 20 drawings
+    MNIST_DIR=... python bench/load.py --clients 5 --drawings 10 --hostile 1
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import cv2
+import numpy as np
+from _common import ROOT, emit, mnist, parser, table
+
+from engine.drawn import drawn_digits
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """The process's user + system CPU time, children excluded."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def folder(path: Path) -> tuple[int, float]:
+    """(files, MB) under path."""
+    sizes = [p.stat().st_size for p in path.rglob("*") if p.is_file()]
+    return len(sizes), sum(sizes) / 2**20
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(uploads: Path, queue_size: int | None) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_TEMP_DIR": str(uploads), "GRADIO_ANALYTICS_ENABLED": "False"}
+    if queue_size is not None:
+        env["ZOO_QUEUE_SIZE"] = str(queue_size)
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited: {proc.stderr.read()[-2000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}/"
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("app.py did not listen within 120 s")
+
+
+def unique_png(drawing: np.ndarray, tag: int, folder_: Path) -> Path:
+    """The drawing with one invisible pixel changed, so that no two uploads are the same
+    file (a crowd's drawings never are; Gradio would otherwise store one copy)."""
+    img = drawing.copy()
+    img.flat[tag % img.size] ^= 1
+    path = folder_ / f"d{tag}.png"
+    cv2.imwrite(str(path), img)
+    return path
+
+
+def hostile_files(folder_: Path) -> dict[str, Path]:
+    line = np.full((4096, 4096), 255, np.uint8)
+    cv2.line(line, (0, 0), (4095, 4095), 0, 1)
+    noise = np.random.default_rng(0).integers(0, 256, (2048, 2048), np.uint8)
+    seven = np.full((280, 280), 255, np.uint8)
+    cv2.polylines(seven, [np.array([(80, 70), (200, 70), (130, 220)])], False, 0, 12)
+    files = {"line4096": line, "noise2048": noise, "seven": seven}
+    paths = {}
+    for name, img in files.items():
+        paths[name] = folder_ / f"{name}.png"
+        cv2.imwrite(str(paths[name]), img)
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    paths["bomb-header"] = folder_ / "bomb.png"
+    paths["bomb-header"].write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100_000, 100_000, 8, 0,
+                                                          0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    return paths
+
+
+class Run:
+    """What the clients saw, shared between their threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.latency: list[float] = []
+        self.outcomes: Counter = Counter()
+        self.errors: Counter = Counter()
+        self.hostile: dict[str, list] = {}
+
+    def add(self, seconds: float, outcome: str, error: str = "") -> None:
+        with self.lock:
+            self.outcomes[outcome] += 1
+            if outcome in ("right", "misread"):
+                self.latency.append(seconds)
+            if error:
+                self.errors[error[:160]] += 1
+
+
+class Sampler(threading.Thread):
+    """The server's RSS once a second, with how many answers had come back by then."""
+
+    def __init__(self, pid: int, run: Run):
+        super().__init__(daemon=True)
+        self.pid, self.run_, self.samples, self.stop = pid, run, [], threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(1.0):
+            with self.run_.lock:
+                n = len(self.run_.latency)
+            self.samples.append((n, rss_mb(self.pid)))
+
+    def at(self, fraction: float, total: int) -> str:
+        past = [mb for n, mb in self.samples if n >= fraction * total]
+        return f"{past[0]:.0f}" if past else "-"
+
+
+def client(url: str, drawings: list, first: int, n: int, variants, fresh: bool, run: Run,
+           stop_at: float, folder_: Path) -> None:
+    from gradio_client import Client, handle_file
+
+    try:
+        c = Client(url, verbose=False, download_files=False, ssl_verify=False,
+                   httpx_kwargs={"timeout": 120})
+    except Exception as e:  # the app refused even the connection: count every drawing
+        for _ in range(n):
+            run.add(0.0, "error", f"connect: {type(e).__name__}: {e}")
+        return
+    for i in range(first, first + n):
+        if time.time() > stop_at:
+            run.add(0.0, "not sent (deadline)")
+            continue
+        drawing, label = drawings[i % len(drawings)]
+        path = unique_png(drawing, i, folder_)
+        if fresh:
+            c.reset_session()
+        start = time.perf_counter()
+        try:
+            result = c.predict({"background": None, "layers": [], "id": None,
+                                "composite": handle_file(str(path))}, variants,
+                               api_name="/predict")
+        except Exception as e:  # a load test counts whatever goes wrong
+            busy = "queue is full" in str(e).lower()
+            run.add(time.perf_counter() - start, "busy" if busy else "error",
+                    "" if busy else f"{type(e).__name__}: {e}")
+            continue
+        finally:
+            path.unlink(missing_ok=True)
+        seconds = time.perf_counter() - start
+        if result.get("status") != "ok":
+            run.add(seconds, "error", f"status {result.get('status')}: {result.get('message')}")
+        else:
+            tops = set(result["top"].values())
+            run.add(seconds, "right" if tops == {label} else "misread")
+
+
+HOSTILE = ("line4096", "noise2048", "bomb-header", "10k-names", "junk-variants")
+
+
+def hostile_client(url: str, files: dict[str, Path], names: list[str], kinds_: list[str],
+                   run: Run, done: threading.Event) -> None:
+    from gradio_client import Client, handle_file
+
+    c = Client(url, verbose=False, download_files=False, ssl_verify=False,
+               httpx_kwargs={"timeout": 300})
+    seven = files["seven"]  # the names are the hostile part, so the drawing is fine
+    every = {"line4096": (files["line4096"], None), "noise2048": (files["noise2048"], None),
+             "bomb-header": (files["bomb-header"], None),
+             "10k-names": (seven, names[:1] * 10_000), "junk-variants": (seven, [["x"], {}])}
+    kinds = [(k, *every[k]) for k in kinds_]
+    k = 0
+    while not done.is_set():
+        kind, path, variants = kinds[k % len(kinds)]
+        k += 1
+        start = time.perf_counter()
+        try:
+            r = c.predict({"background": None, "layers": [], "id": None,
+                           "composite": handle_file(str(path))}, variants, api_name="/predict")
+            outcome = r.get("status", "?")
+        except Exception as e:  # an attacker sees what anyone would
+            outcome = "busy" if "queue is full" in str(e).lower() else type(e).__name__
+        with run.lock:
+            run.hostile.setdefault(kind, []).append((time.perf_counter() - start, outcome))
+
+
+def pct(values: list[float], q: float) -> str:
+    return f"{1000 * np.percentile(values, q):.0f}" if values else "-"
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--clients", type=int, default=50)
+    p.add_argument("--drawings", type=int, default=20, help="per client")
+    p.add_argument("--deadline", type=float, default=300,
+                   help="seconds; no request starts after it")
+    p.add_argument("--hostile", type=int, default=0, help="clients sending hostile drawings")
+    p.add_argument("--hostile-kinds", default=",".join(HOSTILE),
+                   help=f"which, in turn (default: all of {', '.join(HOSTILE)})")
+    p.add_argument("--variants", help="comma-separated names (default: the app's selection)")
+    p.add_argument("--fresh-sessions", action="store_true",
+                   help="a new Gradio session per request")
+    p.add_argument("--queue-size", type=int, help="the app's ZOO_QUEUE_SIZE")
+    p.add_argument("--settle", type=float, default=0,
+                   help="then wait this long and measure the upload folder again")
+    args = p.parse_args()
+    variants = args.variants.split(",") if args.variants else None
+
+    data = mnist(args.data)
+    drawings = list(drawn_digits(data.test_images, data.test_labels, 200, seed=1, size=280))
+    work = Path(tempfile.mkdtemp(prefix="digit-zoo-load-"))
+    uploads, files = work / "uploads", work / "files"
+    uploads.mkdir()
+    files.mkdir()
+    proc, url = start_server(uploads, args.queue_size)
+    try:
+        from gradio_client import Client, handle_file
+
+        warm = Client(url, verbose=False, download_files=False, ssl_verify=False)
+        names = list(warm.predict({"background": None, "layers": [], "id": None,
+                                   "composite": handle_file(str(unique_png(drawings[0][0], -1,
+                                                                           files)))},
+                                  variants, api_name="/predict")["top"])
+        rss0, cpu0, up0 = rss_mb(proc.pid), cpu_s(proc.pid), folder(uploads)
+        own0 = time.process_time()
+        run, done = Run(), threading.Event()
+        hostile = [threading.Thread(target=hostile_client, daemon=True,
+                                    args=(url, hostile_files(files), names,
+                                          args.hostile_kinds.split(","), run, done))
+                   for _ in range(args.hostile)]
+        start = time.perf_counter()
+        stop_at = time.time() + args.deadline
+        threads = [threading.Thread(target=client, args=(
+            url, drawings, i * args.drawings, args.drawings, variants, args.fresh_sessions, run,
+            stop_at, files)) for i in range(args.clients)]
+        sampler = Sampler(proc.pid, run)
+        sampler.start()
+        for t in hostile + threads:
+            t.start()
+        for t in threads:
+            t.join(max(1.0, stop_at - time.time() + 150))
+        wall = time.perf_counter() - start
+        sampler.stop.set()
+        done.set()
+        for t in hostile:  # whatever is still in flight ends with the server
+            t.join(5)
+        rss1, cpu1, up1 = rss_mb(proc.pid), cpu_s(proc.pid), folder(uploads)
+        own = time.process_time() - own0
+        up2 = None
+        if args.settle:
+            time.sleep(args.settle)
+            up2 = folder(uploads)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    o = run.outcomes
+    answered = o["right"] + o["misread"]
+    hostile_n = sum(len(v) for v in run.hostile.values())
+    rows = [["requests (clients x drawings)",
+             f"{sum(o.values()):,} ({args.clients} x {args.drawings})"],
+            ["answered / busy / errors / not sent",
+             f"{answered:,} / {o['busy']:,} / {o['error']:,} / {o['not sent (deadline)']:,}"],
+            ["answers that match the label", f"{o['right'] / max(answered, 1):.1%}"],
+            ["latency p50 / p90 / p99 / max (ms)",
+             f"{pct(run.latency, 50)} / {pct(run.latency, 90)} / {pct(run.latency, 99)} / "
+             f"{pct(run.latency, 100)}"],
+            ["throughput (answers/s)", f"{answered / wall:.1f} over {wall:.1f} s"],
+            ["server CPU per request (ms)",
+             f"{1000 * (cpu1 - cpu0) / max(answered + hostile_n, 1):.1f}"],
+            ["server RSS before -> after (MB)", f"{rss0:.0f} -> {rss1:.0f} ({rss1 - rss0:+.0f})"],
+            ["server RSS at 25 / 50 / 75% of the answers (MB)",
+             " / ".join(sampler.at(f, answered) for f in (0.25, 0.5, 0.75))],
+            ["upload folder before -> after",
+             f"{up0[0]} files, {up0[1]:.1f} MB -> {up1[0]} files, {up1[1]:.1f} MB"
+             + (f" -> {up2[0]} files, {up2[1]:.1f} MB after {args.settle:.0f} s" if up2 else "")],
+            ["this script's own CPU (s)", f"{own:.1f} (it shares the machine)"]]
+    text = table(["load on /predict", "value"], rows)
+    if run.hostile:
+        text += "\n\n" + table(
+            ["hostile drawing", "sent", "answers", "max latency (ms)"],
+            [[k, len(v), ", ".join(f"{n} {s}" for s, n in Counter(s for _, s in v).items()),
+              f"{1000 * max(t for t, _ in v):.0f}"] for k, v in run.hostile.items()])
+    if run.errors:
+        text += "\n\nErrors:\n" + "\n".join(f"- {n} x {e}" for e, n in run.errors.most_common(5))
+    sessions = "a new session per request" if args.fresh_sessions else "one session per client"
+    text += (f"\n\n{args.clients} gradio_client clients ({sessions}) on 127.0.0.1, variants: "
+             f"{', '.join(names)}; {args.hostile} hostile clients.")
+    emit("load", text, args.readme)
+
+
+if __name__ == "__main__":
+    main()

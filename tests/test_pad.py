@@ -1,0 +1,137 @@
+"""The app's Sketchpad: every way in is bounded before anything is decoded or stored."""
+
+import struct
+import zlib
+from io import BytesIO
+
+import cv2
+import gradio as gr
+import numpy as np
+import PIL.Image
+import pytest
+from gradio.components.image_editor import AcceptBlobs, EditorData, EditorDataBlobs
+
+from tests.conftest import seven
+from zoo.pad import MAX_LAYERS, MAX_PENDING, BlobStore, sketchpad
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature and header declaring width x height, and almost no data."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+
+
+def png(image: np.ndarray) -> bytes:
+    return cv2.imencode(".png", image)[1].tobytes()
+
+
+@pytest.fixture
+def pad():
+    with gr.Blocks():
+        return sketchpad(type="numpy", image_mode="L", canvas_size=(280, 280), fixed_canvas=True,
+                   layers=False)
+
+
+def blob(pad, key: str, kind: str, data: bytes, index=None) -> None:
+    pad.accept_blobs(AcceptBlobs(data={"type": kind, "index": index, "file": b"", "id": key},
+                                 files=[("blob", data)]))
+
+
+def test_the_page_sees_gradios_sketchpad():
+    kw = {"type": "numpy", "image_mode": "L", "canvas_size": (280, 280), "layers": False}
+    with gr.Blocks() as demo:
+        gr.Sketchpad(**kw)
+        sketchpad(**kw)
+    ours, gradios = (c for c in demo.config["components"] if c["type"] == "imageeditor")
+    assert ours["props"] == gradios["props"] and ours["props"]["server_fns"] == ["accept_blobs"]
+
+
+def test_a_stroke_reads_back_from_its_blobs(pad):
+    blob(pad, "s1", "composite", png(seven()))
+    blob(pad, "s1", "background", png(np.full((280, 280), 255, np.uint8)))
+    value = pad.preprocess(EditorData(id="s1"))
+    assert np.array_equal(value["composite"], seven())
+    assert value["background"] is None  # the composite is all the models read: not decoded
+    assert "s1" not in pad.blob_storage  # read once, then gone
+
+
+def test_blobs_no_event_reads_do_not_pile_up(pad):
+    for i in range(MAX_PENDING + 5):
+        blob(pad, f"s{i}", "composite", png(seven()))
+    assert list(pad.blob_storage) == [f"s{i}" for i in range(5, MAX_PENDING + 5)]
+    store = BlobStore(limit=2)
+    store["a"], store["b"], store["a"], store["c"] = 1, 2, 3, 4  # rewriting refreshes
+    assert list(store.items()) == [("a", 3), ("c", 4)]
+
+
+def test_blobs_are_bounded_in_bytes_whoever_posts_them():
+    store = BlobStore(budget=10_000)
+    for i in range(20):
+        store[i] = EditorDataBlobs(background=b"x" * 1000, layers=[b"y" * 1000, None],
+                                   composite=b"z" * 1000)
+    assert list(store) == list(range(17, 20)) and store.nbytes == 9000
+    store.pop(18)
+    assert store.nbytes == 6000 and store.get(18) is None
+    store[19] = EditorDataBlobs(background=None, layers=[], composite=b"z")
+    assert store.nbytes == 3001
+    store[99] = EditorDataBlobs(background=b"x" * 20_000, layers=[], composite=None)
+    assert list(store) == [99]  # the newest stays, even alone past the budget
+
+
+@pytest.mark.parametrize("kind, index", [("layer", 10**9), ("layer", -1), ("layer", None),
+                                         ("layer", MAX_LAYERS), ("script", None)])
+def test_a_blob_outside_the_pads_shape_is_refused(pad, kind, index):
+    with pytest.raises(gr.Error):
+        blob(pad, "x", kind, png(seven()), index)
+    assert "x" not in pad.blob_storage
+
+
+@pytest.mark.parametrize("side, reason", [(5000, "5000x5000 pixels: at most 4096"),
+                                          (100_000, "over 4096x4096")])  # past PIL's limit
+def test_an_image_is_refused_by_its_header_before_decoding(pad, monkeypatch, side, reason):
+    decoded = []
+    real_load = PIL.ImageFile.ImageFile.load
+    monkeypatch.setattr(PIL.ImageFile.ImageFile, "load",
+                        lambda im: decoded.append(im.size) or real_load(im))
+    blob(pad, "bomb", "composite", png_header_only(side, side))
+    value = pad.preprocess(EditorData(id="bomb"))
+    assert reason in value["error"] and value["composite"] is None
+    assert decoded == []  # not a pixel read
+    blob(pad, "ok", "composite", png(seven()))
+    assert pad.preprocess(EditorData(id="ok"))["composite"].shape == (280, 280)
+    assert decoded and set(decoded) == {(280, 280)}  # the check itself decodes nothing
+
+
+@pytest.mark.parametrize("data, reason", [(b"not an image at all", "not an image"),
+                                          (png_header_only(5000, 8), "5000x8 pixels: at most 4096"),
+                                          (png_header_only(300, 300)[:40], "not an image"),
+                                          (png_header_only(300, 300), "unreadable")])
+def test_unreadable_or_oversized_uploads_become_a_reason(pad, data, reason):
+    blob(pad, "k", "composite", data)
+    value = pad.preprocess(EditorData(id="k"))
+    assert reason in value["error"], value
+
+
+def test_too_many_layers_are_refused_before_decoding(pad):
+    layer = png(np.zeros((280, 280), np.uint8))
+    pad.blob_storage["many"] = EditorDataBlobs(background=None, layers=[layer] * (MAX_LAYERS + 1),
+                                               composite=None)
+    assert "layers" in pad.preprocess(EditorData(id="many"))["error"]
+    pad.blob_storage["few"] = EditorDataBlobs(background=layer, layers=[layer], composite=None)
+    value = pad.preprocess(EditorData(id="few"))
+    assert value["background"].shape == (280, 280) and len(value["layers"]) == 1
+
+
+def test_a_stale_or_unknown_id_is_an_empty_pad(pad):
+    assert pad.preprocess(EditorData(id="never-sent")) == {
+        "background": None, "layers": [], "composite": None}
+    assert pad.preprocess(None) is None
+
+
+def test_png_header_only_declares_what_it_says():
+    with PIL.Image.open(BytesIO(png_header_only(123, 45))) as im:
+        assert im.size == (123, 45)

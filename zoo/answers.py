@@ -1,0 +1,99 @@
+"""How the app shows one prediction: a headline and a compact table, as HTML.
+
+Two fixed pieces of HTML that one event replaces, rather than components rendered per
+variant: one queue job per stroke, and a page whose size does not grow with the selection.
+Everything that comes from a manifest or an error (names, reasons) is escaped, because a
+Hub manifest is untrusted. The 28x28 preview is an inline PNG (a few hundred bytes), so
+nothing is written to Gradio's cache for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections import Counter
+from html import escape
+
+import cv2
+import numpy as np
+
+from zoo.predictor import Prediction
+
+PREVIEW_PX = 112  # 4x MNIST's 28, drawn with hard pixel edges
+
+
+def _top(p: Prediction, name: str) -> tuple[int, float]:
+    probs = p.probabilities[name]
+    digit = int(np.argmax(probs))
+    return digit, float(probs[digit])
+
+
+def _pct(conf: float) -> str:
+    """Rounded down, so that 0.99996 reads 99.9%, not a certainty."""
+    return f"{math.floor(conf * 1000) / 10:.1f}%"
+
+
+def majority(p: Prediction) -> int | None:
+    """The answer most variants give, or None when they all agree (nothing to flag)."""
+    tops = Counter(_top(p, n)[0] for n in p.probabilities)
+    return tops.most_common(1)[0][0] if len(tops) > 1 else None
+
+
+def headline(p: Prediction, selected: list[str]) -> str:
+    """The first selected variant's answer, big, right under the pad; or the hint."""
+    if p.status != "ok":
+        mark = "⚠️ " if p.status == "error" else ""
+        return f'<div class="headline hint">{mark}{escape(p.message)}</div>'
+    first = next((n for n in selected if n in p.probabilities), None)
+    if first is None:
+        return '<div class="headline hint">⚠️ No selected variant could answer.</div>'
+    digit, conf = _top(p, first)
+    others = sum(_top(p, n)[0] != digit for n in p.probabilities)
+    note = (f'<div class="disagree">⚠️ {others} of {len(p.probabilities)} variants say '
+            f'otherwise</div>' if others else "")
+    return (f'<div class="headline"><span class="digit">{digit}</span>'
+            f'<span class="who">{_pct(conf)} sure<br><code>{escape(first)}</code></span></div>'
+            f'{note}')
+
+
+def preview(image: np.ndarray) -> str:
+    """The 28x28 input as an <img> with an inline PNG."""
+    img = (np.clip(np.asarray(image, np.float32), 0, 1) * 255).astype(np.uint8)
+    ok, png = cv2.imencode(".png", img)
+    data = base64.b64encode(png.tobytes()).decode() if ok else ""
+    return (f'<figure class="preview"><img alt="the 28x28 image the models see" '
+            f'width="{PREVIEW_PX}" height="{PREVIEW_PX}" src="data:image/png;base64,{data}">'
+            f'<figcaption>what the models see</figcaption></figure>')
+
+
+def _row(p: Prediction, name: str, entry: dict | None, flag: int | None) -> str:
+    label = f"<code>{escape(name)}</code>"
+    if entry and entry.get("experimental"):
+        label += ' <span class="tag">experimental</span>'
+    size = f"{entry['bytes'] / 1024:,.1f} KiB" if entry else ""
+    acc = f"{100 * entry['test_accuracy']:.2f}%" if entry else ""
+    if name in p.errors:
+        return (f'<tr class="error"><td>{label}</td><td colspan="3">⚠️ could not load: '
+                f'{escape(p.errors[name])}</td><td>{size}</td><td>{acc}</td></tr>')
+    if name not in p.probabilities:  # nothing to show yet: a hint instead of answers
+        return (f'<tr><td>{label}</td><td class="answer">·</td><td></td><td></td>'
+                f'<td>{size}</td><td>{acc}</td></tr>')
+    digit, conf = _top(p, name)
+    odd = flag is not None and digit != flag
+    answer = f"{digit} ⚠️" if odd else str(digit)
+    return (f'<tr{" class=disagree" if odd else ""}><td>{label}</td>'
+            f'<td class="answer">{answer}</td><td>{_pct(conf)}</td>'
+            f'<td>{p.ms[name]:.2f}</td><td>{size}</td><td>{acc}</td></tr>')
+
+
+def table(p: Prediction, selected: list[str], entries: dict[str, dict]) -> str:
+    """One row per selected variant: answer, confidence, ms, size, test accuracy."""
+    flag = majority(p) if p.status == "ok" else None
+    rows = "".join(_row(p, n, entries.get(n), flag) for n in selected)
+    head = ("<tr><th>variant</th><th>says</th><th>sure</th><th>ms</th><th>size</th>"
+            "<th>MNIST test</th></tr>")
+    body = (f'<div class="answers"><div class="scroll"><table>{head}{rows}</table></div>'
+            f'{preview(p.image) if p.status == "ok" else ""}</div>')
+    if flag is not None:
+        body = '<p class="disagree">⚠️ The variants disagree.</p>' + body
+    return body

@@ -1,0 +1,147 @@
+"""The Sketchpad the app serves: Gradio's, with every way in bounded.
+
+After each stroke, Gradio 6.31's ImageEditor (the Sketchpad) posts the stroke's PNGs to the
+server, which keeps them in a dict until an event reads them by id. When the page sends the
+event with uploaded files instead (it often does, racing with its own id), the posted blobs
+stay for good; and any client may post a layer index of 10**9 (the list grows to it). Its
+decoding converts a whole image before anything checks its size. Here the blob store keeps
+the newest few, kinds and indexes are checked, an image's size is read from its header
+before it is decoded, and only the image the models read is decoded: the composite when
+there is one.
+
+A refused image does not raise: the value then carries {"error": reason}, which the app
+answers as status "error", like any other unreadable drawing.
+
+The bounds are put on a gr.Sketchpad instance rather than a subclass: Gradio writes a .pyi
+stub beside any module that defines a component class, which would land in zoo/.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import MutableMapping
+from io import BytesIO
+from types import MethodType
+
+import gradio as gr
+import PIL.Image
+from gradio.components.base import server
+from gradio.components.image_editor import AcceptBlobs, EditorData, EditorDataBlobs
+
+from engine.preprocess import MAX_SIDE
+
+MAX_LAYERS = 4  # the app's pad sends one; an API client has no use for many
+MAX_PENDING = 1024  # strokes whose blobs wait for their event (each a few KB from a browser)
+MAX_PENDING_BYTES = 64 * 2**20  # ... and at most this much of them, whoever posts them
+
+
+class RefusedImageError(ValueError):
+    """An upload the app will not decode (too large, not an image, too many layers)."""
+
+
+def _size(entry) -> int:
+    parts = [getattr(entry, "background", None), getattr(entry, "composite", None),
+             *(getattr(entry, "layers", None) or [])]
+    return sum(len(p) for p in parts if isinstance(p, (bytes, bytearray)))
+
+
+class BlobStore(MutableMapping):
+    """The newest entries, at most `limit` of them and `budget` bytes; the oldest go first."""
+
+    def __init__(self, limit: int = MAX_PENDING, budget: int = MAX_PENDING_BYTES):
+        self.limit, self.budget, self.nbytes = limit, budget, 0
+        self._entries: OrderedDict = OrderedDict()
+        self._sizes: dict = {}
+
+    def __getitem__(self, key):
+        return self._entries[key]
+
+    def __setitem__(self, key, value) -> None:
+        if key in self._entries:
+            del self[key]
+        self._entries[key] = value
+        self._sizes[key] = _size(value)
+        self.nbytes += self._sizes[key]
+        while len(self) > self.limit or (self.nbytes > self.budget and len(self) > 1):
+            del self[next(iter(self._entries))]
+
+    def __delitem__(self, key) -> None:
+        del self._entries[key]
+        self.nbytes -= self._sizes.pop(key)
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def check_header(im: PIL.Image.Image) -> None:
+    """Refuse an image by its header's size, before a pixel is decoded."""
+    w, h = im.size
+    if max(w, h) > MAX_SIDE:
+        raise RefusedImageError(f"image of {w}x{h} pixels: at most {MAX_SIDE} a side")
+
+
+def sketchpad(**kwargs) -> gr.Sketchpad:
+    """gr.Sketchpad(**kwargs) with a bounded blob store, checked blobs and checked decoding."""
+    pad = gr.Sketchpad(**kwargs)
+    pad.blob_storage = BlobStore()
+    pad.accept_blobs = MethodType(_accept_blobs, pad)
+    pad.preprocess = MethodType(_preprocess, pad)
+    return pad
+
+
+@server
+def _accept_blobs(self: gr.Sketchpad, data: AcceptBlobs) -> None:
+    kind, index = data.data["type"], data.data["index"]
+    if kind not in ("background", "composite", "layer") or not data.files:
+        raise gr.Error("a blob is a background, a composite or a layer")
+    if kind == "layer":
+        try:
+            index = int(index)
+        except (TypeError, ValueError):
+            raise gr.Error("a layer blob needs its index") from None
+        if not 0 <= index < MAX_LAYERS:
+            raise gr.Error(f"at most {MAX_LAYERS} layers")
+        data.data["index"] = index
+    type(self).accept_blobs(self, data)
+
+
+def _decode(self: gr.Sketchpad, file, flatten_on_white: bool = False):
+    """Gradio's decoding, once the header has said the image is small enough."""
+    if file is None:
+        return None
+    source = file.path if hasattr(file, "path") else BytesIO(file)
+    try:
+        with PIL.Image.open(source) as im:  # reads the header only
+            check_header(im)
+    except PIL.Image.DecompressionBombError as e:  # PIL's own, lower, limit
+        raise RefusedImageError(f"image of over {MAX_SIDE}x{MAX_SIDE} pixels") from e
+    except PIL.UnidentifiedImageError as e:
+        raise RefusedImageError("not an image file (PNG, JPEG, WebP...)") from e
+    except (OSError, SyntaxError) as e:
+        raise RefusedImageError(f"unreadable image file ({e})") from e
+    return self.convert_and_format_image(file, flatten_on_white)
+
+
+def _preprocess(self: gr.Sketchpad, payload: EditorData | None) -> dict | None:
+    if payload is None:
+        return None
+    source = payload
+    if payload.id is not None:
+        source = self.blob_storage.pop(payload.id, None) or EditorDataBlobs(
+            background=None, layers=[], composite=None)
+    empty = {"background": None, "layers": [], "composite": None}
+    try:
+        if source.composite is not None:  # all the models read; the rest is not decoded
+            return {**empty, "composite": _decode(self, source.composite, True)}
+        layers = [x for x in source.layers or [] if x is not None]
+        if len(layers) > MAX_LAYERS:
+            raise RefusedImageError(f"at most {MAX_LAYERS} layers, not {len(layers)}")
+        return {"background": _decode(self, source.background, True),
+                "layers": [_decode(self, x) for x in layers], "composite": None}
+    except RefusedImageError as e:
+        return {**empty, "error": str(e)}
+    except (OSError, ValueError, SyntaxError) as e:  # a header that lied about the data
+        return {**empty, "error": f"unreadable image file ({e})"}
