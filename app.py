@@ -73,7 +73,10 @@ def _predict(drawing, variants) -> Prediction:
 def show(drawing, variants: list[str] | None) -> tuple[str, str]:
     """The page's answer to a stroke: the headline under the pad and the table beside it."""
     selected = list(variants or [])
-    result = _predict(drawing, selected or DEFAULT)
+    if not selected:  # nothing to run
+        result = Prediction("none", "Pick a variant to compare.", np.zeros((28, 28)))
+    else:
+        result = _predict(drawing, selected)
     return answers.headline(result, selected), answers.table(result, selected, ENTRIES)
 
 

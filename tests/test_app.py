@@ -259,3 +259,5 @@ def test_a_stroke_is_one_job_and_the_page_is_not_the_api():
     assert not public[0].targets  # nothing on the page triggers it
     headline, table = app.show(SEVEN, ["mlp-h32-int8"])
     assert '<span class="digit">7</span>' in headline and "mlp-h32-int8" in table
+    headline, table = app.show(SEVEN, [])  # every box unticked: a hint, and nothing run
+    assert "Pick a variant" in headline and "<td>" not in table

@@ -94,7 +94,7 @@ def stroke(page, points) -> None:
     page.mouse.move(*at[0])
     page.mouse.down()
     for x, y in at[1:]:
-        page.mouse.move(x, y, steps=15)
+        page.mouse.move(x, y, steps=6)  # each step is a frame in software WebGL
     page.mouse.up()
 
 
