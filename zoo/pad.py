@@ -28,7 +28,7 @@ import PIL.Image
 from gradio.components.base import server
 from gradio.components.image_editor import AcceptBlobs, EditorData, EditorDataBlobs
 
-from engine.preprocess import MAX_SIDE
+from engine.image import MAX_SIDE
 
 MAX_LAYERS = 4  # the app's pad sends one; an API client has no use for many
 MAX_PENDING = 1024  # strokes whose blobs wait for their event (each a few KB from a browser)
