@@ -20,11 +20,13 @@ for _threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import math
 
+import altair as alt
 import gradio as gr
 import numpy as np
 import pandas as pd
 
-from zoo import answers
+from zoo import answers, why
+from zoo.frontier import chart_points
 from zoo.pad import sketchpad
 from zoo.predictor import Prediction, Predictor
 from zoo.report import family_of, shape_of
@@ -50,34 +52,51 @@ def _default_selection() -> list[str]:
 DEFAULT = _default_selection()
 
 
-def predict(drawing, variants: list[str] | str | None = None, with_input: bool = False) -> dict:
+def predict(drawing, variants: list[str] | str | None = None, with_input: bool = False,
+            explain: bool = False) -> dict:
     """Each selected variant's 10 probabilities for a drawing.
 
     `drawing` is anything the app accepts: the Sketchpad's {"background", "layers",
     "composite"} dict, an image array (greyscale, RGB or RGBA; black on white or white on
     black; any size), or None. `variants` is a list of names (each counted once), one name,
     or empty for the default selection. Returns {"status", "message", "probabilities":
-    {variant: [p0..p9]}, "top", "ms", "errors"}, plus "input" (the 28x28 image the models
-    saw) when `with_input` is true.
+    {variant: [p0..p9]}, "calibrated": {variant: [p0..p9]}, "not_a_digit", "top", "ms",
+    "errors"}, plus "input" (the 28x28 image the models saw) when `with_input` is true and
+    "saliency" ({variant: 28x28 input-times-gradient map}) when `explain` is true.
     """
-    return _predict(drawing, variants).to_json(with_input=bool(with_input))
+    return _predict(drawing, variants, bool(explain)).to_json(with_input=bool(with_input))
 
 
-def _predict(drawing, variants) -> Prediction:
+def _predict(drawing, variants, explain: bool = False) -> Prediction:
     if isinstance(drawing, dict) and drawing.get("error"):  # refused by the pad, undecoded
         return Prediction("error", f"Cannot read that image: {drawing['error']}",
                           np.zeros((28, 28)))
-    return PREDICTOR.predict(drawing, variants or DEFAULT)
+    return PREDICTOR.predict(drawing, variants or DEFAULT, explain=explain)
 
 
-def show(drawing, variants: list[str] | None) -> tuple[str, str]:
-    """The page's answer to a stroke: the headline under the pad and the table beside it."""
+def show(drawing, variants: list[str] | None) -> tuple[str, str, str]:
+    """The page's answer to a stroke: the headline under the pad, the table beside it, and
+    why (the preprocessing steps and each variant's saliency map)."""
     selected = list(variants or [])
     if not selected:  # nothing to run
         result = Prediction("none", "Pick a variant to compare.", np.zeros((28, 28)))
     else:
-        result = _predict(drawing, selected)
-    return answers.headline(result, selected), answers.table(result, selected, ENTRIES)
+        result = _predict(drawing, selected, explain=True)
+    return (answers.headline(result, selected), answers.table(result, selected, ENTRIES),
+            _why(result))
+
+
+def _why(result: Prediction) -> str:
+    if not result.stages:
+        return "<p>Draw a digit to see how it was read.</p>"
+    tops = {n: int(np.argmax(p)) for n, p in result.probabilities.items()}
+    maps = {n: m for n, m in result.saliency.items() if n in tops}
+    return ("<p>The drawing, step by step, as the models came to see it:</p>"
+            + why.stage_strip(result.stages)
+            + "<p>Each variant's reason for its answer (input × gradient): <span "
+              "style='color:#d33'>red</span> ink pushed the answer up, <span "
+              "style='color:#36c'>blue</span> pushed it down.</p>"
+            + why.saliency_maps(result.image, maps, tops))
 
 
 def _kib(n: int) -> str:
@@ -99,13 +118,22 @@ def _zoo_table() -> pd.DataFrame:
     } for e in ENTRIES.values()])
 
 
-def _zoo_points() -> pd.DataFrame:
-    return pd.DataFrame([{
-        "log10 size (KiB)": round(math.log10(e["bytes"] / 1024), 3),
-        "size (KiB)": round(e["bytes"] / 1024, 1),
-        "accuracy (%)": round(100 * e["test_accuracy"], 2),
-        "precision": e["precision"], "family": family_of(e), "variant": e["name"],
-    } for e in ENTRIES.values()])
+def frontier_chart(entries: list[dict]) -> alt.LayerChart:
+    """MNIST test accuracy against every byte shipped, on a log scale: the zoo, its
+    front (no variant both smaller and more accurate), and published points, labelled."""
+    points = pd.DataFrame(chart_points(entries))
+    low = math.floor(min(points["accuracy (%)"].min(), 100) - 0.5)
+    base = alt.Chart(points).encode(
+        x=alt.X("KiB:Q", scale=alt.Scale(type="log"), title="size shipped (KiB, log scale)"),
+        y=alt.Y("accuracy (%):Q", scale=alt.Scale(domain=[low, 100]),
+                title="MNIST test accuracy (%)"),
+        tooltip=["name", alt.Tooltip("KiB:Q", format=",.1f"), "accuracy (%)", "kind"])
+    front = base.transform_filter("datum.frontier").mark_line(color="#999", strokeDash=[4, 3])
+    dots = base.mark_point(filled=True, size=60).encode(
+        color=alt.Color("kind:N", title=None), shape=alt.Shape("kind:N", title=None))
+    return (front + dots).properties(
+        width="container", height=340,
+        title="Accuracy per byte: the zoo (dashed: its front) and published points")
 
 
 # Gradio 6.31's Sketchpad opens, and reopens after its clear (bin) button, with no drawing
@@ -171,6 +199,9 @@ CSS = """
 .answers .tag {font-size: .75rem; opacity: .7}
 .preview {margin: 0; text-align: center; font-size: .75rem}
 .preview img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
+.strip {display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end}
+.strip figure {margin: 0; text-align: center; font-size: .7rem}
+.strip img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
 @media (max-width: 520px) {  /* a phone: variant, answer, confidence, accuracy */
   .answers table {font-size: .8rem}
   .answers th, .answers td {padding: .15rem .3rem}
@@ -205,12 +236,13 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
     gr.Markdown(
         "# digit-zoo\n"
         "Draw a digit. Multi-layer perceptrons and convolutional networks written from "
-        "scratch in NumPy, stored in float64, float32, int8 and (experimental) int4, answer "
-        "side by side. "
+        "scratch in NumPy, stored in float64, float32, int8 and (experimental) int4 and "
+        "2-bit ternary weights, answer side by side, with calibrated confidence; a drawing "
+        "that is not one digit is told so. "
         f"Models: {PREDICTOR.source}.")
     if PREDICTOR.notice:
         gr.Markdown(f"⚠️ {PREDICTOR.notice}")
-    first_headline, first_table = show(None, DEFAULT)
+    first_headline, first_table, first_why = show(None, DEFAULT)
     with gr.Row():
         with gr.Column(scale=0, min_width=372):
             pad = sketchpad(
@@ -220,23 +252,23 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
             headline = gr.HTML(first_headline, elem_id="headline")
         with gr.Column(scale=1, min_width=300):
             table = gr.HTML(first_table, elem_id="answers")
-            variants = gr.CheckboxGroup(
+            # A dropdown of names: compact on a phone whatever the zoo's size.
+            variants = gr.Dropdown(
                 choices=[(_choice_label(e), n) for n, e in ENTRIES.items()],
-                value=DEFAULT, label="Variants to compare")
+                value=DEFAULT, multiselect=True, label="Variants to compare",
+                elem_id="variants")
+    with gr.Accordion("Why this answer?", open=False):
+        reasons = gr.HTML(first_why, elem_id="why")
 
     with gr.Accordion("The whole zoo", open=False, visible=bool(ENTRIES)):
-        points = _zoo_points() if ENTRIES else pd.DataFrame({"accuracy (%)": [100.0]})
-        gr.ScatterPlot(points, x="log10 size (KiB)", y="accuracy (%)", color="precision",
-                       tooltip=["variant", "family", "size (KiB)", "accuracy (%)"],
-                       y_lim=[math.floor(points["accuracy (%)"].min() * 2 - 1) / 2, 100.0],
-                       title="MNIST test accuracy vs size on disk (log scale)")
+        gr.Plot(frontier_chart(list(ENTRIES.values())), show_label=False)
         gr.Dataframe(_zoo_table(), interactive=False, wrap=True)
     with gr.Accordion("The /predict API", open=False):
         gr.Markdown(API_EXAMPLE + "See the README for the answer's fields.")
 
     # The page: one job per stroke, answered in its own concurrency group so that API
     # traffic waits in its own line. Not part of the API.
-    page = {"fn": show, "inputs": [pad, variants], "outputs": [headline, table],
+    page = {"fn": show, "inputs": [pad, variants], "outputs": [headline, table, reasons],
             "trigger_mode": "always_last", "show_progress": "hidden",
             "api_visibility": "private", "concurrency_id": "page", "concurrency_limit": 2}
     pad.change(**page)
@@ -247,7 +279,8 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
     # The API: no trigger on the page. Variant lists arrive as plain JSON, so that any
     # value (a string, None, nested junk) reaches the app's own check and gets an answer.
     gr.on([], predict, [pad, gr.JSON(None, visible=False, label="variants"),
-                        gr.Checkbox(False, visible=False, label="with_input")],
+                        gr.Checkbox(False, visible=False, label="with_input"),
+                        gr.Checkbox(False, visible=False, label="explain")],
           gr.JSON(visible=False, label="result"), api_name="predict",
           concurrency_id="api", concurrency_limit=2)
 

@@ -250,12 +250,27 @@ def test_a_stroke_is_one_job_and_the_page_is_not_the_api():
     on_stroke = [f for f in fns if (app.pad._id, "change") in f.targets]
     assert len(on_stroke) == 1 and not app.demo.default_config.renderables  # no @gr.render
     page = on_stroke[0]
-    assert page.outputs == [app.headline, app.table] and page.api_visibility == "private"
+    assert page.outputs == [app.headline, app.table, app.reasons]
+    assert page.api_visibility == "private"
     assert page.concurrency_id == "page"  # API traffic waits in a line of its own
     public = [f for f in fns if f.api_visibility == "public"]
     assert [f.api_name for f in public] == ["predict"] and public[0].concurrency_id == "api"
     assert not public[0].targets  # nothing on the page triggers it
-    headline, table = app.show(SEVEN, ["mlp-h32-int8"])
+    headline, table, reasons = app.show(SEVEN, ["mlp-h32-int8"])
     assert '<span class="digit">7</span>' in headline and "mlp-h32-int8" in table
-    headline, table = app.show(SEVEN, [])  # every box unticked: a hint, and nothing run
-    assert "Pick a variant" in headline and "<td>" not in table
+    # why: the five preprocessing steps and the variant's map, as inline pictures
+    assert reasons.count("<img") == 6 and "mlp-h32-int8: 7" in reasons
+    headline, table, reasons = app.show(SEVEN, [])  # nothing ticked: a hint, nothing run
+    assert "Pick a variant" in headline and "<td>" not in table and "<img" not in reasons
+
+
+def test_api_gives_calibrated_probabilities_and_saliency_on_request(app_url, tmp_path):
+    plain = call(app_url, SEVEN, ["mlp-h32-int8"], tmp_path)
+    assert "saliency" not in plain and "input" not in plain
+    cal = plain["calibrated"]["mlp-h32-int8"]
+    assert abs(sum(cal) - 1) < 1e-6 and int(np.argmax(cal)) == plain["top"]["mlp-h32-int8"]
+    assert plain["not_a_digit"] is None or 0 <= plain["not_a_digit"] <= 1
+    why = call(app_url, SEVEN, ["mlp-h32-int8"], tmp_path, explain=True, with_input=True)
+    m = np.array(why["saliency"]["mlp-h32-int8"])
+    off_ink = np.array(why["input"]) == 0  # (rounded to 3 decimals in the answer)
+    assert m.shape == (28, 28) and np.abs(m[off_ink]).max() < 0.01 * np.abs(m).max()

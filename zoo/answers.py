@@ -23,7 +23,9 @@ PREVIEW_PX = 112  # 4x MNIST's 28, drawn with hard pixel edges
 
 
 def _top(p: Prediction, name: str) -> tuple[int, float]:
-    probs = p.probabilities[name]
+    """The answer and how sure the variant is: its calibrated probability when the zoo
+    has a temperature for it (engine/calibration.py), else the raw softmax."""
+    probs = p.calibrated.get(name) or p.probabilities[name]
     digit = int(np.argmax(probs))
     return digit, float(probs[digit])
 
