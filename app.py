@@ -132,7 +132,7 @@ def frontier_chart(entries: list[dict]) -> alt.LayerChart:
     dots = base.mark_point(filled=True, size=60).encode(
         color=alt.Color("kind:N", title=None), shape=alt.Shape("kind:N", title=None))
     return (front + dots).properties(
-        width="container", height=340,
+        width=520, height=320,
         title="Accuracy per byte: the zoo (dashed: its front) and published points")
 
 

@@ -115,13 +115,16 @@ def report(name: str, seconds: list[float]) -> None:
           + ", ".join(f"{s:.2f} s" for s in seconds))
 
 
-def test_blank_pad_shows_a_hint_and_the_zoo(page):
+def test_blank_pad_shows_a_hint_and_the_zoo(page, tmp_path):
     import app
 
     assert page.locator("#headline").inner_text().strip() == "Draw a digit."
     assert len(page.locator("#answers tr").all()) == 1 + len(app.DEFAULT)  # header + rows
     page.get_by_text("The whole zoo").click()
-    page.get_by_text("MNIST test accuracy vs size on disk").wait_for(timeout=10_000)
+    chart = page.locator(".vega-embed canvas, .vega-embed svg").first  # the altair chart
+    playwright.expect(chart).to_be_visible(timeout=10_000)
+    assert chart.bounding_box()["width"] > 300
+    page.screenshot(path=str(shots_dir(tmp_path) / "zoo-1280x900.png"), full_page=True)
     first = page.get_by_role("gridcell", name="mlp-h32-float64", exact=True)  # rows are lazy
     playwright.expect(first).to_be_visible(timeout=10_000)
 

@@ -51,6 +51,6 @@ def chart_points(entries: list[dict]) -> list[dict]:
              "kind": f"digit-zoo {e['precision']}",
              "frontier": e["name"] in on_front} for e in entries]
     rows += [{"name": label, "KiB": size / 1024, "accuracy (%)": round(100 * acc, 2),
-              "kind": "published" if source == BITNETMCU else "MNIST_Engine (origin)",
+              "kind": "BitNetMCU (published)" if source == BITNETMCU else "MNIST_Engine (origin)",
               "frontier": False} for label, size, acc, source in REFERENCES]
     return rows
