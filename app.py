@@ -199,6 +199,7 @@ CSS = """
 .answers .tag {font-size: .75rem; opacity: .7}
 .preview {margin: 0; text-align: center; font-size: .75rem}
 .preview img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
+#pad canvas {touch-action: none}  /* a finger on the pad draws; it does not scroll the page */
 .strip {display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end}
 .strip figure {margin: 0; text-align: center; font-size: .7rem}
 .strip img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}

@@ -178,4 +178,8 @@ def test_answers_sit_beside_the_pad_on_a_desktop_and_under_it_on_a_phone(browser
         else:  # the table under the headline, no wider than the phone
             assert table["y"] >= headline["y"] + headline["height"], (headline, table)
             assert table["x"] + table["width"] <= viewport["width"], table
+            # a finger drawing on the pad must not scroll the page instead
+            assert page.evaluate("[...document.querySelectorAll('#pad canvas')].every("
+                                 "c => getComputedStyle(c).touchAction === 'none')")
+            assert page.evaluate("window.scrollY") == 0
         page.close()
