@@ -2,8 +2,9 @@
 
 A digit classifier has no way to say "none of these": softmax spreads belief over ten
 digits only, and a network trained on digits alone is as sure about a letter or a
-checkerboard as about a 7 (measured: a confidence threshold that keeps 99% of drawn digits
-flags only 15-57% of non-digits, `bench/not_a_digit.py`). So one more network is trained
+checkerboard as about a 7 (measured by `bench/not_a_digit.py`: a calibrated confidence
+threshold that spares 99% of drawn digits flags about a quarter of non-digits, two families
+disagreeing under half). So one more network is trained
 for the question itself, with synthetic negatives (outlier exposure): MNIST digits and
 drawn digits on one side, letters, words, shapes, scribbles, numbers of several digits and
 noise (`engine.nondigits`) on the other, all through the app's preprocessing. Its
