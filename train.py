@@ -121,6 +121,9 @@ def float_parent(arch, args: argparse.Namespace, images: np.ndarray, labels: np.
         if e is None:
             raise ValueError(f"--derive-only: {parent} is not in {args.out / 'manifest.json'}; "
                              "train it first")
+        if e.get("train_images", 0) > len(images):  # a zoo from before the held-out split
+            raise ValueError(f"--derive-only: {parent} was trained on {e['train_images']:,} "
+                             f"images, the held-out calibration images included; retrain it")
         return load_variant(args.out, parent, e["files"]), {k: e[k] for k in TRAINING_FIELDS}
     recipe = arch.recipe
     if args.epochs or args.quick:

@@ -290,3 +290,15 @@ def test_files_are_written_with_the_users_umask(tmp_path):
     assert out.returncode == 0, out.stderr
     written = [tmp_path / "manifest.json", *(tmp_path / "variants/mlp-h32-int8").iterdir()]
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o640)}
+
+
+@requires_mnist
+def test_derive_only_refuses_a_parent_that_saw_the_calibration_images(tmp_path):
+    common = ["--no-progress", "--data", str(mnist_dir()), "--out", str(tmp_path)]
+    assert run("train.py", "--quick", "--variants", "mlp-h32-float32", *common).returncode == 0
+    path = tmp_path / "manifest.json"
+    m = json.loads(path.read_text())
+    m["variants"]["mlp-h32-float32"]["train_images"] = 60000  # a zoo from before the split
+    path.write_text(json.dumps(m))
+    out = run("train.py", "--derive-only", "--variants", "mlp-h32-int8", *common)
+    assert out.returncode == 1 and "held-out calibration images" in out.stderr
