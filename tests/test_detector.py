@@ -116,3 +116,27 @@ def test_explain_gives_each_variant_a_map_and_the_steps(tmp_path):
     m = why.saliency[NAME]
     assert m.shape == (28, 28) and np.all(m[why.image == 0] == 0) and np.abs(m).sum() > 0
     assert list(why.stages)[-1] == "centred"
+
+
+def test_a_detector_that_does_not_answer_two_classes_is_refused(tmp_path):
+    manifest = write_zoo(tmp_path, [NAME])
+    ten = init_model(CNN, {**ARCHITECTURE.config, "classes": 10}, 0, "float32")
+    from zoo.registry import Architecture, Variant
+
+    arch = Architecture(VARIANT.architecture.name, "cnn", {**ARCHITECTURE.config, "classes": 10},
+                        ARCHITECTURE.recipe, 0, ("float32",))
+    files = save_variant(tmp_path, Variant(arch, VARIANT.precision), ten)
+    manifest[DETECTOR] = manifest_section(files, {"threshold": 0.5})
+    write_manifest(tmp_path, manifest)
+    answer = Predictor(models_dir=tmp_path).predict(SEVEN, [NAME])
+    assert answer.status == "ok" and answer.not_a_digit is None
+
+
+def test_a_variant_that_fails_to_answer_costs_only_its_row(tmp_path, monkeypatch):
+    predictor = Predictor(models_dir=zoo_with_detector(tmp_path, 0.1))
+    model = predictor.model(NAME)
+    monkeypatch.setattr(model, "input_gradient", lambda *a, **k: 1 / 0)
+    answer = predictor.predict(SEVEN, [NAME], explain=True)
+    assert "could not answer (ZeroDivisionError" in answer.errors[NAME]
+    assert answer.status == "ok" and NAME not in answer.probabilities
+    assert predictor.predict(SEVEN, [NAME]).probabilities[NAME]  # without explain it answers

@@ -136,7 +136,7 @@ class Predictor:
         self.threshold = (self.manifest.get(DETECTOR) or {}).get("threshold")
         self._detector = _Load()
         threading.Thread(target=self._run, args=(DETECTOR, self._detector,
-                                                 self.zoo.load_detector),
+                                                 self._load_detector),
                          daemon=True, name="digit-zoo load detector").start()
 
     @property
@@ -235,20 +235,47 @@ class Predictor:
                 log.warning("variant %s failed to load: %s", name, e)
                 result.errors[name] = str(e)
                 continue
-            start = time.perf_counter()
-            logits = model.forward(x)[0]
-            result.ms[name] = 1000 * (time.perf_counter() - start)
-            result.probabilities[name] = [float(p) for p in softmax(logits)]
-            t = self.manifest["variants"][name].get("temperature", 1.0)
-            result.calibrated[name] = [float(p) for p in softmax(logits / t)]
-            if explain:
-                result.saliency[name] = input_times_gradient(model, x)
+            try:  # a plugin family's pass can fail too: it costs that variant's row only
+                start = time.perf_counter()
+                logits = model.forward(x)[0]
+                ms = 1000 * (time.perf_counter() - start)
+                t = self.manifest["variants"][name].get("temperature", 1.0)
+                probs, cal = softmax(logits), softmax(logits / t)
+                saliency = input_times_gradient(model, x) if explain else None
+            except Exception as e:
+                log.exception("variant %s failed to answer", name)
+                result.errors[name] = f"{name}: could not answer ({type(e).__name__}: {e})"
+                continue
+            result.ms[name] = ms
+            result.probabilities[name] = [float(p) for p in probs]
+            result.calibrated[name] = [float(p) for p in cal]
+            if saliency is not None:
+                result.saliency[name] = saliency
         return result
+
+    def _load_detector(self) -> Model | None:
+        model = self.zoo.load_detector()
+        if model is not None and model.shapes(model.config())[f"{model.classifier}.bias"] != (2,):
+            raise ArtifactError(f"{model.name}: the detector must answer 2 classes (digit, not "
+                                "a digit)")
+        return model
 
     def not_a_digit(self, x: np.ndarray) -> float | None:
         """The detector's probability that the 28x28 input `x` is not one digit; None when
         the zoo has no detector or it could not load (the answer then goes unchecked)."""
-        load = self._detector
+        with self._lock:
+            if self._detector.stale():  # the Hub was unreachable: ask again, as for variants
+                self._detector = _Load()
+                threading.Thread(target=self._run, args=(DETECTOR, self._detector,
+                                                         self._load_detector),
+                                 daemon=True, name="digit-zoo load detector").start()
+            load = self._detector
         if not load.done.wait(self.load_wait) or load.model is None:
             return None
-        return float(softmax(load.model.forward(x)[0])[1])
+        try:
+            probs = softmax(load.model.forward(x)[0])
+        except Exception:
+            log.exception("the not-a-digit detector failed to answer")
+            return None
+        # a detector answers two classes (digit, not a digit); anything else is not one
+        return float(probs[1]) if probs.shape == (2,) else None
