@@ -92,7 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--detector trains the detector alone; drop --variants, --derive-only and "
                 "--push-only")
     if args.derive_only and (args.epochs or args.seed is not None or args.quick):
-        p.error("--derive-only trains nothing; it cannot take --epochs, --seed or --quick")
+        p.error("--derive-only trains no float parent (it only fine-tunes int4/int2 from the "
+                "saved ones); it cannot take --epochs, --seed or --quick")
     if (args.push or args.push_only) and not args.repo:
         p.error("--push needs --repo NAMESPACE/NAME (or ZOO_REPO)")
     if args.push_only and (args.derive_only or args.quick or args.epochs):
@@ -121,9 +122,11 @@ def float_parent(arch, args: argparse.Namespace, images: np.ndarray, labels: np.
         if e is None:
             raise ValueError(f"--derive-only: {parent} is not in {args.out / 'manifest.json'}; "
                              "train it first")
-        if e.get("train_images", 0) > len(images):  # a zoo from before the held-out split
-            raise ValueError(f"--derive-only: {parent} was trained on {e['train_images']:,} "
-                             f"images, the held-out calibration images included; retrain it")
+        trained_on = e.get("train_images")
+        if not isinstance(trained_on, int) or trained_on > len(images):
+            # a zoo from before the held-out split, or one that does not say
+            raise ValueError(f"--derive-only: {parent} was trained on {trained_on!r} images, "
+                             "maybe the held-out calibration images included; retrain it")
         return load_variant(args.out, parent, e["files"]), {k: e[k] for k in TRAINING_FIELDS}
     recipe = arch.recipe
     if args.epochs or args.quick:

@@ -56,6 +56,8 @@ def test_the_shipped_manifest_passes():
     (lambda m, e: e.update(bytes=0), "field 'bytes' must be an integer >= 1"),
     (lambda m, e: e.update(family=["mlp"]), "field 'family' must be a non-empty string"),
     (lambda m, e: e.update(delta_to_parent="0.1"), "field 'delta_to_parent' must be a finite"),
+    (lambda m, e: e.update(qat={"ptq_accuracy": "high"}), "field 'qat' must be null or an"),
+    (lambda m, e: e.update(temperature=0), "field 'temperature' must be a number in"),
     (lambda m, e: e["files"].update({"variants/x/extra.bin": {"bytes": 1, "sha256": "0" * 64}}),
      f"field 'files' must list exactly variants/{NAME}/model.safetensors and "
      f"variants/{NAME}/config.json"),

@@ -127,6 +127,9 @@ _OPTIONAL = {
     "delta_to_parent": (_is_number, "a finite number"),
     "parent_accuracy": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "temperature": (lambda v: _is_number(v) and 0.01 <= v <= 100, "a number in [0.01, 100]"),
+    "qat": (lambda v: v is None or (isinstance(v, dict) and _is_number(v.get("ptq_accuracy"))
+                                    and 0 <= v["ptq_accuracy"] <= 1),
+            "null or an object with 'ptq_accuracy' in [0, 1]"),
 }
 
 

@@ -49,7 +49,7 @@ def results_table(manifest: dict) -> str:
     for e in entries:
         ratio = f"{100 * e['bytes'] / f64[e['architecture']]:.1f}%" \
             if e["architecture"] in f64 else "–"
-        delta = "parent" if e["parent"] is None else f"{e['delta_to_parent']:+.2f} pts"
+        delta = "parent" if e["parent"] is None else f"{e.get('delta_to_parent', 0):+.2f} pts"
         if e.get("qat"):  # fine-tuned with quantisation in the loop; PTQ scored this much
             delta += f" (QAT; rounded after training: {100 * e['qat']['ptq_accuracy']:.2f}%)"
         name = f"`{e['name']}`" + (" *(experimental)*" if e.get("experimental") else "")
