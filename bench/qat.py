@@ -19,6 +19,8 @@ from engine.model import evaluate
 from engine.qat import QAT
 from engine.training import to_input, train
 
+HELD_OUT = 5000  # train.py's CALIBRATION_IMAGES
+
 
 def pct(correct: int, n: int) -> str:
     return f"{100 * correct / n:.2f}%"
@@ -49,8 +51,9 @@ def main() -> None:
         finetune = v.architecture.recipe.with_(epochs=args.epochs, lr=1e-4, warmup_epochs=0.0,
                                                qat=QAT(8, None, "absmax", 8))
         start = time.perf_counter()
-        train(parent, data.train_images, data.train_labels, finetune, v.architecture.seed,
-              desc=f"{v.name} (QAT)")
+        # the first 55,000 images, as train.py: the last 5,000 are held out of training
+        train(parent, data.train_images[:-HELD_OUT], data.train_labels[:-HELD_OUT], finetune,
+              v.architecture.seed, desc=f"{v.name} (QAT)")
         qat = evaluate(v.convert(parent), x_test, data.test_labels)
         rows.append([f"`{v.name}`", pct(entries[v.parent]["test_correct"], n), pct(ptq, n),
                      pct(qat, n), f"{100 * (qat - ptq) / n:+.2f}",

@@ -118,11 +118,14 @@ def test_the_detector_flags_non_digits_and_spares_digits(mnist):
     def flagged(x):
         return float((not_a_digit_probability(model, to_input(x)) > d["threshold"]).mean())
 
-    drawn = as_images(drawn_digits(mnist.test_images, mnist.test_labels, 1000), 1000, "", False)
+    drawn = as_images(drawn_digits(mnist.test_images, mnist.test_labels, 1000, seed=7), 1000,
+                      "", False)
     others = as_images(nondigit_drawings(600, 7, mnist.test_images), 600, "", False)
     assert flagged(mnist.test_images) <= FLAGGED_MNIST
     assert flagged(drawn) <= FLAGGED_DRAWN
     assert flagged(others) >= FLAGGED_NON_DIGITS
 
 
-FLAGGED_MNIST, FLAGGED_DRAWN, FLAGGED_NON_DIGITS = 0.01, 0.03, 0.85  # the floors
+# The goals for digits (0.5% of MNIST test, 1% of drawn digits), which the shipped
+# detector meets; for non-digits its floor (85%): the goal, 95%, is not reached (93.9%).
+FLAGGED_MNIST, FLAGGED_DRAWN, FLAGGED_NON_DIGITS = 0.005, 0.01, 0.85
