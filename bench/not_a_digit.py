@@ -78,9 +78,7 @@ def main() -> None:
     a, b = answers_of(best["cnn"]), answers_of(best["mlp"])
     methods[f"{best['cnn']} and {best['mlp']} disagree"] = {
         k: (a[k] != b[k]).astype(float) for k in sets}
-    detector = None
-    if hasattr(source, "load_detector"):
-        detector = source.load_detector()
+    detector = source.load_detector()
     if detector is not None:
         methods[f"detector ({NAME})"] = {k: not_a_digit_probability(detector, x)
                                          for k, x in sets.items()}

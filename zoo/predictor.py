@@ -134,10 +134,7 @@ class Predictor:
         self._lock = threading.Lock()  # guards _loads; never held while a variant loads
         # The not-a-digit detector loads like a variant: once, in its own thread.
         self.threshold = (self.manifest.get(DETECTOR) or {}).get("threshold")
-        self._detector = _Load()
-        threading.Thread(target=self._run, args=(DETECTOR, self._detector,
-                                                 self._load_detector),
-                         daemon=True, name="digit-zoo load detector").start()
+        self._detector = self._start(DETECTOR, self._load_detector)
 
     @property
     def source(self) -> str:
@@ -175,10 +172,15 @@ class Predictor:
                 if not isinstance(name, str) or name not in self.manifest["variants"]:
                     # not remembered: a request's names must not grow this table
                     raise zoo.UnknownVariantError(f"the zoo has no variant {name!r}")
-                load = self._loads[name] = _Load()
-                threading.Thread(target=self._run, args=(name, load), daemon=True,
-                                 name=f"digit-zoo load {name}").start()
+                load = self._loads[name] = self._start(name)
             return load
+
+    def _start(self, name: str, loader=None) -> _Load:
+        """A load of `name` (by `loader`, else from the zoo), begun in a thread of its own."""
+        load = _Load()
+        threading.Thread(target=self._run, args=(name, load, loader), daemon=True,
+                         name=f"digit-zoo load {name}").start()
+        return load
 
     def _run(self, name: str, load: _Load, loader=None) -> None:
         try:
@@ -265,10 +267,7 @@ class Predictor:
         the zoo has no detector or it could not load (the answer then goes unchecked)."""
         with self._lock:
             if self._detector.stale():  # the Hub was unreachable: ask again, as for variants
-                self._detector = _Load()
-                threading.Thread(target=self._run, args=(DETECTOR, self._detector,
-                                                         self._load_detector),
-                                 daemon=True, name="digit-zoo load detector").start()
+                self._detector = self._start(DETECTOR, self._load_detector)
             load = self._detector
         if not load.done.wait(self.load_wait) or load.model is None:
             return None
