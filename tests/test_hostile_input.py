@@ -119,6 +119,7 @@ def test_layers_are_flattened_at_working_resolution():
 ])
 def test_sizes_are_checked_before_anything_is_converted(drawing, message):
     predictor = Predictor()
+    predictor.not_a_digit(np.zeros((1, 28, 28), np.float32))  # its detector has loaded
     peak = traced_peak(lambda: predictor.predict(drawing, ["mlp-h32-int8"]))
     result = predictor.predict(drawing, ["mlp-h32-int8"])
     assert result.status == "error" and message in result.message
