@@ -1,0 +1,85 @@
+"""The bench scripts' helpers: FLOP counts, turn-taking and how spreads are written.
+
+The bench scripts print speed figures; these tests check only what the figures are built
+from (no timing is asserted).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from engine.cnn import CNN, CONV_DEFAULTS
+from engine.conv import maxpool
+from engine.mlp import MLP
+from tests.conftest import ROOT
+
+
+def _bench(name: str):
+    """A bench module by path: bench/ is scripts, not a package on the path."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+flops = _bench("flops")
+common = _bench("_common")
+
+
+def test_mlp_flops_count_each_product_and_skip_the_input_gradient():
+    model = MLP.init({"sizes": [784, 32, 16, 10]})
+    assert flops.layer_flops(model) == [2 * 784 * 32, 2 * 32 * 16, 2 * 16 * 10]
+    forward = 2 * (784 * 32 + 32 * 16 + 16 * 10)
+    assert flops.forward_flops(model) == forward
+    assert flops.train_flops(model) == 2 * forward + 2 * (32 * 16 + 16 * 10)
+
+
+@pytest.mark.parametrize("config", [
+    {"conv": [{"channels": 8, "kernel": 3}, {"channels": 16, "kernel": 3}], "dense": []},
+    {"conv": [{"channels": 4, "kernel": 3, "pad": 1}, {"channels": 6, "kernel": 5, "pool": 1},
+              {"channels": 5, "kernel": 3, "pool": 3}], "dense": [12]},
+])
+def test_cnn_flops_match_the_gemms_the_engine_runs(config):
+    """Each convolution's count is 2 x the im2col matrix the engine builds x its outputs."""
+    model = CNN.init(config)
+    a = np.zeros((1, 28, 28, 1), np.float32)
+    expected = []
+    for conv, c in zip(model.convs, config["conv"]):
+        z, (cols, _) = conv(a, keep=True)
+        expected.append(2 * cols.size * conv.W.shape[-1])
+        pool = {**CONV_DEFAULTS, **c}["pool"]
+        a = maxpool(z, pool)[0] if pool > 1 else z
+    expected += [2 * layer.W.size for layer in model.dense]
+    assert a.size == model.dense[0].W.shape[0]  # the walk reached the dense layers' input
+    assert flops.layer_flops(model) == expected
+    assert flops.train_flops(model) == 2 * sum(expected) + sum(expected[1:])
+
+
+def test_take_turns_alternates_and_drops_the_warm_up_round():
+    calls = []
+
+    def fn(k):
+        def run():
+            calls.append(k)
+            return calls.count(k)
+        return run
+
+    out = common.take_turns({"a": fn("a"), "b": fn("b")}, rounds=2, pause=0)
+    assert calls == ["a", "b"] * 3
+    assert out == {"a": [2, 3], "b": [2, 3]}
+
+
+def test_spreads_show_the_median_and_the_range_of_the_rounds():
+    assert common.spread([5100, 5300, 5210]) == "5,210 (5,100–5,300)"
+    assert common.spread([7.04], "{:.1f}") == "7.0"  # one round: no range
+    # Ratio of the medians (3 / 2.5), then the round-by-round ratios 2.0 and 1.0.
+    assert common.ratio_spread([2.0, 4.0], [1.0, 4.0]) == "**1.20x** (1.00–2.00)"
+
+
+def test_sgemm_note_reports_before_and_after_at_each_thread_count():
+    note = common.sgemm_note({1: 101.04, 2: 198.6}, {1: 99.5, 2: 150.0})
+    assert "at 1 thread: 101.0 GFLOP/s before the timed part, 99.5 after" in note
+    assert "at 2 threads: 198.6 GFLOP/s before the timed part, 150.0 after" in note
