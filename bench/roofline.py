@@ -1,85 +1,134 @@
-"""How close each path gets to the machine: FLOPs per image vs what NumPy's matmul reaches.
+"""How close each path gets to the machine: achieved GFLOP/s against NumPy's sgemm.
 
-The reference is a large float32 (and float64) matrix product with NumPy, the best this
-machine's BLAS does. Against it: the engine's batch inference on the 10,000 test images and
-one training epoch (forward, backward, Adam), per width, in achieved GFLOP/s. FLOPs count
-the matrix products (2 per multiply-add), which dominate: forward 2 * sum(in * out) per
-image; training about three times that (forward, weight gradients, and the hidden layers'
-input gradients; the input layer's is never computed).
+The reference is a large float32 matrix product with NumPy (2048x2048, best of 5), the most
+this machine's BLAS does, measured before and after the timed part (and float64 once, for
+scale). Against it, in float32, for one-hidden-layer MLPs of each width and the zoo's CNNs
+(freshly initialised, as training starts them):
+- batch inference: `predict_proba` on the 10,000 test images in one call;
+- one training step: a batch of 128 training images converted from uint8 to floats, its
+  loss and gradients (`loss_and_grads`: forward and backward) and one `engine.optim.Adam`
+  step with weight decay, the work `engine.training.train` does per batch; the median step;
+- one training epoch: `engine.training.train` for one epoch without augmentation (adds
+  shuffling, the learning-rate schedule and the loop), on the 60,000 training images for
+  MLPs and the first `--cnn-images` for CNNs (a CNN epoch takes tens of seconds).
+FLOPs count the matrix products only (bench/flops.py says how; convolutions as their
+im2col GEMMs): forward per image for inference, about three times that for training.
 
     MNIST_DIR=... python bench/roofline.py [--threads 2] [--widths 32,64,128,256,512]
+        [--cnns cnn-c8c16,cnn-c32c64] [--cnn-images 10000] [--repeats 5]
 """
 
 from __future__ import annotations
 
-import itertools
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
-from _common import emit, mnist, parser, table
+from _common import emit, matmul_gflops, mnist, parser, sgemm_note, sgemm_rates, table
+from flops import forward_flops, train_flops
 from threadpoolctl import threadpool_limits
 
+import zoo
 from engine.mlp import MLP
+from engine.model import Model
+from engine.optim import Adam
 from engine.training import Recipe, init_model, to_input, train
 
-
-def forward_flops(sizes: list[int]) -> int:
-    return sum(2 * a * b for a, b in itertools.pairwise(sizes))
-
-
-def train_flops(sizes: list[int]) -> int:
-    pairs = list(itertools.pairwise(sizes))
-    grads_w = sum(2 * a * b for a, b in pairs)
-    grads_x = sum(2 * a * b for a, b in pairs[1:])
-    return forward_flops(sizes) + grads_w + grads_x
+BATCH = 128
+STEP_SECONDS = 1.0  # training steps are timed for at least this long (and 20 steps)
 
 
-def matmul_gflops(dtype: str, n: int = 2048, repeats: int = 5) -> float:
-    a = np.random.default_rng(0).random((n, n)).astype(dtype)
-    b = np.random.default_rng(1).random((n, n)).astype(dtype)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
-
-
-def _timed(fn) -> float:
+def _seconds(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
 
 
+def inference_seconds(model: Model, x: np.ndarray, repeats: int) -> float:
+    model.predict_proba(x)
+    return statistics.median(_seconds(lambda: model.predict_proba(x)) for _ in range(repeats))
+
+
+def step_seconds(model: Model, images: np.ndarray, labels: np.ndarray) -> float:
+    """Median seconds of one step (convert, forward, backward, Adam) over successive batches."""
+    opt = Adam(model.parameters(), weight_decay=1e-4)
+
+    def step(i: int) -> None:
+        start = i % (len(images) // BATCH) * BATCH
+        s = slice(start, start + BATCH)
+        _, grads = model.loss_and_grads(to_input(images[s], model.dtype), labels[s])
+        opt.step(grads, 1e-3)
+
+    for i in range(5):
+        step(i)
+    times: list[float] = []
+    while len(times) < 20 or sum(times) < STEP_SECONDS:
+        start = time.perf_counter()
+        step(len(times))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def epoch_seconds(make: Callable[[], Model], images: np.ndarray, labels: np.ndarray,
+                  repeats: int) -> float:
+    recipe = Recipe(epochs=1, augment=None)
+    return statistics.median(_seconds(lambda: train(make(), images, labels, recipe, 0,
+                                                    progress=False)) for _ in range(repeats))
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--widths", default="32,64,128,256,512")
+    p.add_argument("--widths", default="32,64,128,256,512", help="MLP widths ('' for none)")
+    p.add_argument("--cnns", default="cnn-c8c16,cnn-c32c64", help="CNN architectures ('' for none)")
+    p.add_argument("--cnn-images", type=int, default=10_000, help="images in a CNN's epoch")
+    p.add_argument("--repeats", type=int, default=5, help="inference calls (epochs: 3)")
     args = p.parse_args()
     data = mnist(args.data)
+    makers: dict[str, Callable[[], Model]] = {
+        f"mlp-h{w}": lambda w=int(w): init_model(MLP, {"sizes": [784, w, 10]}, 0, "float32")
+        for w in filter(None, args.widths.split(","))}
+    for name in filter(None, args.cnns.split(",")):
+        makers[name] = zoo.registry.ARCHITECTURES[name].init
     rows = []
-    with threadpool_limits(limits=args.threads):
-        peak32, peak64 = matmul_gflops("float32"), matmul_gflops("float64")
+    before = sgemm_rates([args.threads])
+    peak, peak64 = before[args.threads], matmul_gflops("float64", args.threads)
+
+    def rate(flops: int, images: int, seconds: float) -> str:
+        gf = flops * images / seconds / 1e9
+        return f"{gf:.1f} ({100 * gf / peak:.0f}%)"
+
+    with threadpool_limits(limits=args.threads, user_api="blas"):
         x = to_input(data.test_images)
-        for width in (int(w) for w in args.widths.split(",")):
-            sizes = [784, width, 10]
-            model = init_model(MLP, {"sizes": sizes}, 0, "float32")
-            model.predict_proba(x)
-            infer = statistics.median(_timed(lambda m=model: m.predict_proba(x))
-                                      for _ in range(7))
-            infer_gf = forward_flops(sizes) * len(x) / infer / 1e9
-            recipe = Recipe(epochs=1, augment=None)
-            epoch = statistics.median(_timed(lambda s=sizes, r=recipe: train(
-                init_model(MLP, {"sizes": s}, 0, "float32"), data.train_images,
-                data.train_labels, r, 0, progress=False)) for _ in range(3))
-            train_gf = train_flops(sizes) * len(data.train_images) / epoch / 1e9
-            rows.append([width, f"{forward_flops(sizes) / 1e6:.3f}",
-                         f"{train_flops(sizes) / 1e6:.3f}",
-                         f"{infer_gf:.1f} ({100 * infer_gf / peak32:.0f}%)",
-                         f"{train_gf:.1f} ({100 * train_gf / peak32:.0f}%)"])
-    emit("roofline", f"NumPy matmul (2048x2048, best of 5, {args.threads} threads): "
-         f"**{peak32:.1f} GFLOP/s float32**, {peak64:.1f} GFLOP/s float64.\n\n" +
-         table(["width", "MFLOP / image, forward", "MFLOP / image, training",
-                "engine batch inference, GFLOP/s (% of matmul)",
-                "engine training epoch, GFLOP/s (% of matmul)"], rows), args.readme)
+        for name, make in makers.items():
+            model = make()
+            if model.dtype != np.float32:
+                raise SystemExit(f"{name} initialises in {model.dtype}; the roofline is float32")
+            n = len(data.train_images) if isinstance(model, MLP) else args.cnn_images
+            images, labels = data.train_images[:n], data.train_labels[:n]
+            fwd, trn = forward_flops(model), train_flops(model)
+            infer = inference_seconds(model, x, args.repeats)
+            step = step_seconds(make(), images, labels)
+            epoch = epoch_seconds(make, images, labels, 3)
+            rows.append([name, f"{fwd / 1e6:.3f}", f"{trn / 1e6:.3f}", rate(fwd, len(x), infer),
+                         rate(trn, BATCH, step), rate(trn, n, epoch)])
+            print(" | ".join(rows[-1]), flush=True)
+    after = sgemm_rates([args.threads])
+    emit("roofline", f"NumPy matmul at {args.threads} threads (2048x2048, best of 5): "
+         f"**{peak:.1f} GFLOP/s float32** (the 100% below), {peak64:.1f} GFLOP/s float64.\n\n" +
+         table(["model", "MFLOP / image, forward", "MFLOP / image, training",
+                "batch inference, GFLOP/s (% of sgemm)",
+                f"training step ({BATCH} images), GFLOP/s (% of sgemm)",
+                "training epoch, GFLOP/s (% of sgemm)"], rows) +
+         f"\n\nFloat32, {args.threads} threads. Inference: the 10,000 test images in one "
+         f"call, median of {args.repeats}. Step: convert a batch of {BATCH}, forward, "
+         "backward and one Adam update, median over at least 20 steps and "
+         f"{STEP_SECONDS:.0f} s. Epoch: `train` for one epoch without augmentation, median of "
+         f"3, on 60,000 images for MLPs and {args.cnn_images:,} for CNNs. FLOPs count the "
+         "matrix products only (convolutions as im2col GEMMs; training = forward + weight "
+         "gradients + input gradients of all but the first layer).", args.readme,
+         sgemm=sgemm_note(before, after))
 
 
 if __name__ == "__main__":
