@@ -4,12 +4,25 @@ One epoch = 60,000 images, batch 128, Adam with decoupled weight decay 1e-4: a o
 layer MLP of each width, and the zoo's CNNs (the same layers in PyTorch, bench/peers.py).
 Both sides shuffle, convert each batch from uint8 to floats as they use it and run it
 forward, backward and through the optimiser; no augmentation. The engine runs its own
-`engine.training.train`, as the zoo is trained. PyTorch runs in its best ordinary CPU
-configuration: `AdamW(fused=True)`, batch-wise conversion, inputs contiguous. Thread counts
-are set with threadpoolctl (NumPy's BLAS) and torch.set_num_threads. Each figure is a
-median. CNN epochs take a minute, so their rows time `--cnn-images` images and scale up.
+`engine.training.train`, as the zoo is trained.
 
-    MNIST_DIR=... python bench/training_speed.py [--widths 64,128,256,512] [--repeats 3]
+PyTorch runs in its best ordinary CPU configuration:
+- `torch.optim.AdamW(lr=1e-3, weight_decay=1e-4, fused=True)`: each parameter tensor
+  updated in one pass (torch._fused_adamw_). With `foreach=True` instead, epochs took 1.2x
+  as long at 1 thread (widths 64, 128, 512) and 1.06-1.2x at 2 threads (widths 64, 128) in
+  a quick check (20,000 images, the two taking turns), so the bench uses fused. (On CPU,
+  with neither flag, AdamW runs its per-parameter loop of separate operations.)
+- each batch indexed out of the uint8 tensor and converted with `.float() / 255` as it is
+  used, as the engine does; the indexed batch, and so every input, is contiguous;
+- `opt.zero_grad(set_to_none=True)`, a `torch.nn.Sequential` of the same layers;
+- threads: `torch.set_num_threads(n)` for PyTorch, and threadpoolctl's
+  `threadpool_limits(n, user_api="blas")` for NumPy's BLAS (the engine), the same n.
+The sides take turns epoch by epoch (bench/_common.py's `take_turns`), after a warm-up
+epoch each, with a pause before each timed epoch; each figure is a median. CNN epochs take
+a minute, so their rows time `--cnn-images` images and scale up. The block ends with this
+machine's NumPy sgemm rate at each thread count, measured before and after the epochs.
+
+    MNIST_DIR=... python bench/training_speed.py [--widths 64,128,256,512] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -19,7 +32,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from _common import emit, mnist, parser, table
+from _common import emit, mnist, parser, sgemm_note, sgemm_rates, table, take_turns
 from peers import torch_module
 from threadpoolctl import threadpool_limits
 
@@ -58,24 +71,11 @@ def torch_epoch(like: Model, images: np.ndarray, labels: np.ndarray) -> float:
 
 
 def interleaved(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    """Median seconds of each function, run in turn (A B C A B C ...) after a warm-up each.
-
-    Taking turns puts any drift in the machine's speed on every side alike, so the ratios
-    hold even when the absolute figures move. The pause at each switch lets the idle worker
-    threads of the library just used (PyTorch's OpenMP pool spins for a while) go to sleep
-    before the next one is timed.
-    """
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for rep in range(repeats + 1):
-        for k, fn in fns.items():
-            t = fn()
-            time.sleep(PAUSE)
-            if rep:  # the first round is the warm-up
-                times[k].append(t)
-    return {k: statistics.median(v) for k, v in times.items()}
+    """Median seconds of each function, the functions taking turns after a warm-up round."""
+    return {k: statistics.median(v) for k, v in take_turns(fns, repeats, PAUSE).items()}
 
 
-PAUSE = 1.0
+PAUSE = 1.0  # before each timed epoch: idle worker threads of the side before go to sleep
 
 
 def main() -> None:
@@ -98,10 +98,12 @@ def main() -> None:
     widths = [int(w) for w in args.widths.split(",")]
     n, scale = args.cnn_images, len(images) / args.cnn_images
     rows = []
-    for threads in (int(t) for t in args.threads.split(",")):
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    before = sgemm_rates(thread_counts)
+    for threads in thread_counts:
         if torch is not None:
             torch.set_num_threads(threads)
-        with threadpool_limits(limits=threads):
+        with threadpool_limits(limits=threads, user_api="blas"):
             for width in widths:
                 def mlp(dtype, w=width):
                     return init_model(MLP, {"sizes": [784, w, 10]}, 0, dtype)
@@ -128,6 +130,7 @@ def main() -> None:
                     if torch else ["–", "–"]
                 rows.append(row)
                 print(" | ".join(map(str, row)), flush=True)
+    after = sgemm_rates(thread_counts)
     version = f"PyTorch {torch.__version__}" if torch is not None else "PyTorch not installed"
     emit("training", table(["model", "threads", "engine float32 s/epoch",
                             "engine float64 s/epoch", "float64 / float32",
@@ -135,8 +138,11 @@ def main() -> None:
          f"\n\nSpeed-up = PyTorch seconds / engine float32 seconds (above 1: the engine is "
          f"faster). Median of {args.repeats} epochs each ({args.cnn_repeats} for CNNs, timed "
          f"on {args.cnn_images:,} images and scaled to 60,000) after a warm-up, the libraries "
-         f"taking turns epoch by epoch with a {PAUSE:.0f} s pause between; {version}, "
-         "AdamW(fused=True), batches converted as used.", args.readme)
+         f"taking turns epoch by epoch with a {PAUSE:.0f} s pause before each; {version}: "
+         "AdamW(fused=True) (faster here than foreach=True), each batch converted with "
+         ".float() / 255 as it is used, contiguous; threads set with torch.set_num_threads "
+         "(PyTorch) and threadpoolctl (NumPy's BLAS).", args.readme,
+         sgemm=sgemm_note(before, after))
 
 
 if __name__ == "__main__":
