@@ -149,8 +149,7 @@ def quantisation_aware(v, parent, args: argparse.Namespace, images: np.ndarray,
     if args.quick:
         recipe = recipe.with_(epochs=1)
     ptq_correct = evaluate(v.convert(parent), x_test, y_test)
-    child = type(parent).from_state_dict(parent.config(), {k: w.copy() for k, w in
-                                                           parent.state_dict().items()})
+    child = parent.copy()
     seed = v.architecture.seed if args.seed is None else args.seed
     history = train(child, images, labels, recipe, seed, progress=not args.no_progress,
                     desc=f"{v.name} (QAT)")

@@ -6,6 +6,8 @@ at logits of 1e4; log_softmax never takes the log of a rounded-to-zero probabili
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -15,8 +17,31 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=-1, keepdims=True))
-    return e / e.sum(axis=-1, keepdims=True)
+    """Probabilities over the last axis.
+
+    Two shapes matter and NumPy's generic way is slow for both. One image's ten logits:
+    each NumPy call costs a microsecond, more than the arithmetic, so the ten
+    exponentials run on Python floats. A batch: NumPy reduces along a short last axis one
+    row at a time, so the reductions run on the transposed copy instead, a few vectorised
+    passes across all rows (5x faster for 10,000 rows); the result is the transpose of a
+    C-ordered array, the same values in Fortran order.
+    """
+    if z.ndim == 2 and z.shape[1] <= 64 and z.dtype.kind == "f":
+        if len(z) == 1:
+            row = z[0].tolist()
+            top = max(row)
+            e = [math.exp(t - top) for t in row]
+            total = sum(e)
+            return np.array([t / total for t in e], z.dtype).reshape(1, -1)
+        e = np.ascontiguousarray(z.T)
+        e -= e.max(axis=0)
+        np.exp(e, out=e)
+        e /= e.sum(axis=0)
+        return e.T
+    e = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(e, out=e) if e.dtype.kind == "f" else np.exp(e)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

@@ -101,6 +101,28 @@ class Model:
     def num_params(self) -> int:
         return self.count_params(self.config())
 
+    def freeze(self) -> Model:
+        """Make the weights read-only: from now on the model only infers.
+
+        A layout derived from the weights for speed (an MLP's column-ordered first layer
+        for one image) is made once and is only right while the weights cannot change
+        under it; training a frozen model fails loudly instead of silently using it.
+        """
+        for p in self.state_dict().values():
+            p.flags.writeable = False
+        return self
+
+    @property
+    def frozen(self) -> bool:
+        return not all(p.flags.writeable for p in self.state_dict().values())
+
+    def copy(self) -> Model:
+        """A model with its own writeable copy of the weights (to train a loaded one)."""
+        twin = type(self).from_state_dict(self.config(),
+                                          {k: v.copy() for k, v in self.state_dict().items()})
+        twin.name, twin.meta = self.name, self.meta
+        return twin
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self._forward(np.asarray(x, dtype=self.dtype), keep=False)[0]
 

@@ -2,12 +2,19 @@
 
 Everything random (initialisation, shuffling, augmentation) draws from generators spawned
 from one seed, so one seed gives bit-identical weights on the same machine.
+
+Augmenting an epoch (a warp per image) costs about as much as training a small MLP on
+it, so a worker thread prepares the next epoch's shuffled, augmented images while the
+current one trains (OpenCV releases the GIL while it warps). It draws from the same
+generators in the same order, so overlapping changes no bit of the result.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -66,19 +73,34 @@ class History:
     seconds: float = 0.0
 
 
-def to_input(images: np.ndarray, dtype: str | np.dtype = "float32") -> np.ndarray:
-    """uint8 (N, 28, 28) -> floats in [0, 1]: the one input convention of every model."""
-    return images.astype(dtype) / 255.0
+def to_input(images: np.ndarray, dtype: str | np.dtype = "float32",
+             out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 (N, 28, 28) -> floats in [0, 1]: the one input convention of every model.
+
+    One pass (cast and divide together), into `out` when given: the training loop reuses
+    one batch buffer instead of allocating two arrays per step.
+    """
+    if out is None:
+        out = np.empty(images.shape, dtype)
+    return np.divide(images, out.dtype.type(255), out=out, dtype=out.dtype)
 
 
 def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int = 0,
-          progress: bool = True, desc: str = "train") -> History:
-    """Train `model` in place on uint8 `images` (N, 28, 28) with integer `labels`."""
+          progress: bool = True, desc: str = "train", threads: int | None = None) -> History:
+    """Train `model` in place on uint8 `images` (N, 28, 28) with integer `labels`.
+
+    `threads`: how many threads the optimiser may split its update over; by default as
+    many as NumPy's BLAS may use, so a run limited to one core stays on one core.
+    """
+    if model.frozen:
+        raise ValueError(f"{model!r} is frozen for inference (a loaded artifact's weights are "
+                         "read-only); train model.copy() instead")
     _, shuffle_rng, aug_rng = streams(seed)  # the first one initialised the model
     params = model.parameters()
     opt_cls = OPTIMIZERS[recipe.optimizer]
     kwargs = {"momentum": recipe.momentum} if recipe.optimizer == "sgd" else {}
-    opt = opt_cls(params, weight_decay=recipe.weight_decay, **kwargs)
+    opt = opt_cls(params, weight_decay=recipe.weight_decay,
+                  threads=blas_threads() if threads is None else threads, **kwargs)
     schedule = SCHEDULES[recipe.schedule]
     n = len(images)
     steps_per_epoch = math.ceil(n / recipe.batch_size)
@@ -87,29 +109,26 @@ def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, 
     history = History()
     start = time.perf_counter()
     step = 0
+    # Converted batch by batch into one buffer: a whole epoch as floats is 188 MB
+    # (float32) or 376 MB (float64) of memory traffic that a batch keeps in cache.
+    buffer = np.empty((recipe.batch_size, *images.shape[1:]), recipe.dtype)
     bar = tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False)
     try:
-        for epoch in range(recipe.epochs):
-            order = shuffle_rng.permutation(n)
-            epoch_images = images[order]
-            if recipe.augment is not None:
-                epoch_images = augment(epoch_images, aug_rng, recipe.augment)
-            y_all = labels[order]
+        for epoch, (epoch_images, y_all) in enumerate(
+                epochs(images, labels, recipe, shuffle_rng, aug_rng)):
             total_loss = 0.0
             for i in range(0, n, recipe.batch_size):
-                # Converted batch by batch: a whole epoch as floats is 188 MB (float32) or
-                # 376 MB (float64) of memory traffic that a batch keeps in cache.
+                x = epoch_images[i:i + recipe.batch_size]
+                y = y_all[i:i + recipe.batch_size]
                 with fake_quantized(model, recipe.qat):
-                    loss, grads = model.loss_and_grads(
-                        to_input(epoch_images[i:i + recipe.batch_size], recipe.dtype),
-                        y_all[i:i + recipe.batch_size])
+                    loss, grads = model.loss_and_grads(to_input(x, out=buffer[:len(x)]), y)
                 if not math.isfinite(loss):
                     raise TrainingDivergedError(
                         f"loss became {loss} at epoch {epoch + 1}, step {step + 1} "
                         f"(lr={recipe.lr}); lower the learning rate")
                 lr = schedule(step, total, recipe.lr, warmup, recipe.min_lr)
                 opt.step(grads, lr)
-                total_loss += loss * len(y_all[i:i + recipe.batch_size])
+                total_loss += loss * len(y)
                 step += 1
                 bar.update(1)
             history.loss.append(total_loss / n)
@@ -118,6 +137,40 @@ def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, 
         bar.close()
     history.seconds = time.perf_counter() - start
     return history
+
+
+def epochs(images: np.ndarray, labels: np.ndarray, recipe: Recipe,
+           shuffle_rng: np.random.Generator, aug_rng: np.random.Generator
+           ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each epoch's images (shuffled, augmented) and labels, one epoch prepared ahead.
+
+    Only the worker draws from the two generators, epoch after epoch, so the images are
+    the ones a plain loop would make. If training stops early, the epoch in preparation
+    is finished and dropped (a fraction of a second).
+    """
+    def prepare() -> tuple[np.ndarray, np.ndarray]:
+        order = shuffle_rng.permutation(len(images))
+        x = images[order]
+        if recipe.augment is not None:
+            x = augment(x, aug_rng, recipe.augment)
+        return x, labels[order]
+
+    with ThreadPoolExecutor(1, thread_name_prefix="next-epoch") as worker:
+        upcoming = worker.submit(prepare)
+        for epoch in range(recipe.epochs):
+            current = upcoming.result()
+            if epoch + 1 < recipe.epochs:
+                upcoming = worker.submit(prepare)
+            yield current
+
+
+def blas_threads() -> int:
+    """How many threads NumPy's BLAS may use now (threadpoolctl reads the library's own
+    setting, so `threadpool_limits` and OPENBLAS_NUM_THREADS are both honoured)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return max(1, min(counts, default=1))
 
 
 def streams(seed: int) -> list[np.random.Generator]:

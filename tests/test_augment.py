@@ -1,6 +1,6 @@
 import numpy as np
 
-from engine.augment import Augment, affine_matrix, augment
+from engine.augment import Augment, affine_matrices, affine_matrix, augment
 
 
 def digit():
@@ -58,3 +58,22 @@ def test_elastic_moves_ink_and_off_draws_nothing():
     reference = np.random.default_rng(4)
     reference.random(6 * len(digit()))
     assert rng.random() == reference.random()
+
+
+def test_batched_matrices_are_opencvs_bit_for_bit():
+    # The seed's images depend on every bit of each matrix: build the reference the way
+    # one image at a time would, with cv2.getRotationMatrix2D and a shear matrix.
+    import cv2
+
+    rng = np.random.default_rng(3)
+    n = 2000
+    angles, scales = rng.uniform(-12, 12, n), rng.uniform(0.9, 1.1, n)
+    shears, shifts = rng.uniform(-0.15, 0.15, n), rng.uniform(-2, 2, (n, 2))
+    ours = affine_matrices(angles, scales, shears, shifts)
+    for i in range(n):
+        rot = np.vstack([cv2.getRotationMatrix2D((13.5, 13.5), angles[i], scales[i]), [0, 0, 1]])
+        sh = np.array([[1, shears[i], -shears[i] * 13.5], [0, 1, 0], [0, 0, 1]])
+        ref = (sh @ rot)[:2]
+        ref[:, 2] += shifts[i]
+        assert np.array_equal(ours[i], ref), i
+    assert np.array_equal(affine_matrix(angles[0], scales[0], shears[0], shifts[0]), ours[0])

@@ -70,3 +70,40 @@ def test_state_dict_names_are_the_shipped_ones():
     x = np.random.default_rng(0).random((3, 28, 28))
     assert np.array_equal(clone.forward(x), model.forward(x))
     assert repr(model) == "<MLP 16, 12,730 params, float32>"
+
+
+@pytest.mark.parametrize("width", [40, 200])  # below and above the trimming threshold
+def test_one_image_path_is_the_batch_function_frozen_or_not(width):
+    """The one-image path (inked slice of W, column order when frozen) computes what the
+    batch path computes, for inked, blank, full and edge-touching images."""
+    from engine.training import init_model
+
+    model = init_model(MLP, {"sizes": [784, width, 12, 10]}, 3, "float32")
+    rng = np.random.default_rng(0)
+    images = np.zeros((5, 28, 28), np.float32)
+    images[0, 5:20, 10:16] = rng.random((15, 6))
+    images[2] = rng.random((28, 28))
+    images[3, 0, 0] = images[3, 27, 27] = 1.0
+    images[4, 13, 3:25] = 0.5
+    batch = model.forward(images)
+    for frozen in (False, True):
+        if frozen:
+            model.freeze()
+        for i, image in enumerate(images):
+            for x in (image[None], image.reshape(1, 784)):
+                np.testing.assert_allclose(model.forward(x)[0], batch[i], rtol=1e-5, atol=1e-5)
+    assert model.frozen and model._layout is not None
+
+
+def test_a_frozen_model_refuses_training_and_its_copy_trains():
+    from engine.training import Recipe, init_model, train
+
+    model = init_model(MLP, {"sizes": [784, 8, 10]}, 0, "float32").freeze()
+    images = np.random.default_rng(0).integers(0, 256, (4, 28, 28), dtype=np.uint8)
+    labels = np.arange(4)
+    with pytest.raises(ValueError, match="frozen"):
+        train(model, images, labels, Recipe(epochs=1, augment=None), progress=False)
+    twin = model.copy()
+    before = twin.layers[0].W.copy()
+    train(twin, images, labels, Recipe(epochs=1, augment=None, warmup_epochs=0), progress=False)
+    assert not twin.frozen and not np.array_equal(twin.layers[0].W, before)

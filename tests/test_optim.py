@@ -45,3 +45,58 @@ def test_warmup_cosine():
     assert warmup_cosine(100, 100, 1.0, 10, 0.01) == pytest.approx(0.01)
     assert warmup_cosine(55, 100, 1.0, 10, 0.0) == pytest.approx(0.5)
     assert constant(50, 100, 0.3) == 0.3
+
+
+def textbook_adam(params, grads_seq, lrs, wd=1e-4, b1=0.9, b2=0.999, eps=1e-8):
+    """Adam as the formulas read, with NumPy temporaries: what the engine must equal."""
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    for t, (grads, lr) in enumerate(zip(grads_seq, lrs), start=1):
+        step = float(lr * np.sqrt(1 - b2**t) / (1 - b1**t))
+        for p, g, mi, vi in zip(params, grads, m, v):
+            if p.ndim > 1:
+                p *= 1.0 - lr * wd
+            mi *= b1
+            mi += (1 - b1) * g
+            vi *= b2
+            vi += (1 - b2) * (g * g)
+            p -= step * mi / (np.sqrt(vi) + eps)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_adam_is_the_textbook_update_bit_for_bit(dtype, threads):
+    # Large enough that the first weight is split between threads (engine.optim._MIN_SPLIT).
+    shapes = [(600, 500), (500,), (3, 3, 2, 7), (7,)]
+    rng = np.random.default_rng(0)
+    start = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(4)]
+    lrs = [1e-3, 2e-3, 5e-4, 1e-3]
+    ours = [p.copy() for p in start]
+    opt = Adam(ours, weight_decay=1e-4, threads=threads)
+    for g, lr in zip(grads, lrs):
+        opt.step(g, lr)
+    ref = [p.copy() for p in start]
+    textbook_adam(ref, grads, lrs)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, ref))
+    assert not np.array_equal(ours[0], start[0])
+
+
+def test_sgd_threads_change_no_bit():
+    rng = np.random.default_rng(1)
+    start = [rng.standard_normal((700, 400)).astype(np.float32), np.zeros(400, np.float32)]
+    runs = []
+    for threads in (1, 2):
+        ps = [p.copy() for p in start]
+        opt = SGD(ps, weight_decay=1e-3, threads=threads)
+        for k in range(3):
+            opt.step([np.full_like(p, 0.1 * (k + 1)) for p in ps], lr=0.01)
+        runs.append(ps)
+    assert all(np.array_equal(a, b) for a, b in zip(*runs))
+    assert not np.array_equal(runs[0][0], start[0])
+
+
+def test_optimizer_refuses_parameters_it_cannot_update_in_place():
+    w = np.zeros((4, 6))[:, ::2]  # a strided view: a flat view of it would be a copy
+    with pytest.raises(ValueError, match="contiguous"):
+        Adam([w])

@@ -80,7 +80,7 @@ def test_qat_settings_are_checked():
 def test_ternary_qat_beats_rounding_after_training(mnist):
     """On real digits, from a fully trained shipped parent: rounding it to ternary loses
     much; two short epochs with the rounding in the loop wins most of it back."""
-    model = zoo.load("mlp-h64-float32")
+    model = zoo.load("mlp-h64-float32").copy()  # loaded weights are read-only
     images, labels = mnist.train_images[:10000], mnist.train_labels[:10000]
     x_test, y_test = to_input(mnist.test_images[:2000]), mnist.test_labels[:2000]
     float_acc = evaluate(model, x_test, y_test) / 2000

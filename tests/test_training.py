@@ -90,3 +90,37 @@ def test_a_cnn_trains_with_the_same_loop_and_seed():
     assert history.loss[-1] < history.loss[0] / 5
     assert evaluate(model, to_input(images), labels) >= 0.95 * len(labels)
     assert all(np.array_equal(a, b) for a, b in zip(*runs))
+
+
+def test_overlapped_epochs_and_batch_buffer_change_no_bit():
+    """The loop's speed-ups (next epoch prepared in a worker, one reused input buffer,
+    the optimiser's scratch and threads) against a plain loop written out here."""
+    from engine.augment import augment
+    from engine.optim import Adam
+    from engine.training import streams
+
+    images, labels = toy(300, seed=3)
+    recipe = Recipe(epochs=3, batch_size=64, schedule="constant", lr=2e-3, warmup_epochs=0)
+    model = init_model(MLP, {"sizes": [784, 24, 10]}, 5, "float32")
+    train(model, images, labels, recipe, 5, progress=False, threads=2)
+
+    ref = init_model(MLP, {"sizes": [784, 24, 10]}, 5, "float32")
+    _, shuffle_rng, aug_rng = streams(5)
+    opt = Adam(ref.parameters(), weight_decay=recipe.weight_decay)
+    for _ in range(recipe.epochs):
+        order = shuffle_rng.permutation(len(images))
+        x_all, y_all = augment(images[order], aug_rng, recipe.augment), labels[order]
+        for i in range(0, len(images), recipe.batch_size):
+            x = x_all[i:i + recipe.batch_size].astype("float32") / 255.0
+            _, grads = ref.loss_and_grads(x, y_all[i:i + recipe.batch_size])
+            opt.step(grads, recipe.lr)
+    assert all(np.array_equal(a, b) for a, b in zip(weights(model), weights(ref)))
+
+
+def test_to_input_into_a_buffer_is_the_plain_conversion():
+    images = np.arange(256, dtype=np.uint8).reshape(1, 16, 16)
+    for dtype in ("float32", "float64"):
+        buffer = np.full((1, 16, 16), np.nan, dtype)
+        out = to_input(images, out=buffer)
+        assert out is buffer and np.array_equal(out, images.astype(dtype) / 255.0)
+        assert np.array_equal(to_input(images, dtype), out)

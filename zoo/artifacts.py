@@ -225,6 +225,7 @@ def decode_variant(name: str, weights: bytes, config_bytes: bytes) -> Model:
         state = PRECISIONS[config["precision"]].decode(tensors, precision_config, shapes)
         model = model_class.from_state_dict(model_config, state)
         _probe(model)
+        model.freeze()  # an artifact is for inference: its weights stay as shipped
     except Exception as e:  # MemoryError, RecursionError, ZeroDivisionError... too
         if isinstance(e, KeyError):
             detail = f"no {e} in it"
