@@ -86,12 +86,8 @@ def to_input(images: np.ndarray, dtype: str | np.dtype = "float32",
 
 
 def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int = 0,
-          progress: bool = True, desc: str = "train", threads: int | None = None) -> History:
-    """Train `model` in place on uint8 `images` (N, 28, 28) with integer `labels`.
-
-    `threads`: how many threads the optimiser may split its update over; by default as
-    many as NumPy's BLAS may use, so a run limited to one core stays on one core.
-    """
+          progress: bool = True, desc: str = "train") -> History:
+    """Train `model` in place on uint8 `images` (N, 28, 28) with integer `labels`."""
     if model.frozen:
         raise ValueError(f"{model!r} is frozen for inference (a loaded artifact's weights are "
                          "read-only); train model.copy() instead")
@@ -99,8 +95,7 @@ def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, 
     params = model.parameters()
     opt_cls = OPTIMIZERS[recipe.optimizer]
     kwargs = {"momentum": recipe.momentum} if recipe.optimizer == "sgd" else {}
-    opt = opt_cls(params, weight_decay=recipe.weight_decay,
-                  threads=blas_threads() if threads is None else threads, **kwargs)
+    opt = opt_cls(params, weight_decay=recipe.weight_decay, **kwargs)
     schedule = SCHEDULES[recipe.schedule]
     n = len(images)
     steps_per_epoch = math.ceil(n / recipe.batch_size)
@@ -162,15 +157,6 @@ def epochs(images: np.ndarray, labels: np.ndarray, recipe: Recipe,
             if epoch + 1 < recipe.epochs:
                 upcoming = worker.submit(prepare)
             yield current
-
-
-def blas_threads() -> int:
-    """How many threads NumPy's BLAS may use now (threadpoolctl reads the library's own
-    setting, so `threadpool_limits` and OPENBLAS_NUM_THREADS are both honoured)."""
-    from threadpoolctl import threadpool_info
-
-    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-    return max(1, min(counts, default=1))
 
 
 def streams(seed: int) -> list[np.random.Generator]:

@@ -94,7 +94,7 @@ def test_a_cnn_trains_with_the_same_loop_and_seed():
 
 def test_overlapped_epochs_and_batch_buffer_change_no_bit():
     """The loop's speed-ups (next epoch prepared in a worker, one reused input buffer,
-    the optimiser's scratch and threads) against a plain loop written out here."""
+    the optimiser's scratch) against a plain loop written out here."""
     from engine.augment import augment
     from engine.optim import Adam
     from engine.training import streams
@@ -102,7 +102,7 @@ def test_overlapped_epochs_and_batch_buffer_change_no_bit():
     images, labels = toy(300, seed=3)
     recipe = Recipe(epochs=3, batch_size=64, schedule="constant", lr=2e-3, warmup_epochs=0)
     model = init_model(MLP, {"sizes": [784, 24, 10]}, 5, "float32")
-    train(model, images, labels, recipe, 5, progress=False, threads=2)
+    train(model, images, labels, recipe, 5, progress=False)
 
     ref = init_model(MLP, {"sizes": [784, 24, 10]}, 5, "float32")
     _, shuffle_rng, aug_rng = streams(5)
