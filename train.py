@@ -27,7 +27,7 @@ import numpy as np
 from engine.calibration import calibrated, expected_calibration_error, fit_temperature
 from engine.mnist import MNISTError, load_mnist
 from engine.model import evaluate, logits
-from engine.training import TrainingDivergedError, to_input, train
+from engine.training import EpochCache, TrainingDivergedError, to_input, train
 
 ROOT = Path(__file__).resolve().parent
 QUICK_TRAIN_IMAGES, QUICK_EPOCHS = 6000, 2
@@ -72,6 +72,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="train only the not-a-digit detector (a full run, without "
                         "--variants, trains it after the variants)")
     p.add_argument("--list", action="store_true", help="list the matching variants and exit")
+    p.add_argument("--epoch-cache-mb", type=int, default=1500, metavar="MB",
+                   help="memory for prepared (shuffled, augmented) epochs that later "
+                        "architectures and fine-tunes reuse; 0 prepares every epoch anew "
+                        "(same weights either way)")
     hub = p.add_argument_group("publishing to the Hugging Face Hub (token: HF_TOKEN or "
                                "`hf auth login`)")
     hub.add_argument("--push", action="store_true",
@@ -88,6 +92,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         p.error("--epochs must be at least 1")
+    if args.epoch_cache_mb < 0:
+        p.error("--epoch-cache-mb must be 0 or more")
     if args.detector and (args.derive_only or args.push_only or args.variants != "*"):
         p.error("--detector trains the detector alone; drop --variants, --derive-only and "
                 "--push-only")
@@ -134,7 +140,7 @@ def float_parent(arch, args: argparse.Namespace, images: np.ndarray, labels: np.
     seed = arch.seed if args.seed is None else args.seed
     model = arch.init(seed)
     history = train(model, images, labels, recipe, seed, progress=not args.no_progress,
-                    desc=arch.name)
+                    desc=arch.name, cache=getattr(args, "epoch_cache", None))
     return model, {"recipe": recipe.to_dict(), "seed": seed, "epochs": recipe.epochs,
                    "train_images": len(images), "train_seconds": round(history.seconds, 1),
                    "final_train_loss": round(history.loss[-1], 5), "quick": bool(args.quick)}
@@ -152,6 +158,7 @@ def quantisation_aware(v, parent, args: argparse.Namespace, images: np.ndarray,
     child = parent.copy()
     seed = v.architecture.seed if args.seed is None else args.seed
     history = train(child, images, labels, recipe, seed, progress=not args.no_progress,
+                    cache=getattr(args, "epoch_cache", None),
                     desc=f"{v.name} (QAT)")
     return child, {"recipe": recipe.to_dict(), "seed": seed,
                    "train_seconds": round(history.seconds, 1),
@@ -194,6 +201,8 @@ def train_zoo(args: argparse.Namespace, writer) -> dict:
     print(f"MNIST from {mnist.source}; {verb} {len(archs)} architecture(s) "
           f"on {len(images):,} images -> {args.out}")
     manifest = writer.manifest
+    # Every architecture and fine-tune with the same seed trains on the same epochs.
+    args.epoch_cache = EpochCache(args.epoch_cache_mb * 2**20)
     for arch in archs:
         model, training = float_parent(arch, args, images, labels, writer.manifest)
         dtype = training["recipe"]["dtype"]

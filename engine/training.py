@@ -5,12 +5,15 @@ from one seed, so one seed gives bit-identical weights on the same machine.
 
 Augmenting an epoch (a warp per image) costs about as much as training a small MLP on
 it, so a worker thread prepares the next epoch's shuffled, augmented images while the
-current one trains (OpenCV releases the GIL while it warps). It draws from the same
-generators in the same order, so overlapping changes no bit of the result.
+current one trains (OpenCV releases the GIL while it warps), and an `EpochCache` lets
+runs that would prepare the same epochs (the zoo's architectures share a seed, images and
+augmentation) prepare them once. Either way each epoch is drawn from the same generators
+in the same order, so neither changes a bit of the result.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Iterator
@@ -86,12 +89,15 @@ def to_input(images: np.ndarray, dtype: str | np.dtype = "float32",
 
 
 def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int = 0,
-          progress: bool = True, desc: str = "train") -> History:
-    """Train `model` in place on uint8 `images` (N, 28, 28) with integer `labels`."""
+          progress: bool = True, desc: str = "train", cache: EpochCache | None = None
+          ) -> History:
+    """Train `model` in place on uint8 `images` (N, 28, 28) with integer `labels`.
+
+    `cache`: prepared epochs shared with other runs (see `EpochCache`).
+    """
     if model.frozen:
         raise ValueError(f"{model!r} is frozen for inference (a loaded artifact's weights are "
                          "read-only); train model.copy() instead")
-    _, shuffle_rng, aug_rng = streams(seed)  # the first one initialised the model
     params = model.parameters()
     opt_cls = OPTIMIZERS[recipe.optimizer]
     kwargs = {"momentum": recipe.momentum} if recipe.optimizer == "sgd" else {}
@@ -110,7 +116,7 @@ def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, 
     bar = tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False)
     try:
         for epoch, (epoch_images, y_all) in enumerate(
-                epochs(images, labels, recipe, shuffle_rng, aug_rng)):
+                epochs(images, labels, recipe, seed, cache)):
             total_loss = 0.0
             for i in range(0, n, recipe.batch_size):
                 x = epoch_images[i:i + recipe.batch_size]
@@ -134,29 +140,79 @@ def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, 
     return history
 
 
-def epochs(images: np.ndarray, labels: np.ndarray, recipe: Recipe,
-           shuffle_rng: np.random.Generator, aug_rng: np.random.Generator
-           ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def epochs(images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int,
+           cache: EpochCache | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Each epoch's images (shuffled, augmented) and labels, one epoch prepared ahead.
 
-    Only the worker draws from the two generators, epoch after epoch, so the images are
-    the ones a plain loop would make. If training stops early, the epoch in preparation
-    is finished and dropped (a fraction of a second).
+    Only the worker draws from the seed's two generators, epoch after epoch, so the images
+    are the ones a plain loop would make. Epochs already in `cache` are taken from it, and
+    the generators resume from the state the cache kept after its last one. If training
+    stops early, the epoch in preparation is finished and dropped (a fraction of a second).
     """
-    def prepare() -> tuple[np.ndarray, np.ndarray]:
+    key = cache.key(images, labels, recipe, seed) if cache is not None else None
+    known = cache.epochs(key) if cache is not None else []
+    _, shuffle_rng, aug_rng = streams(seed)  # the first one initialised the model
+    if known and len(known) < recipe.epochs:
+        shuffle_rng.bit_generator.state, aug_rng.bit_generator.state = known[-1][2]
+
+    def prepare() -> tuple[np.ndarray, np.ndarray, tuple]:
         order = shuffle_rng.permutation(len(images))
         x = images[order]
         if recipe.augment is not None:
             x = augment(x, aug_rng, recipe.augment)
-        return x, labels[order]
+        x.flags.writeable = False  # shared with later runs through the cache
+        # The generators' states after this epoch: where a longer run would resume.
+        return x, labels[order], (shuffle_rng.bit_generator.state, aug_rng.bit_generator.state)
 
     with ThreadPoolExecutor(1, thread_name_prefix="next-epoch") as worker:
-        upcoming = worker.submit(prepare)
+        upcoming = worker.submit(prepare) if len(known) < recipe.epochs else None
         for epoch in range(recipe.epochs):
-            current = upcoming.result()
+            if epoch < len(known):
+                yield known[epoch][:2]
+                continue
+            x, y, states = upcoming.result()
             if epoch + 1 < recipe.epochs:
                 upcoming = worker.submit(prepare)
-            yield current
+            if cache is not None:
+                cache.add(key, x, y, states)
+            yield x, y
+
+
+class EpochCache:
+    """Prepared epochs kept for the next training run that would make the same ones.
+
+    The zoo's architectures share one seed, the training images and the augmentation, so
+    they all train on the same shuffled, augmented epochs, and the quantisation-aware
+    fine-tunes see the first few again: preparing them once saves most of a zoo run's
+    augmentation. An epoch is its images and labels (read-only) and the generators' states
+    after it, so a longer run continues the stream where the cache ends. Held in memory up
+    to `max_bytes` (an MNIST epoch is 43 MB); epochs past the budget are not kept.
+    """
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._store: dict[tuple, list[tuple]] = {}
+
+    @staticmethod
+    def key(images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int) -> tuple:
+        """Everything an epoch depends on: the data (by content), the augmentation, the seed."""
+        digest = hashlib.blake2b(digest_size=16)
+        for a in (images, labels):
+            a = np.ascontiguousarray(a)
+            digest.update(f"{a.dtype}{a.shape}".encode())
+            digest.update(memoryview(a).cast("B"))
+        return digest.hexdigest(), recipe.augment, int(seed)
+
+    def epochs(self, key: tuple) -> list[tuple]:
+        return list(self._store.get(key, []))
+
+    def add(self, key: tuple, x: np.ndarray, y: np.ndarray, states: tuple) -> None:
+        """Keep the next epoch of `key`'s stream, if the budget allows."""
+        size = x.nbytes + y.nbytes
+        if self.bytes + size <= self.max_bytes:
+            self._store.setdefault(key, []).append((x, y, states))
+            self.bytes += size
 
 
 def streams(seed: int) -> list[np.random.Generator]:

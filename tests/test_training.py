@@ -124,3 +124,35 @@ def test_to_input_into_a_buffer_is_the_plain_conversion():
         out = to_input(images, out=buffer)
         assert out is buffer and np.array_equal(out, images.astype(dtype) / 255.0)
         assert np.array_equal(to_input(images, dtype), out)
+
+
+def test_epoch_cache_changes_no_bit_and_resumes_the_stream():
+    """Runs sharing a cache (as the zoo's architectures and fine-tunes do) train exactly
+    as without it: shorter runs read its epochs, longer ones resume the generators where
+    it ends, and a budget too small for an epoch keeps nothing."""
+    from engine.training import EpochCache
+
+    images, labels = toy(200, seed=4)
+    recipe = Recipe(epochs=3, batch_size=50, warmup_epochs=0)
+
+    def run(epochs, cache):
+        model = init_model(MLP, {"sizes": [784, 12, 10]}, 2, "float32")
+        train(model, images, labels, recipe.with_(epochs=epochs), 2, progress=False,
+              cache=cache)
+        return weights(model)
+
+    plain = {n: run(n, None) for n in (2, 3, 5)}
+    epoch_bytes = images.nbytes + labels.nbytes
+    cache = EpochCache(max_bytes=4 * epoch_bytes)  # room for four of the five epochs
+    for n in (3, 2, 5, 5, 3):
+        assert all(np.array_equal(a, b) for a, b in zip(run(n, cache), plain[n])), n
+    assert cache.bytes == 4 * epoch_bytes
+    (stored,) = cache._store.values()
+    assert [len(x) for x, _, _ in stored] == [200] * 4 and not stored[0][0].flags.writeable
+    other = EpochCache(max_bytes=4 * epoch_bytes)
+    run(2, other)
+    assert other.epochs(cache.key(images, labels, recipe, 2)) and \
+        not other.epochs(cache.key(images, labels, recipe, 3))  # another seed, another key
+    tiny = EpochCache(max_bytes=epoch_bytes - 1)
+    assert all(np.array_equal(a, b) for a, b in zip(run(2, tiny), plain[2]))
+    assert tiny.bytes == 0 and not tiny._store
