@@ -138,3 +138,16 @@ def test_a_variant_this_copy_does_not_register_loads_from_its_config(tmp_path):
     x = np.random.default_rng(2).random((4, 28, 28)).astype(np.float32)
     assert loaded.name == "cnn-elsewhere-int4" and loaded.num_params == model.num_params
     assert np.abs(loaded.predict_proba(x) - model.predict_proba(x)).max() < 0.15
+
+
+def test_a_loaded_variant_is_frozen_and_its_copy_is_not():
+    """Loaded weights are read-only (what lets the one-image path keep derived layouts):
+    writing to them fails, and a copy is an ordinary trainable model."""
+    model = zoo.load("mlp-h512-float32")
+    assert model.frozen
+    with pytest.raises(ValueError, match="read-only"):
+        model.layers[0].W[0, 0] = 0.0
+    twin = model.copy()
+    assert not twin.frozen and twin.name == model.name
+    x = to_input(np.full((1, 28, 28), 200, np.uint8))
+    np.testing.assert_allclose(model.predict_proba(x), twin.predict_proba(x), atol=1e-6)

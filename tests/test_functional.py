@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from engine.functional import cross_entropy, log_softmax, softmax
 
@@ -22,3 +23,19 @@ def test_cross_entropy_value_and_no_nan_at_extremes():
     assert np.all(np.isfinite(grad))
     loss, _ = cross_entropy(np.zeros((4, 10)), np.arange(4))
     assert np.isclose(loss, np.log(10))
+
+
+@pytest.mark.parametrize("shape", [(1, 10), (500, 10), (3, 100), (10,), (2, 3, 10)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_paths_agree_with_the_formula(shape, dtype):
+    """One row (Python floats), many short rows (transposed reductions) and the general
+    case: the same probabilities, in the input's dtype, whatever the path."""
+    z = (np.random.default_rng(0).standard_normal(shape) * 30).astype(dtype)
+    z.flat[0] = 1e4 if dtype == "float64" else 80.0  # far beyond exp's range unshifted
+    ref = np.exp(z.astype(np.float64) - z.max(axis=-1, keepdims=True))
+    ref /= ref.sum(axis=-1, keepdims=True)
+    p = softmax(z)
+    assert p.dtype == dtype and p.shape == z.shape and np.isfinite(p).all()
+    np.testing.assert_allclose(p, ref, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-5)
+    assert np.array_equal(p.argmax(axis=-1), z.argmax(axis=-1))
