@@ -38,8 +38,12 @@ def run(variants: str, data: str | None, cache_mb: int) -> tuple[dict, float]:
 
 
 def rows_of(manifest: dict, shipped: dict) -> tuple[list[list], dict]:
+    import zoo
+
+    order = list(zoo.registry.ARCHITECTURES)
     per_arch: dict[str, dict] = {}
-    for name, e in sorted(manifest["variants"].items()):
+    for name, e in sorted(manifest["variants"].items(),
+                          key=lambda kv: (order.index(kv[1]["architecture"]), kv[0])):
         a = per_arch.setdefault(e["architecture"], {"float": e["train_seconds"], "qat": {},
                                                     "same": 0, "variants": 0})
         if e.get("qat"):

@@ -47,6 +47,15 @@ def conv_input_grad(dz: np.ndarray, W: np.ndarray, shape: tuple[int, ...]) -> np
     return dx
 
 
+def zero_padded(x: np.ndarray, p: int) -> np.ndarray:
+    """(N, H, W, C) with p zeros around each map: np.pad's result, for a tenth of its
+    fixed cost (which is most of a one-image convolution's time)."""
+    n, h, w, c = x.shape
+    out = np.zeros((n, h + 2 * p, w + 2 * p, c), x.dtype)
+    out[:, p:p + h, p:p + w, :] = x
+    return out
+
+
 class Conv2D:
     """A 'valid' convolution over an input zero-padded by `pad` on each side."""
 
@@ -57,8 +66,7 @@ class Conv2D:
     def __call__(self, x: np.ndarray, keep: bool = False):
         """(N, H, W, C) -> (N, OH, OW, out); with `keep`, also the patches for backward."""
         if self.pad:
-            p = self.pad
-            x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+            x = zero_padded(x, self.pad)
         kh, kw, c_in, c_out = self.W.shape
         cols = im2col(x, kh, kw)
         n, oh, ow = cols.shape[:3]

@@ -20,6 +20,13 @@ from engine.model import Grads, Model, fold_scale
 _TRIM_FROM = 1 << 17
 
 
+def _inked_span(v: np.ndarray) -> tuple[int, int]:
+    """[first, last + 1) of the nonzero entries of `v`; (0, 0) when there are none."""
+    inked = (v != 0).tobytes()
+    a = inked.find(1)
+    return (a, inked.rfind(1) + 1) if a >= 0 else (0, 0)
+
+
 @dataclass
 class Dense:
     W: np.ndarray  # (in, out)
@@ -118,49 +125,63 @@ class MLP(Model):
         A digit is mostly background and a zero pixel adds nothing to any product, so a
         wide first layer reads only the rows of W from the first inked pixel to the last:
         a contiguous slice, no copy. A frozen model (weights that cannot change under a
-        derived copy) goes further with layouts made once: digits are taller than wide, so
-        pixels are taken column by column against W's rows in that order, which makes the
-        slice about half of W (410 of 784 rows on average over MNIST's test set, where row
-        order gives 530); and layers not sliced multiply by W.T stored contiguously, the
-        faster matrix-vector product here.
+        derived copy) goes further with layouts made once, scales folded in: digits are
+        taller than wide, so pixels are taken column by column against W's rows in that
+        order, which makes the slice about half of W (410 of 784 rows on average over
+        MNIST's test set, where row order gives 530); narrow layers multiply by W.T
+        stored contiguously, the faster matrix-vector product here.
         """
         first = self.layers[0]
-        layout = self._one_image_layout(image.shape) if not first.W.flags.writeable else None
-        W = first.W
-        if W.size < _TRIM_FROM:  # finding the ink costs more than it saves
-            z = image.reshape(-1) @ W if layout is None else np.dot(layout[1], image.reshape(-1))
-        else:
-            if layout is not None and layout[1] is not None:
-                W, v = layout[1], image.T.ravel()
+        if first.W.flags.writeable:  # not frozen: the weights as they are
+            v = image.reshape(-1)
+            if first.W.size >= _TRIM_FROM:
+                a, b = _inked_span(v)
+                z = v[a:b] @ first.W[a:b]
             else:
-                v = image.reshape(-1)
-            inked = (v != 0).tobytes()
-            a, b = inked.find(1), inked.rfind(1) + 1
-            z = v[a:b] @ W[a:b] if a >= 0 else np.zeros(W.shape[1], W.dtype)
-        h = fold_scale(z, first.scale, first.b)
+                z = v @ first.W
+            h = fold_scale(z, first.scale, first.b)
+            for layer in self.layers[1:]:
+                np.maximum(h, 0, out=h)
+                h = fold_scale(h @ layer.W, layer.scale, layer.b)
+            return h
+        _, _, kind, W, rest = self._one_image_layout(image.shape)
+        if kind == "t":
+            h = np.dot(W, image.reshape(-1))
+        else:
+            v = image.T.ravel() if kind == "columns" else image.reshape(-1)
+            a, b = _inked_span(v)
+            h = v[a:b] @ W[a:b]
+        h += first.b
         zero = h.dtype.type(0)
-        for i, layer in enumerate(self.layers[1:]):
+        for Wt, bias in rest:
             np.maximum(h, zero, out=h)
-            z = np.dot(layout[2][i], h) if layout is not None else h @ layer.W
-            h = fold_scale(z, layer.scale, layer.b)
+            h = np.dot(Wt, h)
+            h += bias
         return h
 
     def _one_image_layout(self, shape: tuple[int, ...]) -> tuple:
-        """(first W; that W as the first layer reads it: W.T if narrow, else its rows in
-        column-major pixel order or None; [W.T of later layers]), made once per frozen
-        first weight matrix and image shape."""
-        W = self.layers[0].W
+        """(first W, image shape, how the first layer reads, its matrix, [(W.T, b) of the
+        later layers]), scales folded in; made once per frozen weight matrix and shape."""
+        first = self.layers[0]
         cached = self._layout
-        if cached is None or cached[0] is not W or cached[3] != shape:
-            first = None
+        if cached is None or cached[0] is not first.W or cached[1] != shape:
+            def folded(layer: Dense) -> np.ndarray:
+                return layer.W if layer.scale is None else \
+                    (layer.W * layer.scale).astype(layer.W.dtype)
+
+            W = folded(first)
             if W.size < _TRIM_FROM:
-                first = np.ascontiguousarray(W.T)
+                kind, matrix = "t", np.ascontiguousarray(W.T)
             elif len(shape) == 2 and shape[0] * shape[1] == W.shape[0]:
                 h, w = shape
-                first = np.ascontiguousarray(
+                kind = "columns"
+                matrix = np.ascontiguousarray(
                     W.reshape(h, w, -1).transpose(1, 0, 2).reshape(h * w, -1))
-            rest = [np.ascontiguousarray(layer.W.T) for layer in self.layers[1:]]
-            self._layout = cached = (W, first, rest, shape)
+            else:
+                kind, matrix = "rows", np.ascontiguousarray(W)
+            rest = [(np.ascontiguousarray(folded(layer).T), layer.b)
+                    for layer in self.layers[1:]]
+            self._layout = cached = (first.W, shape, kind, matrix, rest)
         return cached
 
     def _backward(self, acts: list[np.ndarray], dz: np.ndarray, params: bool, inputs: bool

@@ -117,3 +117,13 @@ def test_large_batches_run_in_chunks_with_the_same_answers():
 def test_a_config_that_does_not_fit_is_refused():
     with pytest.raises(ValueError, match="does not fit"):
         CNN.shapes({"conv": [{"channels": 8, "kernel": 30}], "dense": []})
+
+
+def test_zero_padded_is_np_pad():
+    from engine.conv import zero_padded
+
+    x = np.random.default_rng(0).standard_normal((2, 5, 4, 3)).astype(np.float32)
+    for p in (1, 2):
+        out = zero_padded(x, p)
+        assert out.dtype == x.dtype
+        assert np.array_equal(out, np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))))

@@ -73,12 +73,17 @@ def test_state_dict_names_are_the_shipped_ones():
 
 
 @pytest.mark.parametrize("width", [40, 200])  # below and above the trimming threshold
-def test_one_image_path_is_the_batch_function_frozen_or_not(width):
-    """The one-image path (inked slice of W, column order when frozen) computes what the
-    batch path computes, for inked, blank, full and edge-touching images."""
+@pytest.mark.parametrize("scaled", [False, True])  # as int8 variants run: (x @ Wq) * s
+def test_one_image_path_is_the_batch_function_frozen_or_not(width, scaled):
+    """The one-image path (inked slice of W, column order and scales folded when frozen)
+    computes what the batch path computes, for inked, blank, full and edge images."""
     from engine.training import init_model
 
     model = init_model(MLP, {"sizes": [784, width, 12, 10]}, 3, "float32")
+    if scaled:
+        rng = np.random.default_rng(1)
+        for layer in model.layers:
+            layer.scale = rng.uniform(0.5, 2.0, layer.W.shape[1]).astype(np.float32)
     rng = np.random.default_rng(0)
     images = np.zeros((5, 28, 28), np.float32)
     images[0, 5:20, 10:16] = rng.random((15, 6))
