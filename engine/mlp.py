@@ -160,11 +160,14 @@ class MLP(Model):
         return h
 
     def _one_image_layout(self, shape: tuple[int, ...]) -> tuple:
-        """(first W, image shape, how the first layer reads, its matrix, [(W.T, b) of the
-        later layers]), scales folded in; made once per frozen weight matrix and shape."""
+        """(the arrays it was made from, image shape, how the first layer reads, its matrix,
+        [(W.T, b) of the later layers]), scales folded in; made once per set of frozen
+        arrays and image shape (a layer given new arrays gets a new layout)."""
         first = self.layers[0]
         cached = self._layout
-        if cached is None or cached[0] is not first.W or cached[1] != shape:
+        arrays = [a for layer in self.layers for a in (layer.W, layer.b, layer.scale)]
+        if cached is None or cached[1] != shape or len(cached[0]) != len(arrays) or \
+                not all(a is b for a, b in zip(cached[0], arrays)):
             def folded(layer: Dense) -> np.ndarray:
                 return layer.W if layer.scale is None else \
                     (layer.W * layer.scale).astype(layer.W.dtype)
@@ -181,7 +184,7 @@ class MLP(Model):
                 kind, matrix = "rows", np.ascontiguousarray(W)
             rest = [(np.ascontiguousarray(folded(layer).T), layer.b)
                     for layer in self.layers[1:]]
-            self._layout = cached = (first.W, shape, kind, matrix, rest)
+            self._layout = cached = (arrays, shape, kind, matrix, rest)
         return cached
 
     def _backward(self, acts: list[np.ndarray], dz: np.ndarray, params: bool, inputs: bool
