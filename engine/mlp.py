@@ -33,6 +33,12 @@ class Dense:
     b: np.ndarray  # (out,)
     scale: np.ndarray | None = None  # (out,), folded into the output when set
 
+    def __setattr__(self, name: str, value) -> None:
+        if getattr(self, "_frozen", False):  # set by MLP.freeze: layouts were derived from it
+            raise AttributeError(f"a frozen model's layers are fixed (setting {name}); "
+                                 "change model.copy() instead")
+        object.__setattr__(self, name, value)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return fold_scale(x @ self.W, self.scale, self.b)
 
@@ -52,7 +58,7 @@ class MLP(Model):
     def __init__(self, layers: list[Dense]):
         if not layers:
             raise ValueError("an MLP needs at least one layer")
-        self.layers = layers
+        self.layers = list(layers)  # a tuple only once frozen (see freeze)
         self._layout: tuple | None = None  # frozen one-image layouts (_forward_one)
 
     @classmethod
@@ -89,6 +95,16 @@ class MLP(Model):
 
     def parameters(self) -> list[np.ndarray]:
         return [p for layer in self.layers for p in (layer.W, layer.b)]
+
+    def freeze(self) -> MLP:
+        """Read-only weights (Model.freeze), and fixed layers: a tuple of layers whose
+        arrays cannot be swapped, so the one-image layouts stay right while `layers` is the
+        same object (one identity check per call)."""
+        super().freeze()
+        self.layers = tuple(self.layers)
+        for layer in self.layers:
+            object.__setattr__(layer, "_frozen", True)
+        return self
 
     @property
     def classifier(self) -> str:
@@ -132,7 +148,7 @@ class MLP(Model):
         stored contiguously, the faster matrix-vector product here.
         """
         first = self.layers[0]
-        if first.W.flags.writeable:  # not frozen: the weights as they are
+        if not isinstance(self.layers, tuple):  # not frozen: the weights as they are
             v = image.reshape(-1)
             if first.W.size >= _TRIM_FROM:
                 a, b = _inked_span(v)
@@ -160,14 +176,12 @@ class MLP(Model):
         return h
 
     def _one_image_layout(self, shape: tuple[int, ...]) -> tuple:
-        """(the arrays it was made from, image shape, how the first layer reads, its matrix,
-        [(W.T, b) of the later layers]), scales folded in; made once per set of frozen
-        arrays and image shape (a layer given new arrays gets a new layout)."""
+        """(the layers it was made from, image shape, how the first layer reads, its
+        matrix, [(W.T, b) of the later layers]), scales folded in; made once per frozen
+        layers and image shape (new layers, new layout)."""
         first = self.layers[0]
         cached = self._layout
-        arrays = [a for layer in self.layers for a in (layer.W, layer.b, layer.scale)]
-        if cached is None or cached[1] != shape or len(cached[0]) != len(arrays) or \
-                not all(a is b for a, b in zip(cached[0], arrays)):
+        if cached is None or cached[0] is not self.layers or cached[1] != shape:
             def folded(layer: Dense) -> np.ndarray:
                 return layer.W if layer.scale is None else \
                     (layer.W * layer.scale).astype(layer.W.dtype)
@@ -184,7 +198,7 @@ class MLP(Model):
                 kind, matrix = "rows", np.ascontiguousarray(W)
             rest = [(np.ascontiguousarray(folded(layer).T), layer.b)
                     for layer in self.layers[1:]]
-            self._layout = cached = (arrays, shape, kind, matrix, rest)
+            self._layout = cached = (self.layers, shape, kind, matrix, rest)
         return cached
 
     def _backward(self, acts: list[np.ndarray], dz: np.ndarray, params: bool, inputs: bool

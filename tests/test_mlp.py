@@ -98,8 +98,13 @@ def test_one_image_path_is_the_batch_function_frozen_or_not(width, scaled):
             for x in (image[None], image.reshape(1, 784)):
                 np.testing.assert_allclose(model.forward(x)[0], batch[i], rtol=1e-5, atol=1e-5)
     assert model.frozen and model._layout is not None
-    # A layer given new (frozen) arrays gets a new layout, not the old one's answers.
-    model.layers[-1] = Dense(model.layers[-1].W * 2, model.layers[-1].b, model.layers[-1].scale)
+    # Frozen layers cannot be changed in place; new layers get a new layout.
+    with pytest.raises(AttributeError, match="frozen"):
+        model.layers[-1].W = model.layers[-1].W * 2
+    with pytest.raises(TypeError):
+        model.layers[-1] = model.layers[0]
+    last = model.layers[-1]
+    model.layers = (*model.layers[:-1], Dense(last.W * 2, last.b, last.scale))
     model.freeze()
     np.testing.assert_allclose(model.forward(images[:1])[0], model.forward(images)[0],
                                rtol=1e-5, atol=1e-5)
