@@ -46,7 +46,7 @@ def main() -> None:
     x_test = to_input(data.test_images)
     for arch in args.archs.split(","):
         v = zoo.get_variant(f"{arch}-int8")
-        parent = shipped.load(v.parent)
+        parent = shipped.load(v.parent).copy()  # loaded weights are read-only: train a copy
         ptq = evaluate(v.convert(parent), x_test, data.test_labels)
         finetune = v.architecture.recipe.with_(epochs=args.epochs, lr=1e-4, warmup_epochs=0.0,
                                                qat=QAT(8, None, "absmax", 8))

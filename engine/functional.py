@@ -28,11 +28,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
     """
     if z.ndim == 2 and z.shape[1] <= 64 and z.dtype.kind == "f":
         if len(z) == 1:
-            row = z[0].tolist()
-            top = max(row)
-            e = [math.exp(t - top) for t in row]
-            total = sum(e)
-            return np.array([t / total for t in e], z.dtype).reshape(1, -1)
+            return softmax_row(z[0]).reshape(1, -1)
         e = np.ascontiguousarray(z.T)
         e -= e.max(axis=0)
         np.exp(e, out=e)
@@ -42,6 +38,15 @@ def softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(e, out=e) if e.dtype.kind == "f" else np.exp(e)
     e /= e.sum(axis=-1, keepdims=True)
     return e
+
+
+def softmax_row(z: np.ndarray) -> np.ndarray:
+    """softmax of one short float vector, on Python floats (see `softmax`)."""
+    row = z.tolist()
+    top = max(row)
+    e = [math.exp(t - top) for t in row]
+    total = sum(e)
+    return np.array([t / total for t in e], z.dtype)
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.functional import softmax_row
 from engine.model import Grads, Model, fold_scale
 
 # Below this many first-layer weights (784 x ~170) reading them all is cheaper than finding
@@ -60,6 +61,7 @@ class MLP(Model):
             raise ValueError("an MLP needs at least one layer")
         self.layers = list(layers)  # a tuple only once frozen (see freeze)
         self._layout: tuple | None = None  # frozen one-image layouts (_forward_one)
+        self._zero = self.layers[0].W.dtype.type(0)  # ReLU's floor, made once
 
     @classmethod
     def shapes(cls, config: dict) -> dict[str, tuple[int, ...]]:
@@ -122,6 +124,12 @@ class MLP(Model):
     def sizes(self) -> list[int]:
         return [self.layers[0].W.shape[0]] + [layer.W.shape[1] for layer in self.layers]
 
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=self.dtype)
+        if len(x) == 1:  # one image: its path end to end
+            return softmax_row(self._forward_one(x[0]))[None]
+        return super().predict_proba(x)
+
     def _forward(self, x: np.ndarray, keep: bool) -> tuple[np.ndarray, list[np.ndarray]]:
         if len(x) == 1 and not keep:
             return self._forward_one(x[0])[None], []
@@ -168,7 +176,7 @@ class MLP(Model):
             a, b = _inked_span(v)
             h = v[a:b] @ W[a:b]
         h += first.b
-        zero = h.dtype.type(0)
+        zero = self._zero
         for Wt, bias in rest:
             np.maximum(h, zero, out=h)
             h = np.dot(Wt, h)

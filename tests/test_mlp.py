@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from engine.functional import softmax
 from engine.mlp import MLP, Dense
 from engine.model import evaluate
 from tests.gradcheck import numeric_grad
@@ -97,6 +98,10 @@ def test_one_image_path_is_the_batch_function_frozen_or_not(width, scaled):
         for i, image in enumerate(images):
             for x in (image[None], image.reshape(1, 784)):
                 np.testing.assert_allclose(model.forward(x)[0], batch[i], rtol=1e-5, atol=1e-5)
+                p = model.predict_proba(x)
+                assert p.shape == (1, 10) and p.dtype == np.float32
+                np.testing.assert_allclose(p[0], softmax(batch[i][None])[0], rtol=1e-4,
+                                           atol=1e-6)
     assert model.frozen and model._layout is not None
     # Frozen layers cannot be changed in place; new layers get a new layout.
     with pytest.raises(AttributeError, match="frozen"):
