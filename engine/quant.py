@@ -41,7 +41,10 @@ def quantize(W: np.ndarray, bits: int, group_size: int | None = None, scale: str
         counts = np.diff(np.append(starts, n_in))[:, None]
         amax = np.add.reduceat(np.abs(W), starts, axis=0) / counts
     scales = np.where(amax > 0, amax, 1.0).astype(np.float32)
-    full = np.repeat(scales, g, axis=0)[:n_in].astype(np.float64)
+    # One scale row per input row; with one group, broadcast instead of repeated (the same
+    # quotients without a full-size float64 copy: QAT does this every step).
+    full = (scales if group_size is None else np.repeat(scales, g, axis=0)[:n_in]
+            ).astype(np.float64)
     q = np.clip(np.rint(W / full), -qmax, qmax).astype(np.int8)
     return q, scales
 
@@ -57,7 +60,8 @@ def dequantize(q: np.ndarray, scales: np.ndarray, group_size: int | None = None,
     g = n_in if group_size is None else group_size
     if scales.shape[0] != -(-n_in // g):
         raise ValueError(f"{scales.shape[0]} scale rows do not fit {n_in} rows in groups of {g}")
-    return (q * np.repeat(scales, g, axis=0)[:n_in]).astype(dtype)
+    full = scales if group_size is None else np.repeat(scales, g, axis=0)[:n_in]
+    return (q * full).astype(dtype, copy=False)
 
 
 def fake_quantize(W: np.ndarray, bits: int, group_size: int | None = None,
