@@ -166,7 +166,7 @@ class MLP(Model):
             h = fold_scale(z, first.scale, first.b)
             for layer in self.layers[1:]:
                 np.maximum(h, 0, out=h)
-                h = fold_scale(h @ layer.W, layer.scale, layer.b)
+                h = layer(h)
             return h
         _, _, kind, W, rest = self._one_image_layout(image.shape)
         if kind == "t":

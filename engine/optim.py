@@ -20,8 +20,8 @@ class Optimizer:
     def __init__(self, params: list[np.ndarray], weight_decay: float = 0.0, scratch: int = 0):
         for p in params:
             if not p.flags.c_contiguous:
-                raise ValueError("optimisers update parameters through flat views: "
-                                 "every parameter must be C-contiguous")
+                raise ValueError("optimisers update the model's own arrays in place: "
+                                 "every parameter must be a C-contiguous array")
         self.params = params
         self.weight_decay = weight_decay
         n = max((p.size for p in params), default=0)
