@@ -25,12 +25,12 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from zoo import answers, why
+from webapp import answers, why
+from webapp.pad import sketchpad
+from webapp.predictor import Prediction, Predictor
+from webapp.uploads import safe_cache_deletion
 from zoo.frontier import chart_points
-from zoo.pad import sketchpad
-from zoo.predictor import Prediction, Predictor
-from zoo.report import family_of, shape_of
-from zoo.uploads import safe_cache_deletion
+from zoo.report import family_of, kib, shape_of
 
 if gr.NO_RELOAD:  # one-time set-up: `gradio app.py` reloads the UI, not this
     PREDICTOR = Predictor.from_env()
@@ -99,13 +99,9 @@ def _why(result: Prediction) -> str:
             + why.saliency_maps(result.image, maps, tops))
 
 
-def _kib(n: int) -> str:
-    return f"{n / 1024:,.1f} KiB"
-
-
 def _choice_label(e: dict) -> str:
     flag = " · experimental" if e.get("experimental") else ""
-    return f"{e['name']} · {100 * e['test_accuracy']:.2f}% · {_kib(e['bytes'])}{flag}"
+    return f"{e['name']} · {100 * e['test_accuracy']:.2f}% · {kib(e['bytes'], 1)} KiB{flag}"
 
 
 def _zoo_table() -> pd.DataFrame:

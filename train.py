@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.calibration import calibrated, expected_calibration_error, fit_temperature
-from engine.mnist import MNISTError, load_mnist
+from engine.data.mnist import MNISTError, load_mnist
 from engine.model import evaluate, logits
 from engine.training import EpochCache, TrainingDivergedError, to_input, train
 
@@ -182,7 +182,7 @@ def train_zoo(args: argparse.Namespace, writer) -> dict:
     """Train what the arguments select into `writer` (a zoo.writer.ZooWriter on args.out);
     return the manifest written."""
     import zoo
-    from zoo.manifest import FORMAT_VERSION
+    from zoo.manifest import MANIFEST_FORMAT
 
     selected = zoo.variants(args.variants)
     archs = list(dict.fromkeys(v.architecture for v in selected))
@@ -195,7 +195,7 @@ def train_zoo(args: argparse.Namespace, writer) -> dict:
         images, labels = images[:QUICK_TRAIN_IMAGES], labels[:QUICK_TRAIN_IMAGES]
     x_test, y_test = mnist.test_images, mnist.test_labels
     n_test = len(y_test)
-    top = {"format_version": FORMAT_VERSION, "dataset": {"name": "MNIST", "test_images": n_test}}
+    top = {"format_version": MANIFEST_FORMAT, "dataset": {"name": "MNIST", "test_images": n_test}}
     versions = library_versions()
     verb = "deriving from" if args.derive_only else "training"
     print(f"MNIST from {mnist.source}; {verb} {len(archs)} architecture(s) "

@@ -39,7 +39,7 @@ def parser(doc: str) -> argparse.ArgumentParser:
 
 
 def mnist(data: str | None = None):
-    from engine.mnist import load_mnist
+    from engine.data.mnist import load_mnist
 
     return load_mnist(data or os.environ.get("MNIST_DIR") or None)
 

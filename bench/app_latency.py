@@ -13,9 +13,9 @@ import time
 import numpy as np
 from _common import emit, mnist, parser, table
 
-from engine.drawn import drawn_digits
+from engine.data.drawn import drawn_digits
 from engine.preprocess import preprocess
-from zoo.predictor import Predictor
+from webapp.predictor import Predictor
 
 MLPS = ["mlp-h128-float64", "mlp-h128-float32", "mlp-h128-int8", "mlp-h128-int4",
         "mlp-h512-float32", "mlp-h512x256-float32"]

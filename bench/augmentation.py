@@ -17,7 +17,7 @@ from _common import emit, mnist, parser, table
 
 import zoo
 from engine.augment import Augment
-from engine.drawn import drawn_digits
+from engine.data.drawn import drawn_digits
 from engine.model import evaluate
 from engine.preprocess import preprocess
 from engine.training import to_input, train

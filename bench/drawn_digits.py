@@ -16,7 +16,7 @@ from _common import emit, mnist, parser, table
 from tqdm.auto import tqdm
 
 import zoo
-from engine.drawn import drawn_digits
+from engine.data.drawn import drawn_digits
 from engine.model import evaluate
 from engine.preprocess import naive, preprocess
 from zoo.report import ordered

@@ -1,5 +1,5 @@
 """The accuracy-per-byte frontier: every shipped variant no other beats on both size and
-MNIST test accuracy, with its accuracy on drawn digits, the issue's size goals, and the
+MNIST test accuracy, with its accuracy on drawn digits, the size goals it is held to, and the
 published points it is measured against.
 
 Size is every byte a variant ships (weights file with its header, and config.json).
@@ -14,17 +14,14 @@ from _common import emit, mnist, parser, table
 from tqdm.auto import tqdm
 
 import zoo
-from engine.drawn import drawn_digits
+from engine.data.drawn import drawn_digits
 from engine.model import evaluate
 from engine.preprocess import preprocess
 from zoo.frontier import REFERENCES, pareto, smallest_reaching
+from zoo.report import kib
 
 GOALS = [(0.99, 16 * 1024, "99.0% in 16 KiB (floor)"), (0.98, 8 * 1024, "98.0% in 8 KiB"),
          (0.995, 16 * 1024, "99.5% in 16 KiB (stretch)"), (0.99, 8 * 1024, "99.0% in 8 KiB")]
-
-
-def kib(n: int) -> str:
-    return f"{n / 1024:.2f}"
 
 
 def main() -> None:

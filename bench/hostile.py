@@ -1,6 +1,6 @@
 """Worst-case server cost of hostile input: time and peak memory per kind of request.
 
-Each kind of input (issue 11's reproducers and the limits around them) is built in a fresh
+Each kind of input (the hostile requests once reported, and the limits around them) is built in a fresh
 Python process, which loads the variants first, then calls `Predictor.predict` on it, as
 the app's /predict does, `--repeat` times. Printed per kind: the answer's status, the
 worst wall and CPU time of one call, the peak of NumPy's and Python's allocations during
@@ -96,7 +96,7 @@ def _rss_mib() -> float:
 
 def measure(name: str, repeat: int) -> dict:
     """In this process: warm up, build the case, call predict `repeat` times."""
-    from zoo.predictor import Predictor
+    from webapp.predictor import Predictor
 
     predictor = Predictor()
     predictor.predict(_seven(), VARIANTS)  # load the variants outside the measurement

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 from _common import ROOT, emit, mnist, parser, table
 
-from engine.drawn import drawn_digits
+from engine.data.drawn import drawn_digits
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")

@@ -2,8 +2,8 @@
 test digits, and the detector's risk-coverage trade-off.
 
 The evaluation set is built here and never trained on: non-digit drawings from
-`engine.nondigits` with their own seed (numbers drawn from MNIST *test* digits), digits
-redrawn from the MNIST test set (`engine.drawn`), and the MNIST test set itself. Every
+`engine.data.nondigits` with their own seed (numbers drawn from MNIST *test* digits), digits
+redrawn from the MNIST test set (`engine.data.drawn`), and the MNIST test set itself. Every
 method's threshold is chosen on held-out training images (the last 5,000, which no model
 trained on) for the same false-alarm budgets as the detector's, never on this set.
 
@@ -17,9 +17,9 @@ from _common import emit, mnist, parser, table
 
 import zoo
 from engine.calibration import calibrated
-from engine.drawn import drawn_digits
+from engine.data.drawn import drawn_digits
+from engine.data.nondigits import KINDS, nondigit_drawings
 from engine.model import logits
-from engine.nondigits import KINDS, nondigit_drawings
 from engine.preprocess import preprocess
 from engine.training import to_input
 from zoo.detector import NAME, as_images, not_a_digit_probability, threshold_for

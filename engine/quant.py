@@ -112,12 +112,3 @@ def unpack_bits(packed: np.ndarray, count: int, bits: int) -> np.ndarray:
     codes[codes > mask >> 1] -= 2 ** bits  # two's complement of the code
     return codes[:count]
 
-
-def pack_int4(q: np.ndarray) -> np.ndarray:
-    """Signed values in [-8, 7] -> uint8, two per byte (element 2k low nibble, 2k+1 high)."""
-    return pack_bits(q, 4)
-
-
-def unpack_int4(packed: np.ndarray, count: int) -> np.ndarray:
-    """Inverse of pack_int4: the first `count` signed values, as int8."""
-    return unpack_bits(packed, count, 4)

@@ -39,7 +39,7 @@ WRITER, READER = "hf_test_writer_token", "hf_test_reader_token"
 def mnist_problem() -> str | None:
     """Why the tests cannot have real MNIST, or None: unset, mistyped and incomplete are
     different mistakes, and each skip says which."""
-    from engine.mnist import FILES
+    from engine.data.mnist import FILES
 
     value = os.environ.get("MNIST_DIR")
     if not value:
@@ -69,7 +69,7 @@ requires_mnist = pytest.mark.skipif(mnist_dir() is None, reason=str(mnist_proble
 
 @pytest.fixture(scope="session")
 def mnist():
-    from engine.mnist import load_mnist
+    from engine.data.mnist import load_mnist
 
     d = mnist_dir()
     if d is None:

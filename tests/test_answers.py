@@ -6,8 +6,8 @@ import re
 import cv2
 import numpy as np
 
-from zoo import answers
-from zoo.predictor import Prediction
+from webapp import answers
+from webapp.predictor import Prediction
 
 ENTRIES = {"a": {"bytes": 2048, "test_accuracy": 0.9912},
            "b": {"bytes": 1024, "test_accuracy": 0.98, "experimental": True}}

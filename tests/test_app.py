@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from engine.drawn import draw
+from engine.data.drawn import draw
 from tests.conftest import ROOT, WRITER, free_port, requires_mnist, seven
-from zoo.predictor import Predictor
+from webapp.predictor import Predictor
 
 SEVEN = seven(pen=10, box=(70, 60, 200, 230))  # a thick-pen 7, as a mouse draws it
 

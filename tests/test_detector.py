@@ -10,6 +10,7 @@ from engine.cnn import CNN
 from engine.training import init_model
 from tests.test_app import SEVEN
 from tests.test_artifacts import write_zoo
+from webapp.predictor import Predictor
 from zoo.artifacts import save_variant
 from zoo.detector import ARCHITECTURE, VARIANT, manifest_section, threshold_for
 from zoo.manifest import (
@@ -20,7 +21,6 @@ from zoo.manifest import (
     validate_manifest,
     write_manifest,
 )
-from zoo.predictor import Predictor
 from zoo.sources import LocalZoo
 
 NAME = "mlp-h32-int8"

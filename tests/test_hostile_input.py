@@ -15,8 +15,8 @@ import engine.preprocess
 from engine.image import WORK_SIDE, DrawingError, working_image
 from engine.preprocess import preprocess
 from tests.conftest import click, four, seven
-from zoo.canvas import MAX_LAYERS, to_array
-from zoo.predictor import Predictor
+from webapp.canvas import MAX_LAYERS, to_array
+from webapp.predictor import Predictor
 
 MiB = 2**20
 

@@ -18,7 +18,7 @@ import zoo
 from tests.conftest import READER, ROOT, WRITER
 from zoo import hub as zhub
 from zoo.artifacts import ArtifactError, save_variant
-from zoo.manifest import ManifestError, read_manifest, write_manifest
+from zoo.manifest import MAX_MANIFEST_BYTES, ManifestError, read_manifest, write_manifest
 
 NAMES = ["mlp-h32-float32", "mlp-h32-int8", "mlp-h32-int4"]
 NAMES_SORTED = sorted(NAMES)
@@ -54,7 +54,7 @@ def test_push_then_load_in_a_fresh_cache_is_byte_identical(hub, tmp_path):
     files = HfApi(token=WRITER).list_repo_files("tester/zoo")
     assert {"manifest.json", "README.md", "variants/mlp-h32-int4/model.safetensors"} <= set(files)
     assert len(hub.repos["tester/zoo"].history()) == 2  # the repo's first commit + ours
-    remote = zhub.open_zoo("tester/zoo", cache_dir=tmp_path / "cache")
+    remote = zhub.open_repo("tester/zoo", cache_dir=tmp_path / "cache")
     assert remote.revision == result.commit and not remote.offline
     assert remote.names == NAMES_SORTED and remote.label == f"Hub tester/zoo@{result.commit[:12]}"
     x = np.random.default_rng(0).random((5, 784))
@@ -211,7 +211,7 @@ def test_branch_push_and_load(hub, tmp_path):
     make_zoo(tmp_path / "exp", seed_shift=2)
     result = zhub.push(tmp_path / "exp", "tester/zoo", token=WRITER, revision="experiment")
     assert head("tester/zoo", "experiment") == result.commit != head("tester/zoo")
-    remote = zhub.open_zoo("tester/zoo", "experiment", cache_dir=tmp_path / "cache")
+    remote = zhub.open_repo("tester/zoo", "experiment", cache_dir=tmp_path / "cache")
     assert remote.revision == result.commit
 
 
@@ -380,11 +380,11 @@ def publish_broken(tmp_path, case, change):
 def test_a_remote_manifest_that_is_not_a_zoo_falls_back_to_the_shipped_zoo(hub, tmp_path,
                                                                            case):
     from tests.test_app import SEVEN
-    from zoo.predictor import Predictor
+    from webapp.predictor import Predictor
 
     repo = publish_broken(tmp_path, case, NOT_A_MANIFEST[case])
     with pytest.raises(ManifestError, match=rf"{repo}@[0-9a-f]{{40}}/manifest.json"):
-        zhub.open_zoo(repo, cache_dir=tmp_path / "cache")
+        zhub.open_repo(repo, cache_dir=tmp_path / "cache")
     p = Predictor(repo=repo)
     assert "Could not open the Hub zoo" in p.notice and "showing the shipped zoo" in p.notice
     assert p.source == "the shipped zoo (models/)"
@@ -395,11 +395,11 @@ def test_a_remote_manifest_that_is_not_a_zoo_falls_back_to_the_shipped_zoo(hub, 
 def test_an_invalid_remote_entry_makes_that_variant_unavailable(hub, tmp_path, case):
     """One bad entry costs that variant, with its reason; the Hub zoo serves the others."""
     from tests.test_app import SEVEN
-    from zoo.predictor import Predictor
+    from webapp.predictor import Predictor
 
     change, bad = BAD_ENTRIES[case]
     repo = publish_broken(tmp_path, case, change)
-    remote = zhub.open_zoo(repo, cache_dir=tmp_path / "cache")
+    remote = zhub.open_repo(repo, cache_dir=tmp_path / "cache")
     assert bad not in remote.names and bad in remote.problems
     assert re.match(rf"{repo}@[0-9a-f]{{40}}/manifest.json: variant", remote.problems[bad])
     with pytest.raises(ManifestError, match=re.escape(bad)):
@@ -419,10 +419,10 @@ def test_the_token_never_shows(hub, tmp_path, caplog):
     make_zoo(tmp_path / "models")
     zhub.push(tmp_path / "models", "tester/secret", token=WRITER, private=True)
     with caplog.at_level(logging.DEBUG):
-        remote = zhub.open_zoo("tester/secret", token=WRITER, cache_dir=tmp_path / "cache")
+        remote = zhub.open_repo("tester/secret", token=WRITER, cache_dir=tmp_path / "cache")
         remote.load("mlp-h32-int8")
         with pytest.raises(zhub.HubAuthError) as bad:
-            zhub.open_zoo("tester/secret", token="hf_wrong_secret", cache_dir=tmp_path / "c")
+            zhub.open_repo("tester/secret", token="hf_wrong_secret", cache_dir=tmp_path / "c")
     assert remote.token == WRITER
     for text in (repr(remote), str(remote), caplog.text, str(bad.value)):
         assert WRITER not in text and "hf_wrong_secret" not in text
@@ -460,7 +460,7 @@ def test_app_start_does_not_hang_on_a_silent_hub(tmp_path):
                               text=True)
     try:
         port = silent.stdout.readline().strip()
-        code = ("from zoo.predictor import Predictor; p = Predictor(repo='tester/zoo'); "
+        code = ("from webapp.predictor import Predictor; p = Predictor(repo='tester/zoo'); "
                 "print(p.source); print(p.notice)")
         env = {**os.environ, "HF_ENDPOINT": f"http://127.0.0.1:{port}", "ZOO_HUB_TIMEOUT": "1",
                "HF_HOME": str(tmp_path / "hf")}
@@ -546,14 +546,14 @@ def test_checking_push_access_against_a_silent_hub_gives_up(monkeypatch):
 
 def test_an_oversized_manifest_is_not_downloaded(hub, tmp_path):
     from tests.test_app import SEVEN
-    from zoo.predictor import Predictor
+    from webapp.predictor import Predictor
 
     make_zoo(tmp_path / "models")
     zhub.push(tmp_path / "models", "tester/oversized", token=WRITER)
-    publish_manifest("tester/oversized", b" " * (zhub.MAX_MANIFEST_BYTES + 1) + b"{}")
+    publish_manifest("tester/oversized", b" " * (MAX_MANIFEST_BYTES + 1) + b"{}")
     hub.requests.clear()
     with pytest.raises(ManifestError, match=r"more than a manifest needs.*not downloaded"):
-        zhub.open_zoo("tester/oversized", cache_dir=tmp_path / "cache")
+        zhub.open_repo("tester/oversized", cache_dir=tmp_path / "cache")
     assert not [p for m, p in hub.requests if m == "GET" and p.endswith("manifest.json")]
     p = Predictor(repo="tester/oversized")
     assert "showing the shipped zoo" in p.notice and p.predict(SEVEN, ["mlp-h32-int8"]).ms
@@ -561,13 +561,13 @@ def test_an_oversized_manifest_is_not_downloaded(hub, tmp_path):
 
 @pytest.mark.parametrize("body", [b"[]", b"{}", b"<html>sign in to the wifi</html>"])
 def test_an_answer_that_is_not_the_hubs_is_an_error_not_a_crash(hub, tmp_path, body):
-    from zoo.predictor import Predictor
+    from webapp.predictor import Predictor
 
     make_zoo(tmp_path / "models")
     zhub.push(tmp_path / "models", "tester/garbled", token=WRITER)
     hub.garbled["/api/models/tester/garbled"] = body
     with pytest.raises(zhub.HubError, match="the Hub's answer could not be read"):
-        zhub.open_zoo("tester/garbled", cache_dir=tmp_path / "cache")
+        zhub.open_repo("tester/garbled", cache_dir=tmp_path / "cache")
     assert "showing the shipped zoo" in Predictor(repo="tester/garbled").notice
 
 
@@ -582,11 +582,11 @@ def test_the_detector_is_pushed_and_pulled_with_the_zoo(hub, tmp_path):
     write_manifest(local, manifest)
     zhub.push(local, "tester/det", token=WRITER)
     assert set(files) <= set(HfApi(token=WRITER).list_repo_files("tester/det"))
-    remote = zhub.open_zoo("tester/det", cache_dir=tmp_path / "cache")
+    remote = zhub.open_repo("tester/det", cache_dir=tmp_path / "cache")
     x = np.zeros((1, 28, 28), np.float32)
     assert np.array_equal(remote.load_detector().forward(x),
                           zoo.LocalZoo(local).load_detector().forward(x))
     # a zoo without one answers unchecked rather than failing
     make_zoo(tmp_path / "plain")
     zhub.push(tmp_path / "plain", "tester/plain", token=WRITER)
-    assert zhub.open_zoo("tester/plain", cache_dir=tmp_path / "c2").load_detector() is None
+    assert zhub.open_repo("tester/plain", cache_dir=tmp_path / "c2").load_detector() is None

@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 
-from engine.idx import IDXError, encode_idx, read_idx
+from engine.data.idx import IDXError, encode_idx, read_idx
 
 
 @pytest.fixture

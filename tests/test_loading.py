@@ -18,9 +18,9 @@ import pytest
 import zoo
 from tests.test_app import SEVEN
 from tests.test_artifacts import trained_like, write_zoo
+from webapp.predictor import Predictor
 from zoo.artifacts import ArtifactError, load_variant, save_variant, sha256, variant_files
 from zoo.manifest import ManifestError, read_manifest, write_manifest
-from zoo.predictor import Predictor
 from zoo.sources import LocalZoo
 
 GOOD, OTHER = "mlp-h32-float32", "mlp-h32-int8"
@@ -148,7 +148,7 @@ class FlakyZoo(SlowZoo):
 
 
 def test_an_unreachable_hub_is_asked_again_later_not_per_request(models, monkeypatch):
-    from zoo import predictor
+    from webapp import predictor
 
     p = Predictor(models_dir=models)
     p.zoo = flaky = FlakyZoo(models, None)

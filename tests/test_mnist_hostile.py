@@ -17,8 +17,8 @@ import tracemalloc
 
 import pytest
 
-from engine.idx import gzip_limit
-from engine.mnist import SIZES, MNISTError, download_file, load_mnist, mirrors
+from engine.data.idx import gzip_limit
+from engine.data.mnist import SIZES, MNISTError, download_file, load_mnist, mirrors
 from tests.conftest import ROOT
 
 LABELS = "train-labels-idx1-ubyte"  # 60,008 bytes: the smallest file a bomb can hide in

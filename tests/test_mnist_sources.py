@@ -12,8 +12,8 @@ from functools import partial
 import numpy as np
 import pytest
 
-from engine.idx import encode_idx
-from engine.mnist import FILES, MNISTError, load_mnist
+from engine.data.idx import encode_idx
+from engine.data.mnist import FILES, MNISTError, load_mnist
 from tests.conftest import mnist_dir, requires_mnist
 
 pytestmark = requires_mnist

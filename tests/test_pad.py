@@ -12,7 +12,7 @@ import pytest
 from gradio.components.image_editor import AcceptBlobs, EditorData, EditorDataBlobs
 
 from tests.conftest import seven
-from zoo.pad import MAX_LAYERS, MAX_PENDING, BlobStore, sketchpad
+from webapp.pad import MAX_LAYERS, MAX_PENDING, BlobStore, sketchpad
 
 
 def png_header_only(width: int, height: int) -> bytes:

@@ -14,7 +14,7 @@ from engine.preprocess import (
     stroke_width,
 )
 from tests.conftest import click, four, seven
-from zoo.canvas import to_array
+from webapp.canvas import to_array
 
 
 def com(img):
@@ -51,7 +51,7 @@ def test_huge_canvas_and_thick_brush():
 
 def test_forms_agree():
     """L, RGB, RGBA opaque, RGBA transparent, white-on-black, float, bool, Sketchpad dict
-    (unwrapped at the serving edge, zoo.canvas: the engine takes arrays)."""
+    (unwrapped at the serving edge, webapp.canvas: the engine takes arrays)."""
     img = seven()
     ref = preprocess(img).image
     ink = 255 - img

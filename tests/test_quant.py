@@ -5,10 +5,8 @@ from engine.quant import (
     dequantize,
     fake_quantize,
     pack_bits,
-    pack_int4,
     quantize,
     unpack_bits,
-    unpack_int4,
 )
 
 
@@ -17,27 +15,27 @@ def test_pack_unpack_every_nibble_at_both_positions():
     for other in values:
         for low_first in (True, False):
             pair = np.array([values, np.full(16, other)][:: 1 if low_first else -1]).T.ravel()
-            assert np.array_equal(unpack_int4(pack_int4(pair), pair.size), pair)
+            assert np.array_equal(unpack_bits(pack_bits(pair, 4), pair.size, 4), pair)
 
 
 def test_pack_layout_low_nibble_first():
-    assert pack_int4(np.array([1, -1], np.int8)).tolist() == [0xF1]
-    assert pack_int4(np.array([-8, 7], np.int8)).tolist() == [0x78]
+    assert pack_bits(np.array([1, -1], np.int8), 4).tolist() == [0xF1]
+    assert pack_bits(np.array([-8, 7], np.int8), 4).tolist() == [0x78]
 
 
 @pytest.mark.parametrize("n", [1, 3, 7, 784 * 33 + 1])
 def test_odd_sizes_pack(n):
     q = np.random.default_rng(n).integers(-8, 8, n).astype(np.int8)
-    packed = pack_int4(q)
+    packed = pack_bits(q, 4)
     assert packed.dtype == np.uint8 and packed.size == (n + 1) // 2
-    assert np.array_equal(unpack_int4(packed, n), q)
+    assert np.array_equal(unpack_bits(packed, n, 4), q)
     with pytest.raises(ValueError):
-        unpack_int4(packed, n + 2)
+        unpack_bits(packed, n + 2, 4)
 
 
 def test_pack_refuses_out_of_range():
     with pytest.raises(ValueError, match=r"\[-8, 7\]"):
-        pack_int4(np.array([8]))
+        pack_bits(np.array([8]), 4)
 
 
 @pytest.mark.parametrize("bits,group", [(8, None), (4, None), (4, 32), (4, 64), (4, 5)])
@@ -98,11 +96,6 @@ def test_odd_sizes_pack_2bit(n):
                 unpack_bits(packed, wrong, 2)
     with pytest.raises(ValueError, match=r"\[-2, 1\]"):
         pack_bits(np.array([2]), 2)
-
-
-def test_int4_packing_is_the_generic_one():
-    q = np.random.default_rng(1).integers(-8, 8, 101).astype(np.int8)
-    assert np.array_equal(pack_int4(q), pack_bits(q, 4))
 
 
 def test_ternary_absmean_scale():

@@ -107,8 +107,8 @@ def test_every_variant_is_calibrated():
 def test_the_detector_flags_non_digits_and_spares_digits(mnist):
     """Issue 10, on images the detector never saw (the bench's seed, MNIST test digits):
     non-digits flagged, drawn and MNIST digits left alone."""
-    from engine.drawn import drawn_digits
-    from engine.nondigits import nondigit_drawings
+    from engine.data.drawn import drawn_digits
+    from engine.data.nondigits import nondigit_drawings
     from zoo.detector import as_images, not_a_digit_probability
 
     d = MANIFEST["detector"]

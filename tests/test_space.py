@@ -12,7 +12,7 @@ from huggingface_hub import HfApi, hf_hub_download, metadata_load, snapshot_down
 
 from tests.conftest import READER, ROOT, WRITER, free_port
 from zoo import hub as zhub
-from zoo import space
+from zoo.hub import space
 from zoo.manifest import read_manifest
 
 SPACE = "tester/digit-zoo"
@@ -50,16 +50,17 @@ def test_runtime_and_dev_requirements():
 
 
 def test_space_files_are_what_the_space_runs():
-    files = space.space_files()
+    files = space.space_files(ROOT)
     manifest = read_manifest(ROOT / "models")
     listed = {f"models/{rel}" for e in manifest["variants"].values() for rel in e["files"]}
-    assert {"app.py", "requirements.txt", "engine/preprocess.py", "zoo/space.py",
-            "models/manifest.json"} | listed <= set(files)
-    assert all(p.split("/")[0] in ("app.py", "requirements.txt", "engine", "zoo", "models")
+    assert {"app.py", "requirements.txt", "engine/preprocess.py", "zoo/hub/space.py",
+            "webapp/predictor.py", "models/manifest.json"} | listed <= set(files)
+    assert all(p.split("/")[0] in ("app.py", "requirements.txt", "engine", "zoo", "webapp",
+                                   "models")
                for p in files)
     assert not [p for p in files if "__pycache__" in p or p.endswith(".pyc")]
     assert {p for p in files if p.startswith("models/")} == listed | {"models/manifest.json"}
-    assert not [p for p in space.space_files(with_models=False) if p.startswith("models/")]
+    assert not [p for p in space.space_files(ROOT, with_models=False) if p.startswith("models/")]
 
 
 def run_app(folder, env_extra, tmp_path):
@@ -87,12 +88,12 @@ def run_app(folder, env_extra, tmp_path):
 def test_deploy_end_to_end(hub, tmp_path):
     from tests.test_app import SEVEN, call
 
-    result = space.deploy(SPACE, token=WRITER)
+    result = space.deploy(SPACE, ROOT, token=WRITER)
     assert result.changed and result.url == f"{hub.url}/spaces/{SPACE}"
     repo = hub.repos[KEY]
     assert repo.type == "space" and repo.sdk == "gradio"
     head = repo.head()
-    expected = set(space.space_files()) | {"README.md", ".gitattributes"}
+    expected = set(space.space_files(ROOT)) | {"README.md", ".gitattributes"}
     assert set(head.files) == expected  # the Space's own first README was replaced
     assert not [p for p in head.files if p.split("/")[0] in ("tests", "bench", ".ci", ".venv")]
     assert len(repo.history()) == 2  # the Space's initial commit + one deploy commit
@@ -110,7 +111,7 @@ def test_deploy_end_to_end(hub, tmp_path):
     assert meta["app_file"] == "app.py" and "models" not in meta
     assert repo.variables == {} and repo.secrets == {}
 
-    again = space.deploy(SPACE, token=WRITER)
+    again = space.deploy(SPACE, ROOT, token=WRITER)
     assert not again.changed and again.commit == result.commit
     assert len(repo.history()) == 2  # an unchanged deploy makes no commit
 
@@ -132,7 +133,7 @@ def test_deploy_end_to_end(hub, tmp_path):
 
 def test_deploy_serving_a_model_repo(hub, tmp_path):
     zhub.push(ROOT / "models", SPACE, token=WRITER)
-    result = space.deploy(SPACE, models_repo=SPACE, models_revision="main", token=WRITER)
+    result = space.deploy(SPACE, ROOT, models_repo=SPACE, models_revision="main", token=WRITER)
     repo = hub.repos[KEY]
     assert not [p for p in repo.head().files if p.startswith("models/")]
     assert repo.variables["ZOO_REPO"]["value"] == SPACE
@@ -144,14 +145,14 @@ def test_deploy_serving_a_model_repo(hub, tmp_path):
     assert meta["models"] == [SPACE] and meta["sdk"] == "gradio"
     commits = len(repo.history())
 
-    again = space.deploy(SPACE, models_repo=SPACE, models_revision="main",
+    again = space.deploy(SPACE, ROOT, models_repo=SPACE, models_revision="main",
                          models_token=READER, token=WRITER)
     assert not again.changed and again.variables == {} and len(repo.history()) == commits
     assert repo.secrets["HF_TOKEN"]["value"] == READER
     secrets = HfApi(token=WRITER).get_space_secrets(SPACE)
     assert "HF_TOKEN" in secrets and READER not in repr(secrets)  # write-only
 
-    back = space.deploy(SPACE, token=WRITER)  # the shipped zoo again: models/ comes back
+    back = space.deploy(SPACE, ROOT, token=WRITER)  # the shipped zoo again: models/ comes back
     assert back.changed and set(back.removed_variables) == {"ZOO_REPO", "ZOO_REVISION"}
     assert repo.variables == {} and "models/manifest.json" in repo.head().files
     assert "models" not in metadata_load(hf_hub_download(SPACE, "README.md", repo_type="space",
@@ -159,7 +160,7 @@ def test_deploy_serving_a_model_repo(hub, tmp_path):
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "zoo.space", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "zoo.hub.space", *args], cwd=ROOT,
                           capture_output=True, text=True, env={**os.environ, **(env or {})},
                           timeout=300)
 
@@ -190,7 +191,7 @@ def test_deploy_cli(hub):
 
 def test_a_missing_model_repo_is_refused_before_deploying(hub):
     with pytest.raises(zhub.HubNotFoundError, match="tester/missing"):
-        space.deploy(SPACE, models_repo="tester/missing", token=WRITER)
+        space.deploy(SPACE, ROOT, models_repo="tester/missing", token=WRITER)
     assert KEY not in hub.repos
 
 

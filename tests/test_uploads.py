@@ -6,7 +6,7 @@ import gradio as gr
 import pytest
 from gradio import route_utils
 
-from zoo.uploads import SnapshotSet, safe_cache_deletion
+from webapp.uploads import SnapshotSet, safe_cache_deletion
 
 
 def demo_with_uploads(tmp_path, n: int) -> gr.Blocks:

@@ -5,7 +5,7 @@ import numpy as np
 
 from engine.preprocess import preprocess
 from tests.test_app import SEVEN
-from zoo.why import saliency_image, saliency_maps, stage_strip
+from webapp.why import saliency_image, saliency_maps, stage_strip
 
 
 def decoded(src: str) -> np.ndarray:

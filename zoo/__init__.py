@@ -27,13 +27,12 @@ from zoo.registry import (
     register_precision,
     variants,
 )
-from zoo.sources import LocalZoo, default_models_dir
-from zoo.sources import open_zoo as open  # zoo.open, like io.open
+from zoo.sources import LocalZoo, UnavailableZoo, Zoo, default_models_dir
 
-__all__ = ["ArtifactError", "LocalZoo", "ManifestError", "Precision", "UnknownVariantError",
-           "Variant", "create", "default_models_dir", "get_variant", "load", "load_plugins",
-           "open", "register_architecture", "register_family", "register_precision",
-           "variants"]
+__all__ = ["ArtifactError", "LocalZoo", "ManifestError", "Precision", "UnavailableZoo",
+           "UnknownVariantError", "Variant", "Zoo", "create", "default_models_dir",
+           "get_variant", "load", "load_plugins", "open", "register_architecture",
+           "register_family", "register_precision", "variants"]
 
 load_plugins()
 
@@ -44,9 +43,28 @@ def load(name: str, repo: str | None = None, revision: str | None = None, *,
 
     With `repo` ("namespace/name") it comes from that Hugging Face Hub repo at `revision`
     (a branch, tag or commit; default main), downloading only its files, cached; see
-    `zoo.hub.open_zoo` for `token`, `cache_dir` and `endpoint`. Without, from `models_dir`
+    `zoo.hub.open_repo` for `token`, `cache_dir` and `endpoint`. Without, from `models_dir`
     (default: the shipped models/).
     """
     if repo is not None:
         return open(repo, revision, **hub_kwargs).load(name)
     return LocalZoo(models_dir if models_dir is not None else default_models_dir()).load(name)
+
+
+def open(source: str | Path | None = None, revision: str | None = None,
+         **hub_kwargs) -> Zoo:
+    """The zoo at `source` (zoo.open, like io.open): None for the shipped models/, a folder,
+    or a Hub repo id ("namespace/name", at `revision`; `hub_kwargs` as for
+    `zoo.hub.open_repo`)."""
+    if source is None:
+        return LocalZoo(default_models_dir())
+    if isinstance(source, Path) or Path(source).is_dir():
+        if revision is not None or hub_kwargs:
+            raise ValueError("revision and Hub options are for Hub repos, not folders")
+        return LocalZoo(source)
+    from zoo import hub  # the Hub client is only imported by those who use it
+
+    if hub.REPO_ID.fullmatch(source):
+        return hub.open_repo(source, revision, **hub_kwargs)
+    raise ManifestError(f"{source!r} is neither a models folder nor a Hub repo id "
+                        "(namespace/name)")

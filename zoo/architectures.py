@@ -34,7 +34,7 @@ register_architecture(
     description="CNN aimed at accuracy: 5x5 convolutions of 32 and 64 channels, a dense "
                 "layer of 128.")
 
-# Aimed at the accuracy-per-byte frontier (the 99% in 16 KiB): three 3x3
+# Aimed at the accuracy-per-byte frontier (99% in 16 KiB): three 3x3
 # convolutions, the first two padded, shrink 28x28 to a 2x2 map, so the classifier (kept
 # int8 by the sub-byte precisions) is a few hundred weights rather than thousands.
 register_architecture(

@@ -37,7 +37,7 @@ from zoo.registry import (
 
 # 2: config.json names the family and its model config. 1 (the first MLP zoo) had only
 # `sizes`: such a file is an MLP, and still loads.
-FORMAT_VERSION = 2
+ARTIFACT_FORMAT = 2
 READABLE_FORMATS = (1, 2)
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
 # Far above any digit model (the largest shipped file is 4.3 MB), far below what would
@@ -77,7 +77,7 @@ def encode_variant(variant: Variant, model: Model) -> dict[str, bytes]:
     tensors, precision_config = variant.precision.encode(model)
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     a = variant.architecture
-    config = {"format_version": FORMAT_VERSION, "name": variant.name,
+    config = {"format_version": ARTIFACT_FORMAT, "name": variant.name,
               "architecture": a.name, "family": a.family, "model_config": a.config,
               "precision": variant.precision.name, "precision_config": precision_config}
     # One metadata key only: safetensors writes metadata from a hash map, so two keys come
@@ -180,7 +180,7 @@ def _tensors(weights: bytes) -> dict[str, np.ndarray]:
     return tensors
 
 
-def _config(name: str, config_bytes: bytes) -> dict:
+def _config(config_bytes: bytes) -> dict:
     try:
         config = json.loads(config_bytes)
     except RecursionError:
@@ -207,7 +207,7 @@ def decode_variant(name: str, weights: bytes, config_bytes: bytes) -> Model:
     weights_rel, config_rel = variant_files(name)
     step = config_rel
     try:  # anything from here on (a plugin family's code included) fails as this variant's
-        config = _config(name, config_bytes)
+        config = _config(config_bytes)
         family_name, model_config = _model_spec(name, config)
         model_class = family(family_name)
         if config.get("precision") not in PRECISIONS:

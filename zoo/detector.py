@@ -7,7 +7,7 @@ threshold that spares 99% of drawn digits flags about a quarter of non-digits, t
 disagreeing under half). So one more network is trained
 for the question itself, with synthetic negatives (outlier exposure): MNIST digits and
 drawn digits on one side, letters, words, shapes, scribbles, numbers of several digits and
-noise (`engine.nondigits`) on the other, all through the app's preprocessing. Its
+noise (`engine.data.nondigits`) on the other, all through the app's preprocessing. Its
 threshold is chosen on held-out images, never on the test set.
 
 It is stored like a variant (safetensors + config.json, hash-checked, pushed and pulled
@@ -22,9 +22,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from engine.calibration import calibrated
-from engine.drawn import drawn_digits
+from engine.data.drawn import drawn_digits
+from engine.data.nondigits import nondigit_drawings
 from engine.model import Model, logits
-from engine.nondigits import nondigit_drawings
 from engine.preprocess import preprocess
 from engine.training import Recipe, init_model, to_input, train
 from zoo.registry import PRECISIONS, Architecture, Variant, family

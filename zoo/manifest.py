@@ -17,7 +17,7 @@ from zoo.artifacts import file_limit, variant_files
 from zoo.registry import is_valid_name
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+MANIFEST_FORMAT = 1
 
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # a zoo of thousands of variants fits in a tenth of it
@@ -215,10 +215,10 @@ def check_manifest(manifest: object, origin: str) -> tuple[dict, dict[str, str]]
     variants, none valid) is a ManifestError that names `origin`."""
     if not isinstance(manifest, dict):
         raise ManifestError(f"{origin} is not a JSON object")
-    version = manifest.get("format_version", FORMAT_VERSION)
-    if version != FORMAT_VERSION or isinstance(version, bool):
+    version = manifest.get("format_version", MANIFEST_FORMAT)
+    if version != MANIFEST_FORMAT or isinstance(version, bool):
         raise ManifestError(f"{origin} has format_version {_short(version)}; this code reads "
-                            f"{FORMAT_VERSION}")
+                            f"{MANIFEST_FORMAT}")
     variants = manifest.get("variants")
     if not isinstance(variants, dict):
         raise ManifestError(f"{origin} has no 'variants' table")

@@ -32,8 +32,9 @@ def shape_of(e: dict) -> str:
     return e.get("shape") or "x".join(map(str, e.get("hidden", [])))
 
 
-def kib(n: int) -> str:
-    return f"{n / 1024:.2f}"
+def kib(n: int, places: int = 2) -> str:
+    """Bytes as KiB, the unit every size in the zoo is shown in."""
+    return f"{n / 1024:.{places}f}"
 
 
 def markdown_table(header: list[str], rows: list[list]) -> str:

@@ -1,9 +1,9 @@
 """Deploy the app as a Hugging Face Space, in one command, with the Hub's own client.
 
-    python -m zoo.space you/digit-zoo                          # app + the shipped zoo
-    python -m zoo.space you/digit-zoo --models-repo you/digit-zoo   # app; zoo from the Hub
+    python -m zoo.hub.space you/digit-zoo                          # app + the shipped zoo
+    python -m zoo.hub.space you/digit-zoo --models-repo you/digit-zoo   # app; zoo from the Hub
 
-The Space gets exactly what it runs: app.py, engine/, zoo/, requirements.txt, README.md
+The Space gets exactly what it runs: app.py, engine/, zoo/, webapp/, requirements.txt, README.md
 (whose front matter configures the Space) and, unless it serves a published model repo,
 models/ (the manifest and the files it lists). Tests, benchmarks, CI files, virtualenvs and
 caches stay behind. It all goes in one `upload_folder` commit, which sends the safetensors
@@ -23,15 +23,17 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from huggingface_hub import HfApi, get_token, metadata_load, metadata_save
+from huggingface_hub import HfApi, metadata_load, metadata_save
 from huggingface_hub.errors import HfHubHTTPError
 
-from zoo.hub import _UNREACHABLE, HubAuthError, HubError, _translate, check_complete, open_zoo
+from zoo.hub.client import UNREACHABLE, need_token, translate
+from zoo.hub.errors import HubError
+from zoo.hub.pull import open_repo
+from zoo.hub.push import check_complete
 from zoo.manifest import MANIFEST, ManifestError
 
-ROOT = Path(__file__).resolve().parent.parent
-RUNTIME = ("app.py", "requirements.txt")  # besides README.md, engine/, zoo/ and models/
-PACKAGES = ("engine", "zoo")
+RUNTIME = ("app.py", "requirements.txt")  # besides README.md, the packages and models/
+PACKAGES = ("engine", "zoo", "webapp")
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".gradio"}
 TOKEN_SECRET = "HF_TOKEN"  # huggingface_hub reads it in the Space: zoo.load needs nothing
 
@@ -47,7 +49,7 @@ class DeployResult:
     removed_variables: list[str] = field(default_factory=list)
 
 
-def space_files(root: str | Path = ROOT, *, with_models: bool = True) -> dict[str, Path]:
+def space_files(root: str | Path, *, with_models: bool = True) -> dict[str, Path]:
     """What the Space runs, as {path in the Space: local file}; README.md comes separately.
 
     models/ is the manifest and exactly the files it lists, after checking them against
@@ -87,14 +89,7 @@ def space_readme(readme: str | Path, dest: str | Path, models_repo: str | None) 
     return meta
 
 
-def _token(token: str | None) -> str:
-    token = token or get_token()
-    if not token:
-        raise HubAuthError("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
-    return token
-
-
-def deploy(space_id: str, *, root: str | Path = ROOT, models_repo: str | None = None,
+def deploy(space_id: str, root: str | Path = ".", *, models_repo: str | None = None,
            models_revision: str | None = None, models_token: str | None = None,
            private: bool | None = None, token: str | None = None,
            commit_message: str | None = None, endpoint: str | None = None) -> DeployResult:
@@ -107,10 +102,10 @@ def deploy(space_id: str, *, root: str | Path = ROOT, models_repo: str | None = 
     ZOO_REPO and ZOO_REVISION are removed from the Space, so it serves what it ships.
     """
     root = Path(root)
-    token = _token(token)
+    token = need_token(token)
     api = HfApi(endpoint=endpoint, token=token)
     if models_repo:  # a typo would only show as the Space's fallback notice, after deploying
-        open_zoo(models_repo, models_revision, token=models_token or token, endpoint=endpoint)
+        open_repo(models_repo, models_revision, token=models_token or token, endpoint=endpoint)
     wanted = {"ZOO_REPO": models_repo, "ZOO_REVISION": models_revision if models_repo else None}
     files = space_files(root, with_models=models_repo is None)
     try:
@@ -140,15 +135,15 @@ def deploy(space_id: str, *, root: str | Path = ROOT, models_repo: str | None = 
         if models_token:
             api.add_space_secret(space_id, TOKEN_SECRET, models_token,
                                  description="digit-zoo: reads the private model repo")
-    except (HfHubHTTPError, *_UNREACHABLE) as e:
-        raise _translate(e, space_id, None) from e
+    except (HfHubHTTPError, *UNREACHABLE) as e:
+        raise translate(e, space_id, None) from e
     return DeployResult(space_id, str(url), info.oid, info.oid != before,
                         sorted([*files, "README.md"]), changed_vars, removed)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m zoo.space", description=__doc__.splitlines()[0],
+        prog="python -m zoo.hub.space", description=__doc__.splitlines()[0],
         epilog="The token comes from HF_TOKEN or `hf auth login`; it is never printed.")
     parser.add_argument("space", metavar="NAMESPACE/NAME", help="the Space to create or update")
     parser.add_argument("--models-repo", metavar="NAMESPACE/NAME",
@@ -162,12 +157,13 @@ def main(argv: list[str] | None = None) -> int:
                              "read-only token) or else the deploying token")
     parser.add_argument("--private", action="store_true", help="create the Space as private")
     parser.add_argument("--message", metavar="TEXT", help="commit message")
-    parser.add_argument("--root", type=Path, default=ROOT, help=argparse.SUPPRESS)
+    parser.add_argument("--root", type=Path, default=Path("."),
+                        help="the project folder to deploy (default: the current directory)")
     args = parser.parse_args(argv)
     if (args.models_revision or args.models_token) and not args.models_repo:
         parser.error("--models-revision and --models-token need --models-repo")
     try:
-        token = _token(None)
+        token = need_token()
         secret = (os.environ.get("ZOO_MODELS_TOKEN") or token) if args.models_token else None
         result = deploy(args.space, root=args.root, models_repo=args.models_repo,
                         models_revision=args.models_revision, models_token=secret,

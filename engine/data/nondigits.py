@@ -2,7 +2,7 @@
 
 Letters in stroke fonts (OpenCV's Hershey fonts are pen strokes, so they look drawn),
 short words, shapes, scribbles, numbers of several digits, and noise, each drawn black on
-white at a random size, place, pen width and slant, like `engine.drawn`'s digits.
+white at a random size, place, pen width and slant, like `engine.data.drawn`'s digits.
 Glyphs that are the same shape as a digit (O, o, I, l, i, a circle, a single bar) are left
 out: no one could say whether they are digits, so they measure nothing.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
-from engine.drawn import CANVAS_SIZES, draw
+from engine.data.drawn import CANVAS_SIZES, draw
 
 LETTERS = "ABCEFGHJKLMNPQRTUVWXYZabcdefghjkmnpqrstuvwxyz"
 FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COMPLEX,

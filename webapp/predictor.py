@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,8 +24,9 @@ from engine.explain import input_times_gradient
 from engine.functional import softmax
 from engine.model import Model
 from engine.preprocess import DrawingError, preprocess
+from webapp.canvas import to_array
 from zoo.artifacts import ArtifactError
-from zoo.canvas import to_array
+from zoo.hub import HubError, HubUnreachableError, repo_from_env
 from zoo.manifest import DETECTOR, ManifestError
 from zoo.report import ordered
 from zoo.sources import UnavailableZoo
@@ -56,11 +56,6 @@ def _again(e: Exception) -> Exception:
         return type(e)(*e.args)
     except Exception:  # an exception class that cannot be rebuilt from its args
         return ArtifactError(str(e))
-
-
-def _hub_error(e: Exception, kind: str = "HubError") -> bool:
-    hub = sys.modules.get("zoo.hub")  # imported only when a Hub zoo is in use
-    return hub is not None and isinstance(e, getattr(hub, kind))
 
 
 NOT_A_DIGIT = ("That does not look like one digit (letters, shapes, numbers of several "
@@ -143,8 +138,6 @@ class Predictor:
     @classmethod
     def from_env(cls) -> Predictor:
         """ZOO_REPO / ZOO_REVISION select a Hub zoo; without them, the shipped models/."""
-        from zoo.hub import repo_from_env
-
         repo, revision = repo_from_env()
         return cls(repo, revision)
 
@@ -186,10 +179,10 @@ class Predictor:
         try:
             load.model = self.zoo.load(name) if loader is None else loader()
         except Exception as e:  # remembered and reported by name, never raised here
-            ours = isinstance(e, ArtifactError | ManifestError | KeyError) or _hub_error(e)
+            ours = isinstance(e, ArtifactError | ManifestError | KeyError | HubError)
             load.error = e if ours else ArtifactError(
                 f"{name}: could not load ({e.__class__.__name__}: {e})")
-            if _hub_error(e, "HubUnreachableError"):
+            if isinstance(e, HubUnreachableError):
                 load.retry_at = time.monotonic() + RETRY_AFTER
             log.warning("variant %s failed to load: %s", name, load.error)
         finally:

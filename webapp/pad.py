@@ -29,8 +29,8 @@ from gradio.components.base import server
 from gradio.components.image_editor import AcceptBlobs, EditorData, EditorDataBlobs
 
 from engine.image import MAX_SIDE
+from webapp.canvas import MAX_LAYERS
 
-MAX_LAYERS = 4  # the app's pad sends one; an API client has no use for many
 MAX_PENDING = 1024  # strokes whose blobs wait for their event (each a few KB from a browser)
 MAX_PENDING_BYTES = 64 * 2**20  # ... and at most this much of them, whoever posts them
 

@@ -17,7 +17,7 @@ from html import escape
 import cv2
 import numpy as np
 
-from zoo.predictor import Prediction
+from webapp.predictor import Prediction
 
 PREVIEW_PX = 112  # 4x MNIST's 28, drawn with hard pixel edges
 

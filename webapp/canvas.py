@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.image import MAX_SIDE, DrawingError, as_rgba, image_shape, working_image
 
-MAX_LAYERS = 8
+MAX_LAYERS = 4  # the app's pad sends one; an API client has no use for many
 MAX_LAYER_PIXELS = 2 * MAX_SIDE * MAX_SIDE  # background and layers together: two full canvases
 
 

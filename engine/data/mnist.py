@@ -31,7 +31,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from engine.atomic import atomic_write
-from engine.idx import IDXError, gunzip, gzip_limit, parse_idx, read_bytes
+from engine.data.idx import IDXError, gunzip, gzip_limit, parse_idx, read_bytes
 
 FILES = {  # name -> SHA-256 of the decompressed payload
     "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
