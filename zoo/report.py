@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from engine.atomic import atomic_write
+from zoo.manifest import ManifestError, read_manifest
+from zoo.sources import default_models_dir
 
 HEADER = ["variant", "family", "shape", "precision", "params", "size (KiB)", "% of float64",
           "test accuracy", "Δ to parent"]
@@ -76,9 +78,6 @@ def replace_block(text: str, block: str, name: str = "results") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from zoo import default_models_dir
-    from zoo.manifest import ManifestError, read_manifest
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=None, help="models folder")
     parser.add_argument("--readme", type=Path, help="rewrite this file's results block")
