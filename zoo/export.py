@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ class _Graph:
         self.inits.append(self.numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    def ints(self, name: str, values) -> str:
+    def ints(self, name: str, values: list[int]) -> str:
         return self.const(name, np.asarray(values, np.int64))
 
     def op(self, op_type: str, *inputs: str, out: str | None = None, **attrs) -> str:
@@ -90,11 +91,13 @@ class _Graph:
 
 
 def _is_codes(W: np.ndarray) -> bool:
-    """Whether a scaled layer's weights are int8 codes (int8's decode keeps them as floats)."""
+    """Whether a scaled layer's weights are int8 codes: the int8 precision decodes them to
+    float32 and keeps their scale apart, to multiply the layer's output."""
     return bool(np.all(np.abs(W) <= 127) and np.array_equal(W, np.rint(W)))
 
 
-def _weight(g: _Graph, prefix: str, layer: Any, layout) -> str:
+def _weight(g: _Graph, prefix: str, layer: Any,
+            layout: Callable[[np.ndarray], np.ndarray]) -> str:
     """The layer's weights in `layout`; int8 codes stay int8 in the file, cast in the graph."""
     if layer.scale is not None and _is_codes(layer.W):
         return g.op("Cast", g.const(f"{prefix}.weight_q", layout(layer.W).astype(np.int8)),
@@ -270,12 +273,6 @@ def _write(z: LocalZoo, name: str, path: Path) -> Path:
     except OSError as e:
         raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
     return path
-
-
-def export_all(out_dir: str | Path, models_dir: str | Path | None = None) -> list[Path]:
-    """Every usable variant and the detector to `out_dir`/<name>.onnx."""
-    z = LocalZoo(models_dir if models_dir is not None else default_models_dir())
-    return [_write(z, name, Path(out_dir) / f"{name}.onnx") for name in _names(z)]
 
 
 def main(argv: list[str] | None = None) -> int:
