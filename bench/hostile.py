@@ -1,11 +1,12 @@
 """Worst-case server cost of hostile input: time and peak memory per kind of request.
 
-Each kind of input (the hostile requests once reported, and the limits around them) is built in a fresh
-Python process, which loads the variants first, then calls `Predictor.predict` on it, as
-the app's /predict does, `--repeat` times. Printed per kind: the answer's status, the
-worst wall and CPU time of one call, the peak of NumPy's and Python's allocations during
-one more call (tracemalloc) and how far the process's peak RSS rose above its RSS before
-the calls (which also counts OpenCV's own buffers). Every process is killed after `--timeout` s.
+Each kind of input (the hostile requests once reported, and the limits around them) is
+built in a fresh Python process, which loads the variants first, then calls
+`Predictor.predict` on it, as the app's /predict does, `--repeat` times. Printed per kind:
+the answer's status, the worst wall and CPU time of one call, the peak of NumPy's and
+Python's allocations during one more call (tracemalloc) and how far the process's peak RSS
+rose above its RSS before the calls (which also counts OpenCV's own buffers). Every process
+is killed after `--timeout` s.
 
     python bench/hostile.py [--repeat 3] [--timeout 60] [--only NAME]
 """
