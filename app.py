@@ -261,7 +261,7 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
         gr.Plot(frontier_chart(list(ENTRIES.values())), show_label=False)
         gr.Dataframe(_zoo_table(), interactive=False, wrap=True)
     with gr.Accordion("The /predict API", open=False):
-        gr.Markdown(API_EXAMPLE + "See the README for the answer's fields.")
+        gr.Markdown(API_EXAMPLE + "See docs/app.md for the answer's fields.")
 
     # The page: one job per stroke, answered in its own concurrency group so that API
     # traffic waits in its own line. Not part of the API.

@@ -1,10 +1,12 @@
-"""What every bench script needs: MNIST, tables, README output, and fair timing.
+"""What every bench script needs: MNIST, tables, output into the docs, and fair timing.
 
-Each script prints Markdown; with `--readme README.md` it also rewrites its own block in the
-README (between `<!-- bench:NAME:start -->` and `... :end -->`), with the command that made
-it, so no figure in the README is typed by hand. Speed blocks also record this machine's
-NumPy sgemm rate, measured in the same run, so a reader can tell a slow machine (or a busy
-one: the rate is taken before and after the timed part) from a slow engine.
+Each script prints Markdown; with `--doc docs/benchmarks.md` (where every block lives) it
+also rewrites its own block in that file (between `<!-- bench:NAME:start -->` and
+`... :end -->`), with the command that made it, that file included, so no figure in the docs
+is typed by hand. `--readme PATH` is the old name of the same option. Speed blocks also
+record this machine's NumPy sgemm rate, measured in the same run, so a reader can tell a
+slow machine (or a busy one: the rate is taken before and after the timed part) from a slow
+engine.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from zoo.report import markdown_table as table  # noqa: F401  (for the scripts)
 from zoo.report import replace_block
 
 ROOT = Path(__file__).resolve().parent.parent
+DOC = "docs/benchmarks.md"  # where every bench block lives
 
 
 def parser(doc: str) -> argparse.ArgumentParser:
@@ -34,7 +37,8 @@ def parser(doc: str) -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(doc.splitlines()[1:]))
     p.add_argument("--data", help="MNIST folder (default: $MNIST_DIR, cache, download)")
-    p.add_argument("--readme", type=Path, help="also rewrite this README's block")
+    p.add_argument("--doc", "--readme", dest="doc", type=Path, metavar="PATH",
+                   help=f"also rewrite this script's block in PATH ({DOC})")
     return p
 
 
@@ -49,23 +53,38 @@ def machine() -> str:
             f"{platform.python_version()}, NumPy {np.__version__}")
 
 
-def emit(name: str, text: str, readme: Path | None, sgemm: str | None = None) -> None:
-    """Print `text`; with a README, put it in the `bench:name` block with its command.
+def emit(name: str, text: str, doc: Path | None, sgemm: str | None = None) -> None:
+    """Print `text`; with a doc file, put it in its `bench:name` block with its command.
 
     `sgemm` (from `sgemm_note`) goes last, beside the figures it puts in scale.
     """
     if sgemm:
         text = f"{text}\n\n{sgemm}"
     print(text)
-    if readme:
-        args = list(sys.argv[1:])
-        i = args.index("--readme") if "--readme" in args else None
-        if i is not None:
-            del args[i:i + 2]
-        command = shlex.join(["python", f"bench/{Path(sys.argv[0]).name}", *args])
-        block = f"{text}\n\n*Made by `MNIST_DIR=... {command}` on {machine()}.*"
-        atomic_write(readme, replace_block(readme.read_text(), block, f"bench:{name}"))
-        print(f"\nupdated the bench:{name} block of {readme}")
+    if doc:
+        block = f"{text}\n\n*Made by `MNIST_DIR=... {command(sys.argv, doc)}` on {machine()}.*"
+        atomic_write(doc, replace_block(doc.read_text(), block, f"bench:{name}"))
+        print(f"\nupdated the bench:{name} block of {doc}")
+
+
+def command(argv: Sequence[str], doc: Path) -> str:
+    """The command line that rewrites this block, naming the file the block lives in."""
+    args, rest = [], list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("--doc", "--readme"):
+            rest = rest[1:]
+        elif not arg.startswith(("--doc=", "--readme=")):
+            args.append(arg)
+    return shlex.join(["python", f"bench/{Path(argv[0]).name}", *args, "--doc", _shown(doc)])
+
+
+def _shown(path: Path) -> str:
+    """`path` as the docs show it: relative to the repository when it lies inside it."""
+    try:
+        return Path(path).resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
 SGEMM_N, SGEMM_REPEATS = 2048, 5

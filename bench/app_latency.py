@@ -4,6 +4,9 @@ Calls the same `Predictor.predict` the app's /predict event calls, on drawn-like
 (280x280 canvases, as the Sketchpad sends), after a warm-up that loads the variants.
 
     MNIST_DIR=... python bench/app_latency.py [--n 300]
+
+Its table is the `bench:app` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def main() -> None:
              for n, v in per_variant.items()]
     emit("app", table(["server time per drawing", "median ms", "p90 ms"], rows) +
          f"\n\n{args.n} drawn digits on 280x280 canvases; variants loaded once beforehand.",
-         args.readme)
+         args.doc)
 
 
 if __name__ == "__main__":

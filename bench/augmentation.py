@@ -6,6 +6,10 @@ drawn-like digits through the app's preprocessing. Minutes per architecture on 2
 
     MNIST_DIR=... python bench/augmentation.py [--archs mlp-h128,mlp-h512] [--n 2000]
     MNIST_DIR=... python bench/augmentation.py --archs cnn-c8c16 --modes on,elastic
+
+Its tables are the `bench:augmentation` block (the MLPs) and the `bench:augmentation-cnn`
+block (`--archs cnn-c8c16,cnn-c32c64 --modes on,elastic --block augmentation-cnn`) of
+docs/benchmarks.md; `--doc docs/benchmarks.md` rewrites the one `--block` names there.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ def main() -> None:
     p.add_argument("--archs", default="mlp-h128,mlp-h512")
     p.add_argument("--n", type=int, default=2000, help="drawn digits to evaluate on")
     p.add_argument("--modes", default="on,off", help="any of on, off, elastic")
-    p.add_argument("--block", default="augmentation", help="the README block to rewrite")
+    p.add_argument("--block", default="augmentation", help="the block to rewrite (with --doc)")
     p.add_argument("--elastic-alpha", type=float, default=20.0,
                    help="elastic distortion strength in pixels (sigma 4 px), for 'elastic'")
     args = p.parse_args()
@@ -55,7 +59,7 @@ def main() -> None:
                          f"{history.seconds:.0f} s"])
     emit(args.block, table(["architecture", "augmentation", "MNIST test",
                                 f"drawn digits ({args.n})", "training time"], rows),
-         args.readme)
+         args.doc)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Accuracy on drawn-like digits: the preprocessing pipeline vs a naive resize, per variant.
 
-MNIST test digits are redrawn as mouse drawings (engine/drawn.py: thin strokes at random
+MNIST test digits are redrawn as mouse drawings (engine/data/drawn.py: thin strokes at random
 size, place, slant and pen width on 280-800 px canvases), then fed to every shipped
 variant through `engine.preprocess.preprocess` and through a plain resize to 28x28.
 
     MNIST_DIR=... python bench/drawn_digits.py [--n 2000] [--seed 0] [--data DIR]
+
+Its table is the `bench:drawn` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def main() -> None:
                      f"{100 * evaluate(model, x_naive, y) / len(y):.2f}%"])
     emit("drawn", table(["variant", "MNIST test", "drawn, pipeline", "drawn, naive resize"],
                         rows) + f"\n\n{args.n} drawn digits (seed {args.seed}); drawing and both "
-         f"preprocessings took {per_digit_ms:.1f} ms per digit.", args.readme)
+         f"preprocessings took {per_digit_ms:.1f} ms per digit.", args.doc)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """The accuracy-per-byte frontier: every shipped variant no other beats on both size and
-MNIST test accuracy, with its accuracy on drawn digits, the size goals it is held to, and the
+MNIST test accuracy, with its accuracy on drawn digits, the size goals set for it, and the
 published points it is measured against.
 
 Size is every byte a variant ships (weights file with its header, and config.json).
 
     MNIST_DIR=... python bench/frontier.py [--n 2000] [--all] [--models DIR]
+
+Its table is the `bench:frontier` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -69,7 +72,7 @@ def main() -> None:
                       for label, size, acc, _ in sorted(REFERENCES, key=lambda r: r[1])]))
     what = "Every variant (★: on the front)" if args.all else "The front"
     emit("frontier", "\n\n".join(out) + f"\n\n{what} of {len(entries)} variants; drawn "
-         f"digits: {args.n} (seed {args.seed}) through the app's preprocessing.", args.readme)
+         f"digits: {args.n} (seed {args.seed}) through the app's preprocessing.", args.doc)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
 """Worst-case server cost of hostile input: time and peak memory per kind of request.
 
-Each kind of input (the hostile requests once reported, and the limits around them) is
-built in a fresh Python process, which loads the variants first, then calls
-`Predictor.predict` on it, as the app's /predict does, `--repeat` times. Printed per kind:
-the answer's status, the worst wall and CPU time of one call, the peak of NumPy's and
-Python's allocations during one more call (tracemalloc) and how far the process's peak RSS
-rose above its RSS before the calls (which also counts OpenCV's own buffers). Every process
-is killed after `--timeout` s.
+Each kind of input (the hostile requests found so far and the limits around them) is built
+in a fresh Python process, which loads the variants first, then calls `Predictor.predict` on
+it, as the app's /predict does, `--repeat` times. Printed per kind: the answer's status, the
+worst wall and CPU time of one call, the peak of NumPy's and Python's allocations during one
+more call (tracemalloc) and how far the process's peak RSS rose above its RSS before the
+calls (which also counts OpenCV's own buffers). Every process is killed after `--timeout` s.
 
     python bench/hostile.py [--repeat 3] [--timeout 60] [--only NAME]
+
+Its table is the `bench:hostile` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def _rss_mib() -> float:
 
 def measure(name: str, repeat: int) -> dict:
     """In this process: warm up, build the case, call predict `repeat` times."""
-    from webapp.predictor import Predictor
+    from zoo.predictor import Predictor
 
     predictor = Predictor()
     predictor.predict(_seven(), VARIANTS)  # load the variants outside the measurement
@@ -149,7 +151,7 @@ def main() -> None:
     emit("hostile", table(["input", "answer", "worst ms", "worst CPU ms", "peak traced MiB",
                            "peak RSS rise MiB"], rows)
          + f"\n\n`Predictor.predict` with {len(VARIANTS)} variants loaded beforehand; worst "
-           f"of {args.repeat} calls per input, each input in a fresh process.", args.readme)
+           f"of {args.repeat} calls per input, each input in a fresh process.", args.doc)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ ratios.
 
     MNIST_DIR=... python bench/inference_speed.py [--threads 2] [--rounds 5] [--calls 200]
         [--variants 'mlp-h32-*']
+
+Its table is the `bench:inference` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -195,7 +198,7 @@ def main() -> None:
             f"\n\n{args.threads} threads for every library (threadpoolctl, "
             f"torch.set_num_threads, ORT's intra-op threads), a {PAUSE} s pause before each "
             f"turn; peers: {', '.join(peers) or 'none'}.")
-    emit("inference", text, args.readme, sgemm=sgemm_note(before, after))
+    emit("inference", text, args.doc, sgemm=sgemm_note(before, after))
 
 
 if __name__ == "__main__":

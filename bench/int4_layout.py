@@ -4,6 +4,9 @@ For every shipped float32 parent, quantise to int4 with each layout, evaluate on
 MNIST test set and report the accuracy lost and the bytes relative to float64.
 
     MNIST_DIR=... python bench/int4_layout.py [--data DIR]
+
+Its table is the `bench:int4` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def main() -> None:
     emit("int4", table(["architecture", "float32 acc"] +
                        [f"{f'g={g}' if g else 'per-channel'}, output int{b}" for g, b in LAYOUTS],
                        rows) + "\n\nEach cell: accuracy change vs the float32 parent, "
-         "weight-file bytes vs float64.", args.readme)
+         "weight-file bytes vs float64.", args.doc)
 
 
 if __name__ == "__main__":

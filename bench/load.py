@@ -20,6 +20,9 @@ every request, about 60 ms of the clients' CPU per request, which the server the
 
     MNIST_DIR=... python bench/load.py                         # 50 clients x 20 drawings
     MNIST_DIR=... python bench/load.py --clients 5 --drawings 10 --hostile 1
+
+Its table is the `bench:load` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -332,7 +335,7 @@ def main() -> None:
     sessions = "a new session per request" if args.fresh_sessions else "one session per client"
     text += (f"\n\n{args.clients} gradio_client clients ({sessions}) on 127.0.0.1, variants: "
              f"{', '.join(names)}; {args.hostile} hostile clients.")
-    emit("load", text, args.readme)
+    emit("load", text, args.doc)
 
 
 if __name__ == "__main__":

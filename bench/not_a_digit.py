@@ -8,6 +8,9 @@ method's threshold is chosen on held-out training images (the last 5,000, which 
 trained on) for the same false-alarm budgets as the detector's, never on this set.
 
     MNIST_DIR=... python bench/not_a_digit.py [--per-kind 200] [--drawn 2000]
+
+Its table is the `bench:not-a-digit` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -120,7 +123,7 @@ def main() -> None:
                          sorted(rc, key=lambda r: float(r[0].split()[0]))))
     emit("not-a-digit", "\n\n".join(out) + f"\n\n{len(x_nd)} non-digit drawings (of {n_nd}: "
          f"the rest were blank, stray or full), {args.drawn} drawn test digits, 10,000 MNIST "
-         "test digits; thresholds chosen on held-out training images.", args.readme)
+         "test digits; thresholds chosen on held-out training images.", args.doc)
 
 
 if __name__ == "__main__":

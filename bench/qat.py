@@ -6,6 +6,9 @@ rows come from the manifest. int8 ships PTQ; this script measures what the same
 fine-tuning would give it (--archs), so the choice rests on a figure.
 
     MNIST_DIR=... python bench/qat.py [--archs mlp-h32,cnn-c8c16] [--epochs 3]
+
+Its table is the `bench:qat` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ def main() -> None:
                      pct(qat, n), f"{100 * (qat - ptq) / n:+.2f}",
                      f"{args.epochs} ({time.perf_counter() - start:.0f} s, this run)"])
     emit("qat", table(["variant", "float parent", "PTQ", "QAT", "QAT − PTQ (pts)",
-                       "QAT epochs"], rows), args.readme)
+                       "QAT epochs"], rows), args.doc)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,9 @@ im2col GEMMs): forward per image for inference, about three times that for train
 
     MNIST_DIR=... python bench/roofline.py [--threads 2] [--widths 32,64,128,256,512]
         [--cnns cnn-c8c16,cnn-c32c64] [--cnn-images 10000] [--repeats 5]
+
+Its table is the `bench:roofline` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -127,7 +130,7 @@ def main() -> None:
          f"{STEP_SECONDS:.0f} s. Epoch: `train` for one epoch without augmentation, median of "
          f"3, on 60,000 images for MLPs and {args.cnn_images:,} for CNNs. FLOPs count the "
          "matrix products only (convolutions as im2col GEMMs; training = forward + weight "
-         "gradients + input gradients of all but the first layer).", args.readme,
+         "gradients + input gradients of all but the first layer).", args.doc,
          sgemm=sgemm_note(before, after))
 
 

@@ -23,6 +23,9 @@ a minute, so their rows time `--cnn-images` images and scale up. The block ends 
 machine's NumPy sgemm rate at each thread count, measured before and after the epochs.
 
     MNIST_DIR=... python bench/training_speed.py [--widths 64,128,256,512] [--repeats 5]
+
+Its table is the `bench:training` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -141,7 +144,7 @@ def main() -> None:
          f"taking turns epoch by epoch with a {PAUSE:.0f} s pause before each; {version}: "
          "AdamW(fused=True) (faster here than foreach=True), each batch converted with "
          ".float() / 255 as it is used, contiguous; threads set with torch.set_num_threads "
-         "(PyTorch) and threadpoolctl (NumPy's BLAS).", args.readme,
+         "(PyTorch) and threadpoolctl (NumPy's BLAS).", args.doc,
          sgemm=sgemm_note(before, after))
 
 

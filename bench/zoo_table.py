@@ -5,6 +5,9 @@ tensors alone (quantised weights, their scales, biases). Beside them, the figure
 project this grows from (MNIST_Engine) reported for its one width.
 
     python bench/zoo_table.py
+
+Its table is the `bench:zoo` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def main() -> None:
     emit("zoo", table(["variant", "MNIST test", "parameters", "bytes on disk",
                        "bytes of weights"], rows) +
          "\n\nThe last two rows are the original project's reported figures, for reference "
-         "(its KB unit and architecture are its own).", args.readme)
+         "(its KB unit and architecture are its own).", args.doc)
 
 
 if __name__ == "__main__":

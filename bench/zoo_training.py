@@ -9,6 +9,9 @@ hashes mean the speed-ups changed no bit: the same weights, so the same accuracy
 anew), so the cache's share is measured in the same sitting.
 
     MNIST_DIR=... python bench/zoo_training.py [--variants 'mlp-*'] [--compare-no-cache]
+
+Its table is the `bench:zoo-training` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def main() -> None:
         print(text[-1], flush=True)
     emit("zoo-training", "\n\n".join(text) + "\n\nSeconds are the manifest's "
          "`train_seconds`; 'identical' compares each file's SHA-256 with models/manifest.json "
-         "(bit-identical weights need the same machine and BLAS thread count).", args.readme)
+         "(bit-identical weights need the same machine and BLAS thread count).", args.doc)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from (no timing is asserted).
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -83,3 +84,42 @@ def test_sgemm_note_reports_before_and_after_at_each_thread_count():
     note = common.sgemm_note({1: 101.04, 2: 198.6}, {1: 99.5, 2: 150.0})
     assert "at 1 thread: 101.0 GFLOP/s before the timed part, 99.5 after" in note
     assert "at 2 threads: 198.6 GFLOP/s before the timed part, 150.0 after" in note
+
+
+def test_a_block_records_the_command_that_rewrites_it_in_its_own_file(tmp_path, monkeypatch):
+    doc = common.ROOT / common.DOC
+    assert common.command(["bench/qat.py", "--archs", "mlp-h32", "--readme", "x.md"], doc) == \
+        "python bench/qat.py --archs mlp-h32 --doc docs/benchmarks.md"
+    assert common.command(["bench/load.py", "--doc=x.md", "--hostile", "2"], doc) == \
+        "python bench/load.py --hostile 2 --doc docs/benchmarks.md"
+    page = tmp_path / "page.md"
+    page.write_text("intro\n<!-- bench:demo:start -->\nold\n<!-- bench:demo:end -->\nmore\n")
+    monkeypatch.setattr(common.sys, "argv", ["bench/demo.py", "--n", "3", "--doc", str(page)])
+    common.emit("demo", "| a |\n|---|\n| 1 |", page)
+    text = page.read_text()
+    assert text.startswith("intro\n<!-- bench:demo:start -->\n| a |\n|---|\n| 1 |\n\n*Made by "
+                           f"`MNIST_DIR=... python bench/demo.py --n 3 --doc {page}` on ")
+    assert text.endswith("<!-- bench:demo:end -->\nmore\n") and "old" not in text
+
+
+def test_every_bench_block_lives_in_the_docs_and_names_the_file_it_lives_in():
+    made = re.compile(r"<!-- bench:([\w-]+):start -->.*?\*Made by `MNIST_DIR=\.\.\. "
+                      r"python bench/(\w+)\.py[^`]* --doc (\S+)` on .*?<!-- bench:\1:end -->",
+                      re.S)
+    found = {}
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        rel = page.relative_to(ROOT).as_posix()
+        text = page.read_text()
+        assert text.count("<!-- bench:") == 2 * len(made.findall(text)), rel
+        for name, script, doc in made.findall(text):
+            assert doc == rel, (name, doc, rel)
+            assert (ROOT / "bench" / f"{script}.py").exists(), (name, script)
+            assert name not in found, name
+            found[name] = script
+    assert "<!-- bench:" not in (ROOT / "README.md").read_text()  # the README keeps results only
+    for script in (ROOT / "bench").glob("*.py"):
+        source = script.read_text()
+        for name in re.findall(r'emit\("([\w-]+)"', source):
+            assert found.get(name) == script.stem, (script.name, name)
+            assert f"`bench:{name}` block of {common.DOC}" in source, script.name
+    assert found["augmentation-cnn"] == "augmentation"
