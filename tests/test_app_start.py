@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -26,7 +27,8 @@ for case, folder in json.loads(sys.argv[1]).items():
     answer = app.predict(seven(pen=10, box=(70, 60, 200, 230)), [])
     report[case] = {"notice": app.PREDICTOR.notice, "entries": list(app.ENTRIES),
                     "default": app.DEFAULT, "notice_on_page": app.PREDICTOR.notice in page,
-                    "answer": {k: answer[k] for k in ("status", "top", "errors")}}
+                    "answer": {k: answer[k] for k in ("status", "top", "errors")},
+                    "table": app.show(seven(pen=10, box=(70, 60, 200, 230)), app.DEFAULT)[1]}
 print(json.dumps(report))
 """
 
@@ -53,8 +55,14 @@ def report(tmp_path_factory):
     del v["mlp-h32-int8"]["params"]  # as the issue found: import app crashed
     v["mlp-h64-int8"] = "mlp-h64-int8"  # a string entry
     del v["mlp-h128-int8"]["delta_to_parent"]  # optional: the table does without it
+    no_detector = {k: v for k, v in SHIPPED.items() if k != "detector"}
+    broken = folder(tmp, "broken detector", files=True)
+    weights = Path(broken) / next(iter(SHIPPED["detector"]["files"]))
+    weights.write_bytes(weights.read_bytes()[:-10])
     cases = {
         "partial": folder(tmp, "partial", partial, files=True),
+        "no detector": folder(tmp, "no detector", no_detector, files=True),
+        "broken detector": broken,
         "empty variants": folder(tmp, "empty", {**SHIPPED, "variants": {}}),
         "not JSON": folder(tmp, "notjson", raw=b"{broken"),
         "no manifest": folder(tmp, "none"),
@@ -89,3 +97,20 @@ def test_an_empty_or_broken_zoo_is_a_message_on_the_page(report, case, reason):
     assert r["notice"].startswith("No models to show:") and reason in r["notice"]
     assert r["notice_on_page"]
     assert r["answer"]["top"] == {} and r["answer"]["status"] in ("ok", "blank", "error")
+
+
+def test_a_zoo_without_a_detector_says_so_at_start_and_in_each_answer(report):
+    r = report["no detector"]
+    assert r["notice"].startswith("Drawings are not checked for being digits: ")
+    assert r["notice"].endswith("lists no not-a-digit detector")
+    assert r["notice_on_page"] and r["notice"] in r["table"]
+    assert r["answer"]["status"] == "ok" and set(r["answer"]["top"].values()) == {7}
+
+
+def test_a_detector_that_fails_to_load_is_announced_in_each_answer(report):
+    r = report["broken detector"]
+    assert r["notice"] == ""  # it loads in a thread: not known when the page is built
+    assert "Drawings are not checked for being digits: not-a-digit-float32" in r["table"]
+    assert "modified or truncated" in r["table"]
+    assert r["answer"]["status"] == "ok" and set(r["answer"]["top"].values()) == {7}
+    assert "not checked" not in report["partial"]["table"]  # the shipped detector ran

@@ -10,7 +10,8 @@ from engine.cnn import CNN
 from engine.training import init_model
 from tests.test_app import SEVEN
 from tests.test_artifacts import write_zoo
-from webapp.predictor import Predictor
+from webapp import answers
+from webapp.predictor import UNCHECKED, Predictor
 from zoo.artifacts import save_variant
 from zoo.detector import ARCHITECTURE, VARIANT, manifest_section, threshold_for
 from zoo.manifest import (
@@ -54,6 +55,7 @@ def test_predict_says_not_a_digit_above_the_threshold(tmp_path, p, threshold, st
     assert answer["not_a_digit"] == pytest.approx(p, abs=1e-5)
     assert NAME in answer["probabilities"]  # the API keeps its shape either way
     assert ("not look like one digit" in answer["message"]) == (status == "not_a_digit")
+    assert predictor.notice == "" and predictor.predict(SEVEN, [NAME]).unchecked == ""
 
 
 def test_blank_keeps_its_own_hint(tmp_path):
@@ -68,8 +70,25 @@ def test_a_tampered_detector_is_refused_and_the_zoo_still_answers(tmp_path):
     data = bytearray(weights.read_bytes())
     data[-1] ^= 1
     weights.write_bytes(bytes(data))
-    answer = Predictor(models_dir=folder).predict(SEVEN, [NAME]).to_json()
-    assert answer["status"] == "ok" and answer["not_a_digit"] is None
+    predictor = Predictor(models_dir=folder)
+    result = predictor.predict(SEVEN, [NAME])
+    assert result.status == "ok" and result.not_a_digit is None
+    # The load fails in its thread, after the page was built: each answer says so.
+    assert predictor.notice == ""
+    assert result.unchecked.startswith(f"{UNCHECKED}: ") and VARIANT.name in result.unchecked
+    assert "modified or truncated" in result.unchecked
+    assert result.unchecked in answers.table(result, [NAME], {})
+
+
+def test_a_zoo_without_a_detector_says_drawings_go_unchecked(tmp_path):
+    write_zoo(tmp_path, [NAME])
+    predictor = Predictor(models_dir=tmp_path)
+    reason = f"{UNCHECKED}: local {tmp_path} lists no not-a-digit detector"
+    assert predictor.notice == reason
+    result = predictor.predict(SEVEN, [NAME])
+    assert result.status == "ok" and result.not_a_digit is None and result.unchecked == reason
+    assert reason in answers.table(result, [NAME], {})
+    assert predictor.predict(np.full((280, 280), 255, np.uint8), [NAME]).unchecked == ""
 
 
 def test_a_malformed_detector_entry_costs_only_the_detector(tmp_path):
@@ -83,7 +102,8 @@ def test_a_malformed_detector_entry_costs_only_the_detector(tmp_path):
         validate_manifest(m, "here")  # writers refuse it
     predictor = Predictor(models_dir=folder)
     assert "not checked for being digits" in predictor.notice
-    assert predictor.predict(SEVEN, [NAME]).status == "ok"
+    result = predictor.predict(SEVEN, [NAME])
+    assert result.status == "ok" and "threshold" in result.unchecked
     with pytest.raises(ManifestError, match="threshold"):
         LocalZoo(folder).load_detector()
 
@@ -130,6 +150,7 @@ def test_a_detector_that_does_not_answer_two_classes_is_refused(tmp_path):
     write_manifest(tmp_path, manifest)
     answer = Predictor(models_dir=tmp_path).predict(SEVEN, [NAME])
     assert answer.status == "ok" and answer.not_a_digit is None
+    assert "must answer 2 classes" in answer.unchecked
 
 
 def test_a_variant_that_fails_to_answer_costs_only_its_row(tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """The Space: its runtime, and a one-command deploy with the real client to a local Hub."""
 
+import json
 import os
 import re
 import socket
@@ -7,13 +8,15 @@ import subprocess
 import sys
 import time
 
+import cv2
+import numpy as np
 import pytest
 from huggingface_hub import HfApi, hf_hub_download, metadata_load, snapshot_download
 
-from tests.conftest import READER, ROOT, WRITER, free_port
+from tests.conftest import READER, ROOT, WRITER, four, free_port, seven
 from zoo import hub as zhub
 from zoo.hub import space
-from zoo.manifest import read_manifest
+from zoo.manifest import DETECTOR, read_manifest, shipped_files
 
 SPACE = "tester/digit-zoo"
 KEY = f"spaces/{SPACE}"
@@ -52,7 +55,9 @@ def test_runtime_and_dev_requirements():
 def test_space_files_are_what_the_space_runs():
     files = space.space_files(ROOT)
     manifest = read_manifest(ROOT / "models")
-    listed = {f"models/{rel}" for e in manifest["variants"].values() for rel in e["files"]}
+    listed = {f"models/{rel}" for each in shipped_files(manifest).values() for rel in each}
+    detector = {f"models/{rel}" for rel in manifest[DETECTOR]["files"]}
+    assert len(detector) == 2 and detector <= set(files)  # without it letters get digits
     assert {"app.py", "requirements.txt", "engine/preprocess.py", "zoo/hub/space.py",
             "webapp/predictor.py", "models/manifest.json"} | listed <= set(files)
     assert all(p.split("/")[0] in ("app.py", "requirements.txt", "engine", "zoo", "webapp",
@@ -63,31 +68,66 @@ def test_space_files_are_what_the_space_runs():
     assert not [p for p in space.space_files(ROOT, with_models=False) if p.startswith("models/")]
 
 
-def run_app(folder, env_extra, tmp_path):
-    """Start `python app.py` in `folder` (as a Space would) and return (process, url)."""
-    port = free_port()
-    # Bytecode on, so the __pycache__ it leaves shows which copy of zoo/ the app imported.
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
-    env.update(GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-               HF_HOME=str(tmp_path / "space-hf"), **env_extra)
-    proc = subprocess.Popen([sys.executable, "app.py"], cwd=folder, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+# Starts app.py as the Space would, importing nothing but the download: the venv's editable
+# install of the project would quietly supply any package the Space lacks, so its finder
+# goes, and which copies were imported is written to argv[1] for the test to check.
+BOOT = """
+import json, runpy, sys
+sys.meta_path[:] = [f for f in sys.meta_path if not f.__module__.startswith("__editable_")]
+import engine, webapp, zoo
+with open(sys.argv[1], "w") as out:
+    json.dump({m.__name__: m.__file__ for m in (engine, webapp, zoo)}, out)
+sys.argv = ["app.py"]
+runpy.run_path("app.py", run_name="__main__")
+"""
+CLEAN_ENV = ("PATH", "HOME", "LANG", "TMPDIR", "HF_ENDPOINT", "HF_HUB_DISABLE_XET",
+             "HF_HUB_DISABLE_TELEMETRY", "GRADIO_ANALYTICS_ENABLED")
+
+
+def run_app(folder, tmp_path):
+    """Start the Space's app.py in `folder`, in a clean environment whose only project code
+    is `folder`'s; return (process, url, {package: the __file__ it imported})."""
+    port, imported, log = free_port(), tmp_path / "imported.json", tmp_path / "space.log"
+    env = {k: os.environ[k] for k in CLEAN_ENV if k in os.environ}
+    env.update(PYTHONPATH=str(folder), GRADIO_SERVER_PORT=str(port),
+               GRADIO_SERVER_NAME="127.0.0.1", HF_HOME=str(tmp_path / "space-hf"))
+    with open(log, "w") as out:  # a file, not a pipe nobody reads: the app cannot block on it
+        proc = subprocess.Popen([sys.executable, "-s", "-P", "-c", BOOT, str(imported)],
+                                cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
     while time.time() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, f"http://127.0.0.1:{port}/"
+            return proc, f"http://127.0.0.1:{port}/", json.loads(imported.read_text())
         except OSError:
-            assert proc.poll() is None, proc.stdout.read()
+            assert proc.poll() is None, log.read_text()
             time.sleep(0.5)
-    proc.terminate()
-    raise AssertionError("the app did not start")
+    proc.kill()
+    proc.wait(timeout=30)
+    raise AssertionError(f"the app did not start:\n{log.read_text()}")
+
+
+def letter(text: str) -> np.ndarray:
+    """`text` in a thick stroke font, black on the pad's white 280x280 canvas."""
+    img = np.full((280, 280), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (w, h), _ = cv2.getTextSize(text, font, 7, 18)
+    cv2.putText(img, text, ((280 - w) // 2, (280 + h) // 2), font, 7, 0, 18, cv2.LINE_AA)
+    return img
+
+
+def ask(client, image, variants, tmp_path) -> dict:
+    """/predict's answer for `image`, or a failure within a minute."""
+    from gradio_client import handle_file
+
+    path = tmp_path / f"d{time.perf_counter_ns()}.png"
+    cv2.imwrite(str(path), image)
+    drawing = {"background": None, "layers": [], "composite": handle_file(str(path)),
+               "id": None}
+    return client.submit(drawing, variants, api_name="/predict").result(timeout=60)
 
 
 def test_deploy_end_to_end(hub, tmp_path):
-    from tests.test_app import SEVEN, call
-
     result = space.deploy(SPACE, ROOT, token=WRITER)
     assert result.changed and result.url == f"{hub.url}/spaces/{SPACE}"
     repo = hub.repos[KEY]
@@ -99,7 +139,8 @@ def test_deploy_end_to_end(hub, tmp_path):
     assert len(repo.history()) == 2  # the Space's initial commit + one deploy commit
 
     weights = {p for p in head.files if p.endswith(".safetensors")}
-    assert len(weights) == len(read_manifest(ROOT / "models")["variants"])
+    assert len(weights) == len(shipped_files(read_manifest(ROOT / "models")))
+    assert "models/variants/not-a-digit-float32/model.safetensors" in weights
     assert all(head.files[p].lfs for p in weights)  # through LFS, as the Hub requires
     assert not [p for p, b in head.files.items() if b.lfs and p not in weights]
     lfs_lines = {line["value"]["path"] for line in hub.commit_lines if line["key"] == "lfsFile"}
@@ -115,17 +156,32 @@ def test_deploy_end_to_end(hub, tmp_path):
     assert not again.changed and again.commit == result.commit
     assert len(repo.history()) == 2  # an unchanged deploy makes no commit
 
-    # The app, started from nothing but a download of the Space, serves predictions.
+
+def test_the_deployed_space_answers_as_the_app_does(hub, tmp_path):
+    """From nothing but a download of the deployed Space, the app reads a drawn digit and
+    tells a drawn letter it is not a digit, as `python app.py` does."""
+    from gradio_client import Client
+
+    space.deploy(SPACE, ROOT, token=WRITER)
     hub.storage_requests.clear()
-    folder = tmp_path / "space"
+    folder = (tmp_path / "space").resolve()
     snapshot_download(SPACE, repo_type="space", local_dir=folder, token=WRITER)
     assert {p for m, p, _ in hub.storage_requests if m == "GET"}  # LFS, by redirect
     assert not any(auth for _, _, auth in hub.storage_requests)
-    proc, url = run_app(folder, {}, tmp_path)
+    proc, url, imported = run_app(folder, tmp_path)
     try:
-        result = call(url, SEVEN, ["mlp-h128-int8", "mlp-h512-float32"], tmp_path)
-        assert result["top"] == {"mlp-h128-int8": 7, "mlp-h512-float32": 7}, result
-        assert (folder / "zoo/__pycache__").is_dir() and (folder / "engine/__pycache__").is_dir()
+        assert imported == {p: str(folder / p / "__init__.py") for p in space.PACKAGES}
+        client = Client(url, verbose=False, httpx_kwargs={"timeout": 60})
+        variants = ["mlp-h128-int8", "cnn-c32c64-float32"]
+        for text in ("X", "K"):
+            answer = ask(client, letter(text), variants, tmp_path)
+            assert answer["status"] == "not_a_digit", (text, answer)
+            assert set(answer["probabilities"]) == set(variants)
+        for image, digit in ((seven(pen=10, box=(70, 60, 200, 230)), 7), (four(), 4)):
+            answer = ask(client, image, variants, tmp_path)
+            assert answer["status"] == "ok" and answer["errors"] == {}, answer
+            assert answer["top"] == dict.fromkeys(variants, digit), answer
+            assert answer["not_a_digit"] is not None  # checked, and judged a digit
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -98,4 +98,6 @@ def table(p: Prediction, selected: list[str], entries: dict[str, dict]) -> str:
             f'{preview(p.image) if p.status == "ok" else ""}</div>')
     if flag is not None:
         body = '<p class="disagree">⚠️ The variants disagree.</p>' + body
+    if p.unchecked:
+        body = f'<p class="unchecked">⚠️ {escape(p.unchecked)}</p>' + body
     return body

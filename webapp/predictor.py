@@ -58,6 +58,7 @@ def _again(e: Exception) -> Exception:
         return ArtifactError(str(e))
 
 
+UNCHECKED = "Drawings are not checked for being digits"
 NOT_A_DIGIT = ("That does not look like one digit (letters, shapes, numbers of several "
                "digits and scribbles are not); draw a single digit 0-9.")
 
@@ -73,6 +74,7 @@ class Prediction:
     # softmax(logits / T) with each variant's fitted temperature (its manifest entry)
     calibrated: dict[str, list[float]] = field(default_factory=dict)
     not_a_digit: float | None = None  # the detector's P(not a digit), when it ran
+    unchecked: str = ""  # why the detector did not judge this drawing, for the page
     # with explain: each variant's input-times-gradient map of its answer, and the
     # preprocessing steps' images (engine.preprocess stages)
     saliency: dict[str, np.ndarray] = field(default_factory=dict)
@@ -113,9 +115,13 @@ class Predictor:
                 notices.append(f"No models to show: {e}")
         self.manifest = self.zoo.manifest
         self.problems: dict[str, str] = dict(self.zoo.problems)  # invalid manifest entries
-        if DETECTOR in self.problems:
-            notices.append(f"Drawings are not checked for being digits: "
-                           f"{self.problems.pop(DETECTOR)}")
+        # Without a detector a letter gets a digit for an answer: the page must say so.
+        self._no_detector = self.problems.pop(DETECTOR, None)
+        if self._no_detector is None and DETECTOR not in self.manifest \
+                and self.manifest["variants"]:
+            self._no_detector = f"{self.source} lists no not-a-digit detector"
+        if self._no_detector:
+            notices.append(f"{UNCHECKED}: {self._no_detector}")
         if self.problems:
             reasons = list(self.problems.values())
             more = "; ..." if len(reasons) > 3 else ""
@@ -220,7 +226,9 @@ class Predictor:
         if not pre.ok:
             return result
         x = pre.x
-        result.not_a_digit = self.not_a_digit(x)
+        result.not_a_digit, why = self._check(x)
+        if why:
+            result.unchecked = f"{UNCHECKED}: {why}"
         if result.not_a_digit is not None and result.not_a_digit > self.threshold:
             result.status, result.message = "not_a_digit", NOT_A_DIGIT
         for name in names:
@@ -258,16 +266,30 @@ class Predictor:
     def not_a_digit(self, x: np.ndarray) -> float | None:
         """The detector's probability that the 28x28 input `x` is not one digit; None when
         the zoo has no detector or it could not load (the answer then goes unchecked)."""
+        return self._check(x)[0]
+
+    def _check(self, x: np.ndarray) -> tuple[float | None, str | None]:
+        """(the detector's P(not a digit) for `x`, None) or (None, why it did not judge):
+        a detector that fails to load does so in its thread, after the page was built, so
+        each answer carries the reason."""
+        if self._no_detector:
+            return None, self._no_detector
         with self._lock:
             if self._detector.stale():  # the Hub was unreachable: ask again, as for variants
                 self._detector = self._start(DETECTOR, self._load_detector)
             load = self._detector
-        if not load.done.wait(self.load_wait) or load.model is None:
-            return None
+        if not load.done.wait(self.load_wait):
+            return None, f"the not-a-digit detector is still loading from {self.source}"
+        if load.error is not None:
+            return None, str(load.error)
+        if load.model is None:
+            return None, f"{self.source} lists no not-a-digit detector"
         try:
             probs = softmax(load.model.forward(x)[0])
-        except Exception:
+        except Exception as e:
             log.exception("the not-a-digit detector failed to answer")
-            return None
+            return None, f"the not-a-digit detector failed ({type(e).__name__}: {e})"
         # a detector answers two classes (digit, not a digit); anything else is not one
-        return float(probs[1]) if probs.shape == (2,) else None
+        if probs.shape != (2,):
+            return None, f"the not-a-digit detector answered {probs.size} classes, not 2"
+        return float(probs[1]), None

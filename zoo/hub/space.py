@@ -3,14 +3,15 @@
     python -m zoo.hub.space you/digit-zoo                          # app + the shipped zoo
     python -m zoo.hub.space you/digit-zoo --models-repo you/digit-zoo   # app; zoo from the Hub
 
-The Space gets exactly what it runs: app.py, engine/, zoo/, webapp/, requirements.txt, README.md
-(whose front matter configures the Space) and, unless it serves a published model repo,
-models/ (the manifest and the files it lists). Tests, benchmarks, CI files, virtualenvs and
-caches stay behind. It all goes in one `upload_folder` commit, which sends the safetensors
-through the Hub's Xet/LFS storage by itself (a `git push` of them as plain blobs is refused)
-and replaces whatever the Space held before; files the Space no longer needs are deleted in
-the same commit, and an unchanged deploy makes no commit. The token comes from HF_TOKEN or
-`hf auth login` and is never printed.
+The Space gets exactly what it runs: app.py, engine/, zoo/, webapp/, requirements.txt,
+README.md (whose front matter configures the Space) and, unless it serves a published model
+repo, models/: the manifest and every file it lists, the variants' and the not-a-digit
+detector's, so that the Space answers as `python app.py` does, letters included. Tests,
+benchmarks, CI files, virtualenvs and caches stay behind. It all goes in one `upload_folder`
+commit, which sends the safetensors through the Hub's Xet/LFS storage by itself (a `git
+push` of them as plain blobs is refused) and replaces whatever the Space held before; files
+the Space no longer needs are deleted in the same commit, and an unchanged deploy makes no
+commit. The token comes from HF_TOKEN or `hf auth login` and is never printed.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from zoo.hub.client import UNREACHABLE, need_token, translate
 from zoo.hub.errors import HubError
 from zoo.hub.pull import open_repo
 from zoo.hub.push import check_complete
-from zoo.manifest import MANIFEST, ManifestError
+from zoo.manifest import MANIFEST, ManifestError, shipped_files
 
 RUNTIME = ("app.py", "requirements.txt")  # besides README.md, the packages and models/
 PACKAGES = ("engine", "zoo", "webapp")
@@ -52,8 +53,9 @@ class DeployResult:
 def space_files(root: str | Path, *, with_models: bool = True) -> dict[str, Path]:
     """What the Space runs, as {path in the Space: local file}; README.md comes separately.
 
-    models/ is the manifest and exactly the files it lists, after checking them against
-    their SHA-256, so a half-trained or stray file never ships.
+    models/ is the manifest and exactly the files it lists, the not-a-digit detector's as
+    well as the variants' (without them the Space would answer letters as digits), after
+    checking them against their SHA-256, so a half-trained or stray file never ships.
     """
     root = Path(root)
     files = {name: root / name for name in RUNTIME}
@@ -66,8 +68,8 @@ def space_files(root: str | Path, *, with_models: bool = True) -> dict[str, Path
     if with_models:
         manifest = check_complete(root / "models")
         files[f"models/{MANIFEST}"] = root / "models" / MANIFEST
-        for e in manifest["variants"].values():
-            for rel in e["files"]:
+        for listed in shipped_files(manifest).values():
+            for rel in listed:
                 files[f"models/{rel}"] = root / "models" / rel
     missing = [rel for rel, path in files.items() if not path.is_file()]
     if missing:
