@@ -225,6 +225,26 @@ def test_symlinks_out_of_the_models_folder_are_refused(models, tmp_path):
     assert zoo.load(GOOD, models_dir=models).name == GOOD
 
 
+def test_a_manifest_symlinked_from_outside_the_models_folder_is_refused(models, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    manifest = models / "manifest.json"
+    shutil.move(manifest, outside / "manifest.json")
+    manifest.symlink_to(outside / "manifest.json")
+    for read in (read_manifest, LocalZoo):
+        with pytest.raises(ManifestError) as e:
+            read(models)
+        assert str(e.value) == (f"{manifest} leads outside the models folder (to "
+                                f"{(outside / 'manifest.json').resolve()}); refused")
+    # A link that stays inside is fine, and so is a models folder that is itself a link.
+    manifest.unlink()
+    shutil.move(outside / "manifest.json", models / "manifest-1.json")
+    manifest.symlink_to(models / "manifest-1.json")
+    assert LocalZoo(models).names == sorted([GOOD, OTHER, "mlp-h32-int4"])
+    (tmp_path / "linked").symlink_to(models, target_is_directory=True)
+    assert LocalZoo(tmp_path / "linked").load(GOOD).name == GOOD
+
+
 def test_a_fifo_is_refused_without_blocking(models):
     weights = models / "variants" / OTHER / "model.safetensors"
     weights.unlink()
