@@ -302,6 +302,10 @@ HOSTILE_CONFIGS = {
     ).encode(),
     "int4 group_size 0": lambda models: int4_config(models, group_size=0),
     "int4 group_size true": lambda models: int4_config(models, group_size=True),
+    "int4 output_bits 4": lambda models: int4_config(models, output_bits=4),
+    "int4 output_bits 'abc'": lambda models: int4_config(models, output_bits="abc"),
+    "int4 output_bits null": lambda models: int4_config(models, output_bits=None),
+    "int4 output_bits 8.0": lambda models: int4_config(models, output_bits=8.0),
     "unknown precision": lambda models: {**good_files(models, "mlp-h32-int4")[1],
                                          "precision": "float8"},
     "a newer format": lambda models: {**good_files(models, "mlp-h32-int4")[1],
@@ -316,6 +320,8 @@ def test_a_hostile_config_is_a_named_error(models, case):
     plant(models, name, weights, HOSTILE_CONFIGS[case](models))
     message = refused(models, name, f"cannot decode variants/{name}/")
     assert "Traceback" not in message and len(message) < 500
+    if "output_bits" in case:
+        assert "precision_config output_bits must be 8 (what int4 writes), not " in message
 
 
 def test_an_architecture_too_big_to_decode_is_refused_before_decoding(models):
