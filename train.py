@@ -350,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("\ninterrupted; architectures finished so far are in the manifest",
-              file=sys.stderr)
+        print("\ninterrupted; the manifest lists every variant it listed before, and the "
+              "architectures finished so far", file=sys.stderr)
         return 130
     return 0
 

@@ -225,6 +225,26 @@ def test_symlinks_out_of_the_models_folder_are_refused(models, tmp_path):
     assert zoo.load(GOOD, models_dir=models).name == GOOD
 
 
+def test_a_manifest_symlinked_from_outside_the_models_folder_is_refused(models, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    manifest = models / "manifest.json"
+    shutil.move(manifest, outside / "manifest.json")
+    manifest.symlink_to(outside / "manifest.json")
+    for read in (read_manifest, LocalZoo):
+        with pytest.raises(ManifestError) as e:
+            read(models)
+        assert str(e.value) == (f"{manifest} leads outside the models folder (to "
+                                f"{(outside / 'manifest.json').resolve()}); refused")
+    # A link that stays inside is fine, and so is a models folder that is itself a link.
+    manifest.unlink()
+    shutil.move(outside / "manifest.json", models / "manifest-1.json")
+    manifest.symlink_to(models / "manifest-1.json")
+    assert LocalZoo(models).names == sorted([GOOD, OTHER, "mlp-h32-int4"])
+    (tmp_path / "linked").symlink_to(models, target_is_directory=True)
+    assert LocalZoo(tmp_path / "linked").load(GOOD).name == GOOD
+
+
 def test_a_fifo_is_refused_without_blocking(models):
     weights = models / "variants" / OTHER / "model.safetensors"
     weights.unlink()
@@ -282,6 +302,10 @@ HOSTILE_CONFIGS = {
     ).encode(),
     "int4 group_size 0": lambda models: int4_config(models, group_size=0),
     "int4 group_size true": lambda models: int4_config(models, group_size=True),
+    "int4 output_bits 4": lambda models: int4_config(models, output_bits=4),
+    "int4 output_bits 'abc'": lambda models: int4_config(models, output_bits="abc"),
+    "int4 output_bits null": lambda models: int4_config(models, output_bits=None),
+    "int4 output_bits 8.0": lambda models: int4_config(models, output_bits=8.0),
     "unknown precision": lambda models: {**good_files(models, "mlp-h32-int4")[1],
                                          "precision": "float8"},
     "a newer format": lambda models: {**good_files(models, "mlp-h32-int4")[1],
@@ -296,6 +320,8 @@ def test_a_hostile_config_is_a_named_error(models, case):
     plant(models, name, weights, HOSTILE_CONFIGS[case](models))
     message = refused(models, name, f"cannot decode variants/{name}/")
     assert "Traceback" not in message and len(message) < 500
+    if "output_bits" in case:
+        assert "precision_config output_bits must be 8 (what int4 writes), not " in message
 
 
 def test_an_architecture_too_big_to_decode_is_refused_before_decoding(models):

@@ -121,6 +121,7 @@ def test_a_mirror_cannot_make_a_download_take_more_memory_than_the_file(mirror, 
                                                                         mode, reason):
     message, peak = fetch_from(mirror, mode, tmp_path)
     assert reason in message
+    assert message.count(f"{mirror}/{mode}/{LABELS}.gz") == 1, message
     assert peak < 2 * gzip_limit(SIZES[LABELS]) + (1 << 20)  # not the 64 MiB on offer
 
 

@@ -80,9 +80,11 @@ def test_corrupt_download_is_refused_and_not_cached(serve, env, monkeypatch, tmp
     flipped = bytearray(labels)
     flipped[100] = (flipped[100] + 1) % 10  # a valid IDX file with one wrong label
     (bad / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes(flipped)))
-    monkeypatch.setenv("MNIST_MIRRORS", serve(bad))
-    with pytest.raises(MNISTError, match=r"t10k-labels-idx1-ubyte.*SHA-256"):
+    mirror = serve(bad)
+    monkeypatch.setenv("MNIST_MIRRORS", mirror)
+    with pytest.raises(MNISTError, match=r"t10k-labels-idx1-ubyte.*SHA-256") as e:
         load_mnist(progress=False)
+    assert str(e.value).count(mirror.rstrip("/")) == 1, e.value  # the failure names it once
     assert not (env / "t10k-labels-idx1-ubyte.gz").exists()
     assert not [p for p in env.iterdir() if p.name.endswith(".tmp")]
 

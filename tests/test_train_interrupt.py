@@ -4,7 +4,7 @@ train.py runs for real, in a subprocess, retraining an architecture of an existi
 Every change it makes to the folder is a rename (atomic_write's, or a staged file moved in),
 so the states a kill can leave are exactly the states between two renames. One run copies
 the folder before each rename and every copy is checked; a few more runs are killed with
-SIGKILL just before a chosen rename.
+SIGKILL, or SIGINT, just before a chosen rename.
 """
 
 import os
@@ -22,8 +22,8 @@ from zoo.writer import STAGING, ZooWriter
 pytestmark = requires_mnist
 
 # Runs train.py as `python train.py` would, with os.replace watched: "snapshot" copies the
-# models folder before every rename; "kill" sends SIGKILL before the n-th rename onto a file
-# named NAME (AT="NAME:n").
+# models folder before every rename; "kill" sends SIGKILL ("sigint": SIGINT) before the n-th
+# rename onto a file named NAME (AT="NAME:n").
 WRAPPER = """
 import collections, os, runpy, shutil, signal, sys
 mode, out = os.environ["MODE"], os.environ["OUT"]
@@ -32,9 +32,10 @@ real, count, seen = os.replace, 0, collections.Counter()
 def replace(src, dst, *a, **k):
     global count
     count += 1
-    seen[os.path.basename(dst)] += 1
-    if mode == "kill" and seen[target] == int(nth):
-        os.kill(os.getpid(), signal.SIGKILL)
+    name = os.path.basename(dst)
+    seen[name] += 1
+    if mode in ("kill", "sigint") and name == target and seen[target] == int(nth):
+        os.kill(os.getpid(), signal.SIGKILL if mode == "kill" else signal.SIGINT)
     if mode == "snapshot":
         shutil.copytree(out, os.path.join(os.environ["SNAPSHOTS"], f"{count:03d}"))
     return real(src, dst, *a, **k)
@@ -93,12 +94,13 @@ def test_every_state_between_two_renames_is_a_working_zoo(zoo_dir, tmp_path):
         listed = files_of(state)
         for name in RETRAINED:  # a retrained variant is listed old, new or not at all
             assert name not in listed or listed[name] in (before[name], after[name]), state
-        # What the next run finds: it cleans up, and finishes the swap if it was all done.
+        # What the next run finds: it cleans up, and finishes the swap once its journal is
+        # written; before that the zoo is as it was.
         unfinished = files_of(state)
         with ZooWriter(state) as w:
-            if w.recovered:  # every file the new manifest lists was in place: it is listed
+            if w.recovered:
                 recovered.append(state)
-                assert files_of(state) == after
+            assert files_of(state) == (after if w.recovered else before), state
         assert_intact(state, before[KEPT])
         assert not (state / STAGING).exists()
         assert not [p for p in state.rglob("*.tmp")]
@@ -109,10 +111,11 @@ def test_every_state_between_two_renames_is_a_working_zoo(zoo_dir, tmp_path):
     assert states[-1] in recovered
 
 
-# Before: a staged file; the live manifest that unlists what changes (the first rename onto
-# manifest.json is the journal's, in the staging folder); a file moved in; the new manifest.
-# (Every other moment is covered by the snapshots above.)
-KILLS = ["model.safetensors:2", "manifest.json:2", "model.safetensors:6", "manifest.json:3"]
+# Before: a staged file; the live manifest that unlists what changes (the first two renames
+# onto manifest.json are the old manifest's copy and the journal, in the staging folder); a
+# file moved in, its old one moved aside (5 staged, then aside and in per file); the new
+# manifest. (Every other moment is covered by the snapshots above.)
+KILLS = ["model.safetensors:2", "manifest.json:3", "model.safetensors:7", "manifest.json:4"]
 
 
 def test_killed_runs_leave_a_working_zoo_and_the_next_run_cleans_up(zoo_dir, tmp_path):
@@ -133,3 +136,18 @@ def test_killed_runs_leave_a_working_zoo_and_the_next_run_cleans_up(zoo_dir, tmp
     assert_intact(out, kept)
     assert not list(out.rglob("*.tmp")) and not (out / STAGING).exists()
     assert set(RETRAINED) <= set(files_of(out))
+
+
+def test_an_interrupted_retrain_finishes_its_swap_and_says_what_is_listed(zoo_dir, tmp_path):
+    """Ctrl-C with a variant's old weights moved aside and its new ones not yet in: it
+    waits for the swap to finish, and train.py's message is true."""
+    out = tmp_path / "models"
+    shutil.copytree(zoo_dir, out)
+    before = files_of(out)
+    run = train(out, 30, mode="sigint", at="model.safetensors:7")
+    assert run.returncode == 130, (run.stdout, run.stderr)
+    assert "the manifest lists every variant it listed before" in run.stderr
+    assert_intact(out, before[KEPT])
+    after = files_of(out)
+    assert set(after) == set(before) and all(after[n] != before[n] for n in RETRAINED)
+    assert not (out / STAGING).exists()

@@ -31,8 +31,16 @@ def _read(models_dir: str | Path) -> tuple[bytes, str]:
     path = Path(models_dir) / MANIFEST
     if not path.exists():
         raise ManifestError(f"no manifest at {path}; train the zoo with `python train.py`")
+    # Confined like the variant files (zoo.artifacts): the manifest is what vouches for
+    # them, so it must be the folder's own.
     try:
-        return read_limited(path, MAX_MANIFEST_BYTES), str(path)
+        real, top = path.resolve(), path.parent.resolve()
+    except (OSError, RuntimeError) as e:  # a symlink loop
+        raise ManifestError(f"{path} cannot be resolved ({e})") from e
+    if not real.is_relative_to(top):
+        raise ManifestError(f"{path} leads outside the models folder (to {real}); refused")
+    try:
+        return read_limited(real, MAX_MANIFEST_BYTES), str(path)
     except FileSizeError as e:
         raise ManifestError(f"{e}; not read as a manifest") from None
     except OSError as e:

@@ -162,6 +162,12 @@ class Packed(Precision):
         g = config.get("group_size", self.group_size)
         if g is not None and (not isinstance(g, int) or isinstance(g, bool) or g < 1):
             raise ValueError(f"group_size must be a positive integer or null, not {g!r}")
+        # Which layers are int8 is read from the tensors, but a config that claims another
+        # layout than this precision writes was not written by it.
+        ob = config.get("output_bits", self.output_bits)
+        if type(ob) is not int or ob != self.output_bits:
+            raise ValueError(f"precision_config output_bits must be {self.output_bits} (what "
+                             f"{self.name} writes), not {ob!r}")
         out: dict[str, np.ndarray] = {}
         for prefix, w_shape, b_shape in _layers(shapes):
             # Which layers stayed int8 is in the file itself (the classifier, normally).

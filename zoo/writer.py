@@ -1,18 +1,24 @@
 """Writing into a models folder so that every variant its manifest lists verifies at every
-moment: a train.py killed at any point leaves a working zoo.
+moment, and a train.py interrupted or killed at any point loses none of them.
 
 New files are staged in `<out>/.staging/` (the same filesystem, so a rename moves them).
 They are swapped in in an order that never has the manifest list a file whose bytes are not
-the ones it records:
+the ones it records, and that keeps what it replaces until the new manifest is live:
 
-1. the new manifest is written into the staging folder (the journal);
+1. the live manifest is copied to `.staging/old/`, then the new one written into
+   `.staging/` (the journal: from here on the swap is finished or undone, never dropped);
 2. if a listed variant's files are about to change, the live manifest stops listing it;
-3. the staged files are renamed into place;
-4. the new manifest replaces the live one.
+3. each changing file is moved to `.staging/old/` (the same path under it), and the staged
+   one renamed into place;
+4. the new manifest replaces the live one, then the journal and the old files go.
 
-A kill before 4 leaves the variants being replaced unlisted, never listed and wrong. The
-next writer finishes the swap from the journal if every file it lists verifies, and drops
-it otherwise; it also removes the temporaries of killed runs. One writer at a time: a lock.
+Between 2 and 4 the variants being replaced are unlisted, never listed and wrong. Ctrl-C
+waits for the swap's few renames, and for a recovery's. A swap cut short otherwise (an
+exception) ends in close(), a kill in the next writer to open the folder: whichever meets
+the journal rolls forward if every file the swap brings verifies, staged or in place, and
+back otherwise (the old files return, then the old manifest). Either way every variant
+listed before is listed again, with its old files or its new ones. The next writer also
+removes the temporaries of killed runs. One writer at a time: a lock.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from engine.atomic import is_temporary
@@ -42,6 +51,7 @@ except ImportError:  # Windows: no advisory locks; one writer is then the user's
     fcntl = None
 
 STAGING = ".staging"
+OLD = "old"  # in the staging folder: the manifest and files a swap replaces, until it is done
 LOCK = ".train.lock"
 
 
@@ -49,14 +59,56 @@ class ZooWriteError(RuntimeError):
     """The models folder cannot be written (not a folder, not writable, in use)."""
 
 
+@contextlib.contextmanager
+def _sigint_held() -> Iterator[None]:
+    """SIGINT (Ctrl-C) waits until the block ends: a swap is a few renames, and one cut
+    short by a second Ctrl-C would leave variants unlisted until the next run."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread can set a handler, and only it receives SIGINT
+        return
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda *_: held.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)  # now handled as it would have been
+
+
+def _files(manifest: dict | None) -> dict[str, dict]:
+    """{path: {"bytes", "sha256"}} of every file `manifest` ships."""
+    if manifest is None:
+        return {}
+    return {rel: info for files in shipped_files(manifest).values()
+            for rel, info in files.items()}
+
+
+def _brought(old: dict | None, new: dict) -> set[str]:
+    """The files a swap from `old` to `new` moves in: those `new` lists and `old` does not
+    list with the same bytes (a file staged again unchanged has nothing to move)."""
+    before = _files(old)
+    return {rel for rel, info in _files(new).items() if before.get(rel) != info}
+
+
+def _without(manifest: dict, paths: set[str]) -> dict:
+    """`manifest` less every entry that lists one of `paths`."""
+    out = {**manifest, "variants": {n: e for n, e in manifest["variants"].items()
+                                    if not paths & set(e["files"])}}
+    if DETECTOR in out and paths & set(out[DETECTOR]["files"]):
+        del out[DETECTOR]
+    return out
+
+
 class ZooWriter:
     """A models folder opened for writing: stage variants, then commit them together with
-    the manifest. Use as a context manager; `manifest` is the manifest as committed so far."""
+    the manifest. Use as a context manager; `manifest` is the manifest as committed so far.
+    `recovered` / `rolled_back`: a swap left half-done was finished / undone."""
 
     def __init__(self, out: str | Path):
         self.out = Path(out)
         self.staging = self.out / STAGING
-        self.recovered = False
+        self.recovered = self.rolled_back = False
         self.removed: list[Path] = []
         self._lock_file = None
         if self.out.exists() and not self.out.is_dir():
@@ -76,7 +128,7 @@ class ZooWriter:
             self.manifest = (read_manifest(self.out) if (self.out / MANIFEST).exists()
                              else {"variants": {}})
         except BaseException:
-            self.close()
+            self._unlock()
             raise
 
     def _lock(self) -> None:
@@ -91,20 +143,67 @@ class ZooWriter:
                                 "finish") from None
 
     def _recover(self) -> None:
-        """Finish the swap a killed run started, if everything it swapped in is in place."""
-        journal = self.staging / MANIFEST
-        if journal.is_file():
-            try:
-                manifest = read_manifest(self.staging)
-                for name, files in shipped_files(manifest).items():
-                    for rel, info in files.items():
-                        read_verified(self.out / rel, info, name, self.out)
-            except (ManifestError, ArtifactError):
-                pass  # not all of it arrived: the live manifest stands on its own
-            else:
-                write_manifest(self.out, manifest)
-                self.recovered = True
+        """Finish the swap an interrupted or killed run left, if every file it brings is
+        staged or in place and verifies; else undo it. Then drop the staging folder."""
+        if (self.staging / MANIFEST).is_file():
+            old = (read_manifest(self.staging / OLD)
+                   if (self.staging / OLD / MANIFEST).is_file() else None)
+            with _sigint_held():
+                try:
+                    new = read_manifest(self.staging)
+                    self._verify(old, new)
+                except (ManifestError, ArtifactError):
+                    self._roll_back(old)
+                    self.rolled_back = True
+                else:
+                    self._swap(old, new)
+                    self.recovered = True
         shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _verify(self, old: dict | None, new: dict) -> None:
+        """ArtifactError unless every file `new` brings (lists, and `old` does not list with
+        those bytes) is staged or in place with the bytes `new` records."""
+        brought = _brought(old, new)
+        for name, files in shipped_files(new).items():
+            for rel, info in files.items():
+                if rel in brought:
+                    root = self.staging if (self.staging / rel).exists() else self.out
+                    read_verified(root / rel, info, name, root)
+
+    def _swap(self, old: dict | None, new: dict) -> None:
+        """Steps 2 to 4 of the swap, from wherever an interrupted run left them."""
+        brought = _brought(old, new)
+        changing = brought & set(_files(old))
+        if changing:
+            write_manifest(self.out, _without(old, changing))
+        for rel in _files(new):
+            staged, live, kept = self.staging / rel, self.out / rel, self.staging / OLD / rel
+            if rel not in brought or not staged.exists():
+                continue  # unchanged, or moved in already
+            if rel in changing and live.exists() and not kept.exists():
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(live, kept)
+            live.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staged, live)
+        write_manifest(self.out, new)
+        self._drop_journal()
+
+    def _roll_back(self, old: dict | None) -> None:
+        """Put back the files a swap moved aside, then the manifest that lists them."""
+        kept = self.staging / OLD
+        backups = {p.relative_to(kept).as_posix(): p for p in kept.rglob("*")
+                   if p.is_file() and p != kept / MANIFEST and not is_temporary(p)}
+        if old is not None and backups:
+            write_manifest(self.out, _without(old, set(backups)))
+        for rel, path in backups.items():
+            os.replace(path, self.out / rel)
+        if old is not None:
+            write_manifest(self.out, old)
+        self._drop_journal()
+
+    def _drop_journal(self) -> None:
+        (self.staging / MANIFEST).unlink()  # first: without it, what is left is litter
+        shutil.rmtree(self.staging / OLD, ignore_errors=True)
 
     def _clean(self) -> None:
         """Remove what killed writers leave: atomic_write's temporaries."""
@@ -127,31 +226,27 @@ class ZooWriter:
     def commit(self, entries: dict[str, dict], **fields) -> dict:
         """Swap the staged files of `entries` in, with the manifest that lists them (plus
         top-level `fields`); return that manifest."""
-        old = self.manifest["variants"]
+        old = self.manifest if self.manifest["variants"] else None
         new = {**self.manifest, **fields,
-               "variants": dict(sorted({**old, **entries}.items()))}
+               "variants": dict(sorted({**self.manifest["variants"], **entries}.items()))}
         validate_manifest(new, f"the new manifest of {self.out}")  # what readers will check
-        write_manifest(self.staging, new)  # the journal
-        changing = {n for n in entries if n in old and old[n]["files"] != entries[n]["files"]}
-        moving = [e["files"] for e in entries.values()]
-        before = {**self.manifest, "variants": {n: e for n, e in old.items()
-                                                 if n not in changing}}
-        if DETECTOR in fields:  # the detector's files swap in the same way
-            moving.append(fields[DETECTOR]["files"])
-            before.pop(DETECTOR, None)
-        if changing or (DETECTOR in fields and DETECTOR in self.manifest):
-            write_manifest(self.out, before)
-        for files in moving:
-            for rel in files:
-                (self.out / rel).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self.staging / rel, self.out / rel)
-        write_manifest(self.out, new)
-        (self.staging / MANIFEST).unlink()
+        self._verify(old, new)  # a swap that starts can finish
+        with _sigint_held():
+            if old is not None:
+                write_manifest(self.staging / OLD, old)  # what a roll back returns to
+            write_manifest(self.staging, new)  # the journal
+            self._swap(old, new)
         self.manifest = new
         return new
 
     def close(self) -> None:
-        shutil.rmtree(self.staging, ignore_errors=True)
+        """Finish or undo a swap an interrupt cut short, drop what is staged, unlock."""
+        try:
+            self._recover()
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
         if self._lock_file is not None:
             self._lock_file.close()  # releases the lock
             self._lock_file = None

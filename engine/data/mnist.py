@@ -202,7 +202,10 @@ def download_file(name: str, dest: Path, urls: list[str], progress: bool = False
             gzipped = raw[:2] == b"\x1f\x8b"
             data = gunzip(raw, SIZES[name], url) if gzipped else raw
             array = _verified_array(data, name, url)
-        except (urllib.error.URLError, OSError, IDXError, MNISTError) as e:
+        except (IDXError, MNISTError) as e:
+            failures.append(f"  {e}")  # their messages start with the URL
+            continue
+        except (urllib.error.URLError, OSError) as e:
             failures.append(f"  {url}: {getattr(e, 'reason', None) or e}")
             continue
         atomic_write(dest / f"{name}.gz", raw if gzipped else gzip.compress(raw, mtime=0))
