@@ -51,17 +51,19 @@ def library_versions() -> dict[str, str]:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    # Defaults are written into the help where they mean something: an automatic
+    # "(default: None)" on every option says nothing, and doubles the ones written out.
     p = argparse.ArgumentParser(
-        description="Train digit-zoo's registered variants on MNIST and write the zoo.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description="Train digit-zoo's registered variants on MNIST and write the zoo.")
     p.add_argument("--variants", default="*", metavar="PATTERN",
                    help="comma-separated shell patterns of variant names, e.g. 'mlp-h128-*'; "
-                        "an architecture is trained when any of its variants matches")
+                        "an architecture is trained when any of its variants matches "
+                        "(default: %(default)s, every variant)")
     p.add_argument("--epochs", type=int, help="override every recipe's number of epochs")
     p.add_argument("--seed", type=int, help="override every architecture's seed")
     p.add_argument("--data", metavar="DIR",
-                   help="folder with the four MNIST IDX files (raw or .gz); default: "
-                        "$MNIST_DIR, else the cache, else a download")
+                   help="folder with the four MNIST IDX files (raw or .gz) (default: "
+                        "$MNIST_DIR, else the cache, else a download)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="models folder to write (default: models/, or models-quick/ "
                         "with --quick)")
@@ -81,7 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epoch-cache-mb", type=int, default=1500, metavar="MB",
                    help="memory for prepared (shuffled, augmented) epochs that later "
                         "architectures and fine-tunes reuse; 0 prepares every epoch anew "
-                        "(same weights either way)")
+                        "(same weights either way) (default: %(default)s)")
     hub = p.add_argument_group("publishing to the Hugging Face Hub (token: HF_TOKEN or "
                                "`hf auth login`)")
     hub.add_argument("--push", action="store_true",
@@ -91,10 +93,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     hub.add_argument("--repo", default=os.environ.get("ZOO_REPO"), metavar="NAMESPACE/NAME",
                      help="Hub model repo to publish to (default: $ZOO_REPO)")
     hub.add_argument("--private", action="store_true", help="create the repo as private")
-    hub.add_argument("--revision", metavar="BRANCH", help="branch to commit to (default: main; "
-                                                          "created if missing)")
+    hub.add_argument("--revision", metavar="BRANCH",
+                     help="branch to commit to, created if missing (default: main)")
     hub.add_argument("--message", metavar="TEXT", help="commit message")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bars")
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         p.error("--epochs must be at least 1")
@@ -370,4 +373,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        code = main()
+        sys.stdout.flush()  # here, where a reader that left can still be caught
+    except BrokenPipeError:
+        # The reader left (`--list | head -1`): stop quietly with the status of a tool that
+        # SIGPIPE ended (128 + 13), stdout on devnull so the interpreter's flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
+    raise SystemExit(code)

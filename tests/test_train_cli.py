@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -22,6 +23,49 @@ def test_help_explains_every_option():
     for opt in ("--variants", "--epochs", "--seed", "--data", "--out", "--quick", "--plugin",
                 "--list"):
         assert opt in out.stdout
+
+
+def test_help_shows_a_default_once_and_only_where_there_is_one():
+    out = run("train.py", "--help")
+    assert out.returncode == 0
+    for nothing in ("None", "False", "[]"):
+        assert f"(default: {nothing})" not in out.stdout
+    for block in re.split(r"\n  (?=-)", out.stdout):  # one option's help each
+        assert block.count("(default:") <= 1, block
+    flat = " ".join(out.stdout.split())
+    assert "(default: $ZOO_REPO)" in flat and "(default: 1500)" in flat
+
+
+# Runs train.py as `python train.py` would, then says on stderr whether the Hub client was
+# imported.
+IMPORTS_HUB = textwrap.dedent("""
+    import runpy, sys
+    sys.argv = ["train.py", *sys.argv[1:]]
+    try:
+        runpy.run_path("train.py", run_name="__main__")
+    except SystemExit:
+        pass
+    print("huggingface_hub" in sys.modules, file=sys.stderr)
+""")
+
+
+@pytest.mark.parametrize("option", ["--help", "--list"])
+def test_help_and_list_do_not_import_the_hub_client(option):
+    """It is most of their start-up time, and only a push needs it."""
+    out = run("-c", IMPORTS_HUB, option)
+    assert out.stderr.strip().splitlines()[-1] == "False", out.stderr
+
+
+def test_a_reader_that_leaves_early_ends_the_run_quietly():
+    """`python train.py --list | head -1`: head has left when the listing is written."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        out = subprocess.run([sys.executable, "train.py", "--list"], cwd=ROOT, stdout=write,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert out.returncode == 141 and out.stderr == "", out.stderr  # 128 + SIGPIPE
 
 
 @pytest.mark.parametrize("args,code,message", [
