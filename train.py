@@ -97,7 +97,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                      help="branch to commit to, created if missing (default: main)")
     hub.add_argument("--message", metavar="TEXT", help="commit message")
     p.add_argument("--no-progress", action="store_true",
-                   help="hide the progress bars")
+                   help="hide the progress bars, the Hub upload's too")
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         p.error("--epochs must be at least 1")
@@ -303,7 +303,7 @@ def publish(args: argparse.Namespace, out: Path) -> int:
 
     try:
         result = push(out, args.repo, private=args.private, revision=args.revision,
-                      commit_message=args.message)
+                      commit_message=args.message, progress=not args.no_progress)
     except HubError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{d['name']:<24} {d['family']:<4} {d['shape']:<18} {d['precision']:<8} "
                       f"params={d['params']:,}{'  (experimental)' if d['experimental'] else ''}")
             return 0
-        if args.push and not check_access(args.repo):
+        if publishing and not check_access(args.repo):
             return 1
         if not args.push_only:
             with open_out(run.out) as writer:

@@ -1,6 +1,7 @@
 """train.py as a user runs it: options, errors without tracebacks, plugins, a quick run."""
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -9,7 +10,8 @@ import textwrap
 
 import pytest
 
-from tests.conftest import ROOT, mnist_dir, requires_mnist
+from tests.conftest import READER, ROOT, WRITER, mnist_dir, requires_mnist
+from tests.test_hub import make_zoo
 
 
 def run(*args, env=None, **kw):
@@ -289,6 +291,7 @@ def test_an_existing_manifest_with_an_invalid_entry_is_refused_not_rewritten(tmp
     assert (tmp_path / "manifest.json").read_bytes() == before
 
 
+@pytest.mark.parametrize("mode", [[*NO_DATA, "--push"], ["--push-only"]])
 @pytest.mark.parametrize(("args", "env", "message"), [
     (["--repo", "not a repo"], {}, "'not a repo' is not a Hub repo id"),
     (["--repo", "tester/zoo"], {"HF_TOKEN": ""}, "no Hugging Face token"),
@@ -296,23 +299,53 @@ def test_an_existing_manifest_with_an_invalid_entry_is_refused_not_rewritten(tmp
     (["--repo", "tester/zoo"], {"HF_TOKEN": "READER"},
      "the token belongs to other, who cannot write to tester/"),
 ])
-def test_push_checks_the_repo_and_token_before_training(hub, tmp_path, args, env, message):
-    from tests.conftest import READER
-
+def test_push_checks_the_repo_and_token_before_training(hub, tmp_path, mode, args, env,
+                                                        message):
+    """--push-only too: before it reads the zoo, so the answer is the same either way."""
     env = {k: READER if v == "READER" else v for k, v in env.items()}
-    out = run("train.py", *NO_DATA, "--push", *args, "--out", str(tmp_path), env=env)
+    out = run("train.py", *mode, *args, "--out", str(tmp_path), env=env)
     assert out.returncode == 1, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
     assert "MNIST" not in out.stdout + out.stderr and not (tmp_path / "manifest.json").exists()
 
 
 def test_push_with_a_good_token_goes_on_to_training(hub, tmp_path):
-    from tests.conftest import WRITER
-
     out = run("train.py", *NO_DATA, "--push", "--repo", "tester/zoo", "--out", str(tmp_path),
               env={"HF_TOKEN": WRITER})
     assert "will publish to tester/zoo as tester" in out.stdout
     assert out.returncode == 1 and "/nonexistent/mnist does not exist" in out.stderr
+
+
+def push_only(out, *args):
+    return run("train.py", "--push-only", "--repo", "tester/zoo", "--out", str(out), *args,
+               env={"HF_TOKEN": WRITER})
+
+
+def test_no_progress_hides_the_uploads_progress_bars(hub, tmp_path):
+    make_zoo(tmp_path)
+    out = push_only(tmp_path, "--no-progress")
+    assert out.returncode == 0 and "published" in out.stdout, out.stderr
+    assert "%|" not in out.stderr and "it/s" not in out.stderr, out.stderr
+
+
+def test_an_unchanged_push_is_reported_once_in_the_zoos_words(hub, tmp_path):
+    make_zoo(tmp_path)
+    assert push_only(tmp_path).returncode == 0
+    out = push_only(tmp_path)
+    assert out.returncode == 0 and "nothing to publish" in out.stdout, out.stderr
+    assert "empty commit" not in out.stderr, out.stderr
+
+
+def test_the_hub_clients_warning_is_silenced_for_the_push_only(hub, tmp_path, caplog):
+    from zoo import hub as zhub
+
+    make_zoo(tmp_path)
+    zhub.push(tmp_path, "tester/zoo", token=WRITER)
+    with caplog.at_level(logging.WARNING, logger="huggingface_hub"):
+        assert not zhub.push(tmp_path, "tester/zoo", token=WRITER).changed
+        assert "empty commit" not in caplog.text
+        logging.getLogger("huggingface_hub.hf_api").warning("Skipping to prevent empty commit.")
+    assert "empty commit" in caplog.text  # once the push is over, the client speaks again
 
 
 @pytest.mark.parametrize(("plugin", "message"), [
