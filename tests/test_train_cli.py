@@ -316,6 +316,17 @@ def test_push_with_a_good_token_goes_on_to_training(hub, tmp_path):
     assert out.returncode == 1 and "/nonexistent/mnist does not exist" in out.stderr
 
 
+@pytest.mark.parametrize("push", [[], ["--push", "--repo", "tester/zoo"]])
+def test_a_failed_run_leaves_no_models_folder_it_made(hub, tmp_path, push):
+    made, kept = tmp_path / "new", tmp_path / "kept"
+    kept.mkdir()
+    for out in (made / "models", kept):
+        res = run("train.py", *NO_DATA, *push, "--out", str(out), env={"HF_TOKEN": WRITER})
+        assert res.returncode == 1 and "/nonexistent/mnist does not exist" in res.stderr
+    assert not made.exists()
+    assert kept.is_dir()  # the user's folder, however empty, is not this run's to remove
+
+
 def push_only(out, *args):
     return run("train.py", "--push-only", "--repo", "tester/zoo", "--out", str(out), *args,
                env={"HF_TOKEN": WRITER})

@@ -61,6 +61,10 @@ class ZooWriter:
         self._lock_file = None
         if self.out.exists() and not self.out.is_dir():
             raise ZooWriteError(f"{self.out} is a file, not a models folder")
+        # Folders this writer makes, deepest first: removed again if nothing is committed,
+        # so a run that fails before its first architecture leaves no empty models folder.
+        self._made = [p for p in (self.out, *self.out.parents) if not p.exists()]
+        self._committed = False
         try:
             self.out.mkdir(parents=True, exist_ok=True)
             self._lock()
@@ -148,6 +152,7 @@ class ZooWriter:
         write_manifest(self.out, new)
         (self.staging / MANIFEST).unlink()
         self.manifest = new
+        self._committed = True
         return new
 
     def close(self) -> None:
@@ -155,6 +160,11 @@ class ZooWriter:
         if self._lock_file is not None:
             self._lock_file.close()  # releases the lock
             self._lock_file = None
+            if self._made and not self._committed:
+                with contextlib.suppress(OSError):  # rmdir stops at a folder not empty
+                    (self.out / LOCK).unlink()
+                    for folder in self._made:
+                        folder.rmdir()
 
     def __enter__(self) -> ZooWriter:
         return self
