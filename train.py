@@ -20,14 +20,25 @@ import datetime as dt
 import os
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+import safetensors
 
+import zoo
 from engine.calibration import calibrated, expected_calibration_error, fit_temperature
 from engine.data.mnist import MNISTError, load_mnist
 from engine.model import evaluate, logits
 from engine.training import EpochCache, TrainingDivergedError, to_input, train
+from zoo import hub  # its client (huggingface_hub) loads only when a run publishes
+from zoo.artifacts import load_variant
+from zoo.detector import VARIANT, manifest_section, train_detector
+from zoo.hub import HubError
+from zoo.manifest import TRAINING, detector_entry, manifest_top, variant_entry
+from zoo.report import results_table
+from zoo.writer import ZooWriteError, ZooWriter
 
 ROOT = Path(__file__).resolve().parent
 QUICK_TRAIN_IMAGES, QUICK_EPOCHS = 6000, 2
@@ -37,25 +48,24 @@ CALIBRATION_IMAGES = 5000
 
 
 def library_versions() -> dict[str, str]:
-    import cv2
-    import safetensors
-
     return {"python": platform.python_version(), "numpy": np.__version__,
             "opencv": cv2.__version__, "safetensors": safetensors.__version__}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    # Defaults are written into the help where they mean something: an automatic
+    # "(default: None)" on every option says nothing, and doubles the ones written out.
     p = argparse.ArgumentParser(
-        description="Train digit-zoo's registered variants on MNIST and write the zoo.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        description="Train digit-zoo's registered variants on MNIST and write the zoo.")
     p.add_argument("--variants", default="*", metavar="PATTERN",
                    help="comma-separated shell patterns of variant names, e.g. 'mlp-h128-*'; "
-                        "an architecture is trained when any of its variants matches")
+                        "an architecture is trained when any of its variants matches "
+                        "(default: %(default)s, every variant)")
     p.add_argument("--epochs", type=int, help="override every recipe's number of epochs")
     p.add_argument("--seed", type=int, help="override every architecture's seed")
     p.add_argument("--data", metavar="DIR",
-                   help="folder with the four MNIST IDX files (raw or .gz); default: "
-                        "$MNIST_DIR, else the cache, else a download")
+                   help="folder with the four MNIST IDX files (raw or .gz) (default: "
+                        "$MNIST_DIR, else the cache, else a download)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="models folder to write (default: models/, or models-quick/ "
                         "with --quick)")
@@ -75,7 +85,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epoch-cache-mb", type=int, default=1500, metavar="MB",
                    help="memory for prepared (shuffled, augmented) epochs that later "
                         "architectures and fine-tunes reuse; 0 prepares every epoch anew "
-                        "(same weights either way)")
+                        "(same weights either way) (default: %(default)s)")
     hub = p.add_argument_group("publishing to the Hugging Face Hub (token: HF_TOKEN or "
                                "`hf auth login`)")
     hub.add_argument("--push", action="store_true",
@@ -85,10 +95,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     hub.add_argument("--repo", default=os.environ.get("ZOO_REPO"), metavar="NAMESPACE/NAME",
                      help="Hub model repo to publish to (default: $ZOO_REPO)")
     hub.add_argument("--private", action="store_true", help="create the repo as private")
-    hub.add_argument("--revision", metavar="BRANCH", help="branch to commit to (default: main; "
-                                                          "created if missing)")
+    hub.add_argument("--revision", metavar="BRANCH",
+                     help="branch to commit to, created if missing (default: main)")
     hub.add_argument("--message", metavar="TEXT", help="commit message")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    p.add_argument("--no-progress", action="store_true",
+                   help="hide the progress bars, the Hub upload's too")
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         p.error("--epochs must be at least 1")
@@ -107,59 +118,75 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-MANIFEST_FIELDS = ("name", "architecture", "family", "shape", "model_config", "precision",
-                   "bits", "experimental", "parent", "params")
-TRAINING_FIELDS = ("recipe", "seed", "epochs", "train_images", "train_seconds",
-                   "final_train_loss", "quick")
+@dataclass(frozen=True)
+class Run:
+    """What the training functions read, resolved once from the command line: typed, and
+    kept apart from the parsed options instead of added onto them mid-run."""
+
+    out: Path
+    variants: str = "*"
+    data: str | None = None
+    epochs: int | None = None
+    seed: int | None = None
+    quick: bool = False
+    derive_only: bool = False
+    progress: bool = True
+    # Every architecture and fine-tune with the same seed trains on the same epochs.
+    epoch_cache: EpochCache | None = None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Run:
+        out = args.out if args.out is not None else \
+            ROOT / ("models-quick" if args.quick else "models")
+        return cls(out=out, variants=args.variants, data=args.data, epochs=args.epochs,
+                   seed=args.seed, quick=args.quick, derive_only=args.derive_only,
+                   progress=not args.no_progress,
+                   epoch_cache=EpochCache(args.epoch_cache_mb * 2**20))
 
 
-def float_parent(arch, args: argparse.Namespace, images: np.ndarray, labels: np.ndarray,
+def float_parent(arch, run: Run, images: np.ndarray, labels: np.ndarray,
                  manifest: dict) -> tuple:
     """The trained float model of `arch` and the facts of its training.
 
     Trained now, or with --derive-only read back (hash-checked) from the parent variant
     already in the models folder.
     """
-    from zoo.artifacts import load_variant
-
-    if args.derive_only:
+    if run.derive_only:
         parent = f"{arch.name}-{arch.recipe.dtype}"
         e = manifest["variants"].get(parent)
         if e is None:
-            raise ValueError(f"--derive-only: {parent} is not in {args.out / 'manifest.json'}; "
+            raise ValueError(f"--derive-only: {parent} is not in {run.out / 'manifest.json'}; "
                              "train it first")
         trained_on = e.get("train_images")
         if not isinstance(trained_on, int) or trained_on > len(images):
             # a zoo from before the held-out split, or one that does not say
             raise ValueError(f"--derive-only: {parent} was trained on {trained_on!r} images, "
                              "maybe the held-out calibration images included; retrain it")
-        return load_variant(args.out, parent, e["files"]), {k: e[k] for k in TRAINING_FIELDS}
+        return load_variant(run.out, parent, e["files"]), {k: e[k] for k in TRAINING}
     recipe = arch.recipe
-    if args.epochs or args.quick:
-        recipe = recipe.with_(epochs=args.epochs or QUICK_EPOCHS)
-    seed = arch.seed if args.seed is None else args.seed
+    if run.epochs or run.quick:
+        recipe = recipe.with_(epochs=run.epochs or QUICK_EPOCHS)
+    seed = arch.seed if run.seed is None else run.seed
     model = arch.init(seed)
-    history = train(model, images, labels, recipe, seed, progress=not args.no_progress,
-                    desc=arch.name, cache=getattr(args, "epoch_cache", None))
+    history = train(model, images, labels, recipe, seed, progress=run.progress,
+                    desc=arch.name, cache=run.epoch_cache)
     return model, {"recipe": recipe.to_dict(), "seed": seed, "epochs": recipe.epochs,
                    "train_images": len(images), "train_seconds": round(history.seconds, 1),
-                   "final_train_loss": round(history.loss[-1], 5), "quick": bool(args.quick)}
+                   "final_train_loss": round(history.loss[-1], 5), "quick": run.quick}
 
 
-def quantisation_aware(v, parent, args: argparse.Namespace, images: np.ndarray,
-                       labels: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
-                       ) -> tuple:
+def quantisation_aware(v, parent, run: Run, images: np.ndarray, labels: np.ndarray,
+                       x_test: np.ndarray, y_test: np.ndarray) -> tuple:
     """`parent` fine-tuned with `v`'s quantisation in the loop, and what that did: its
     recipe, and the post-training-quantised accuracy it is measured against."""
     recipe = v.finetune
-    if args.quick:
+    if run.quick:
         recipe = recipe.with_(epochs=1)
     ptq_correct = evaluate(v.convert(parent), x_test, y_test)
     child = parent.copy()
-    seed = v.architecture.seed if args.seed is None else args.seed
-    history = train(child, images, labels, recipe, seed, progress=not args.no_progress,
-                    cache=getattr(args, "epoch_cache", None),
-                    desc=f"{v.name} (QAT)")
+    seed = v.architecture.seed if run.seed is None else run.seed
+    history = train(child, images, labels, recipe, seed, progress=run.progress,
+                    cache=run.epoch_cache, desc=f"{v.name} (QAT)")
     return child, {"recipe": recipe.to_dict(), "seed": seed,
                    "train_seconds": round(history.seconds, 1),
                    "ptq_test_correct": ptq_correct,
@@ -178,40 +205,33 @@ def calibrate(model, x_cal: np.ndarray, y_cal: np.ndarray, test_logits: np.ndarr
                 calibrated(test_logits, round(t, 4)), y_test), 5)}
 
 
-def train_zoo(args: argparse.Namespace, writer) -> dict:
-    """Train what the arguments select into `writer` (a zoo.writer.ZooWriter on args.out);
-    return the manifest written."""
-    import zoo
-    from zoo.manifest import MANIFEST_FORMAT
-
-    selected = zoo.variants(args.variants)
+def train_zoo(run: Run, writer: ZooWriter) -> dict:
+    """Train what `run` selects into `writer`; return the manifest written."""
+    selected = zoo.variants(run.variants)
     archs = list(dict.fromkeys(v.architecture for v in selected))
-    mnist = load_mnist(args.data, progress=not args.no_progress)
+    mnist = load_mnist(run.data, progress=run.progress)
     images, labels = (mnist.train_images[:-CALIBRATION_IMAGES],
                       mnist.train_labels[:-CALIBRATION_IMAGES])
     x_cal, y_cal = (mnist.train_images[-CALIBRATION_IMAGES:],
                     mnist.train_labels[-CALIBRATION_IMAGES:])
-    if args.quick:
+    if run.quick:
         images, labels = images[:QUICK_TRAIN_IMAGES], labels[:QUICK_TRAIN_IMAGES]
     x_test, y_test = mnist.test_images, mnist.test_labels
     n_test = len(y_test)
-    top = {"format_version": MANIFEST_FORMAT, "dataset": {"name": "MNIST", "test_images": n_test}}
     versions = library_versions()
-    verb = "deriving from" if args.derive_only else "training"
+    verb = "deriving from" if run.derive_only else "training"
     print(f"MNIST from {mnist.source}; {verb} {len(archs)} architecture(s) "
-          f"on {len(images):,} images -> {args.out}")
+          f"on {len(images):,} images -> {run.out}")
     manifest = writer.manifest
-    # Every architecture and fine-tune with the same seed trains on the same epochs.
-    args.epoch_cache = EpochCache(args.epoch_cache_mb * 2**20)
     for arch in archs:
-        model, training = float_parent(arch, args, images, labels, writer.manifest)
+        model, training = float_parent(arch, run, images, labels, writer.manifest)
         dtype = training["recipe"]["dtype"]
         parent_correct = evaluate(model, to_input(x_test, dtype), y_test)
         entries = {}
         for v in (v for v in selected if v.architecture is arch):
             source, qat = model, None
             if v.finetune is not None:
-                source, qat = quantisation_aware(v, model, args, images, labels,
+                source, qat = quantisation_aware(v, model, run, images, labels,
                                                  to_input(x_test, dtype), y_test)
             files = writer.stage(v, source)
             # Evaluate the files as written, so the manifest describes what ships.
@@ -220,48 +240,36 @@ def train_zoo(args: argparse.Namespace, writer) -> dict:
             correct = int((test_logits.argmax(axis=1) == y_test).sum())
             calibration = calibrate(loaded, to_input(x_cal, loaded.dtype), y_cal,
                                     test_logits, y_test)
-            entries[v.name] = {
-                **{k: v.describe()[k] for k in MANIFEST_FIELDS},
-                "files": files,
-                "bytes": sum(f["bytes"] for f in files.values()),
-                "test_correct": correct,
-                "test_accuracy": correct / n_test,
-                "parent_accuracy": parent_correct / n_test,
-                "delta_to_parent": round(100 * (correct - parent_correct) / n_test, 2),
-                "qat": qat,
-                **calibration,
-                **training,
-                "versions": versions,
-                "date": dt.date.today().isoformat(),
-            }
+            entries[v.name] = variant_entry(
+                v.describe(), files, test_correct=correct, parent_correct=parent_correct,
+                test_images=n_test, qat=qat, calibration=calibration, training=training,
+                versions=versions, date=dt.date.today().isoformat())
             print(f"  {v.name:<24} {100 * correct / n_test:6.2f}%  "
                   f"{files[next(iter(files))]['bytes'] / 1024:9.2f} KiB")
         # After each architecture, its files and manifest entries together: a crash keeps
         # the architectures finished so far, and never half of one.
-        manifest = writer.commit(entries, **top)
+        manifest = writer.commit(entries, **manifest_top(n_test))
     return manifest
 
 
-def train_not_a_digit(args: argparse.Namespace, writer) -> dict:
+def train_not_a_digit(run: Run, writer: ZooWriter) -> dict:
     """Train the not-a-digit detector into `writer`; return the manifest written."""
-    from zoo.detector import VARIANT, manifest_section, train_detector
-
     if not writer.manifest["variants"]:
-        raise ValueError(f"the detector joins a zoo: {args.out} has no variants yet; train "
+        raise ValueError(f"the detector joins a zoo: {run.out} has no variants yet; train "
                          "them first (`python train.py`)")
-    mnist = load_mnist(args.data, progress=not args.no_progress)
+    mnist = load_mnist(run.data, progress=run.progress)
     images = mnist.train_images[:-CALIBRATION_IMAGES]
     held_out = mnist.train_images[-CALIBRATION_IMAGES:]
     sizes = {}
-    if args.quick:
+    if run.quick:
         images = images[:QUICK_TRAIN_IMAGES]
-        sizes = {"negatives": 1000, "drawn": 300, "epochs": args.epochs or 1}
-    elif args.epochs:
-        sizes = {"epochs": args.epochs}
+        sizes = {"negatives": 1000, "drawn": 300, "epochs": run.epochs or 1}
+    elif run.epochs:
+        sizes = {"epochs": run.epochs}
     print(f"training the not-a-digit detector on {len(images):,} MNIST digits, drawn digits "
           "and synthetic non-digits")
-    model, facts = train_detector(images, held_out, seed=args.seed or 0,
-                                  progress=not args.no_progress, **sizes)
+    model, facts = train_detector(images, held_out, seed=run.seed or 0,
+                                  progress=run.progress, **sizes)
     files = writer.stage(VARIANT, model)
     writer.load_staged(VARIANT.name, files)  # what ships reads back
     held = facts["held_out"]
@@ -269,58 +277,64 @@ def train_not_a_digit(args: argparse.Namespace, writer) -> dict:
           f"{100 * held['non_digits_flagged']:.1f}% of non-digits, "
           f"{100 * held['drawn_flagged']:.2f}% of drawn digits, "
           f"{100 * held['mnist_flagged']:.2f}% of MNIST digits")
-    section = {**manifest_section(files, facts), "quick": bool(args.quick),
-               "versions": library_versions(), "date": dt.date.today().isoformat()}
+    section = detector_entry(manifest_section(files, facts), quick=run.quick,
+                             versions=library_versions(), date=dt.date.today().isoformat())
     return writer.commit({}, detector=section)
 
 
-def publish(args: argparse.Namespace) -> int:
-    from zoo.hub import HubError, push
-
+def check_access(repo: str) -> bool:
+    """Whether the token may push to `repo`, said before training: a refused push must not
+    come after an hour of it."""
     try:
-        result = push(args.out, args.repo, private=args.private, revision=args.revision,
-                      commit_message=args.message)
+        user = hub.check_push_access(repo)
+    except HubError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return False
+    print(f"will publish to {repo} as {user}")
+    return True
+
+
+def publish(args: argparse.Namespace, out: Path) -> int:
+    """Push `out` to --repo; the exit status, a refusal said in one line."""
+    try:
+        result = hub.push(out, args.repo, private=args.private, revision=args.revision,
+                      commit_message=args.message, progress=not args.no_progress)
     except HubError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     if result.changed:
-        print(f"published {args.out} to {result.repo_id}: commit {result.commit}\n{result.url}")
+        print(f"published {out} to {result.repo_id}: commit {result.commit}\n{result.url}")
     else:
         print(f"{result.repo_id} already holds this zoo (commit {result.commit}); "
               "nothing to publish")
     return 0
 
 
-def open_out(args: argparse.Namespace):
+def open_out(out: Path) -> ZooWriter:
     """The models folder, opened for writing before anything is trained: a bad --out (a
     file, not writable, in use by another run) must not cost a training run first."""
-    from zoo.writer import ZooWriter
-
-    writer = ZooWriter(args.out)
+    writer = ZooWriter(out)
     if writer.recovered:
-        print(f"finished the manifest update an interrupted run left in {args.out}")
+        print(f"finished the manifest update an interrupted run left in {out}")
     if writer.removed:
         print(f"removed {len(writer.removed)} temporary file(s) interrupted runs left in "
-              f"{args.out}")
+              f"{out}")
     return writer
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import zoo
-    from zoo.hub import HubError, check_push_access
-    from zoo.report import results_table
-    from zoo.writer import ZooWriteError
-
+    run = Run.from_args(args)
+    publishing = args.push or args.push_only
     try:
         try:
             zoo.load_plugins(args.plugin)
         except (FileNotFoundError, ImportError, SyntaxError) as e:
             print(f"error: plugin: {e}", file=sys.stderr)
             return 1
-        selected = zoo.variants(args.variants)
+        selected = zoo.variants(run.variants)
         if not selected:
-            print(f"error: no registered variant matches {args.variants!r}; "
+            print(f"error: no registered variant matches {run.variants!r}; "
                   "see `python train.py --list`", file=sys.stderr)
             return 2
         if args.list:
@@ -329,24 +343,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{d['name']:<24} {d['family']:<4} {d['shape']:<18} {d['precision']:<8} "
                       f"params={d['params']:,}{'  (experimental)' if d['experimental'] else ''}")
             return 0
-        if args.out is None:
-            args.out = ROOT / ("models-quick" if args.quick else "models")
-        if args.push:  # before training: a refused push must not come after an hour of it
-            user = check_push_access(args.repo)
-            print(f"will publish to {args.repo} as {user}")
+        if publishing and not check_access(args.repo):
+            return 1
         if not args.push_only:
-            with open_out(args) as writer:
+            with open_out(run.out) as writer:
                 if not args.detector:
-                    manifest = train_zoo(args, writer)
-                if args.detector or (args.variants == "*" and not args.derive_only):
-                    manifest = train_not_a_digit(args, writer)
+                    manifest = train_zoo(run, writer)
+                if args.detector or (run.variants == "*" and not run.derive_only):
+                    manifest = train_not_a_digit(run, writer)
             if manifest["variants"]:
                 print()
                 print(results_table(manifest))
-        if args.push or args.push_only:
-            return publish(args)
+        if publishing:
+            return publish(args, run.out)
     except (MNISTError, TrainingDivergedError, FileNotFoundError, ValueError,
-            zoo.ArtifactError, zoo.ManifestError, ZooWriteError, HubError) as e:
+            zoo.ArtifactError, zoo.ManifestError, ZooWriteError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -357,4 +368,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        code = main()
+        sys.stdout.flush()  # here, where a reader that left can still be caught
+    except BrokenPipeError:
+        # The reader left (`--list | head -1`): stop quietly with the status of a tool that
+        # SIGPIPE ended (128 + 13), stdout on devnull so the interpreter's flush cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 141
+    raise SystemExit(code)

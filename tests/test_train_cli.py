@@ -1,14 +1,17 @@
 """train.py as a user runs it: options, errors without tracebacks, plugins, a quick run."""
 
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from tests.conftest import ROOT, mnist_dir, requires_mnist
+from tests.conftest import READER, ROOT, WRITER, mnist_dir, requires_mnist
+from tests.test_hub import make_zoo
 
 
 def run(*args, env=None, **kw):
@@ -22,6 +25,49 @@ def test_help_explains_every_option():
     for opt in ("--variants", "--epochs", "--seed", "--data", "--out", "--quick", "--plugin",
                 "--list"):
         assert opt in out.stdout
+
+
+def test_help_shows_a_default_once_and_only_where_there_is_one():
+    out = run("train.py", "--help")
+    assert out.returncode == 0
+    for nothing in ("None", "False", "[]"):
+        assert f"(default: {nothing})" not in out.stdout
+    for block in re.split(r"\n  (?=-)", out.stdout):  # one option's help each
+        assert block.count("(default:") <= 1, block
+    flat = " ".join(out.stdout.split())
+    assert "(default: $ZOO_REPO)" in flat and "(default: 1500)" in flat
+
+
+# Runs train.py as `python train.py` would, then says on stderr whether the Hub client was
+# imported.
+IMPORTS_HUB = textwrap.dedent("""
+    import runpy, sys
+    sys.argv = ["train.py", *sys.argv[1:]]
+    try:
+        runpy.run_path("train.py", run_name="__main__")
+    except SystemExit:
+        pass
+    print("huggingface_hub" in sys.modules, file=sys.stderr)
+""")
+
+
+@pytest.mark.parametrize("option", ["--help", "--list"])
+def test_help_and_list_do_not_import_the_hub_client(option):
+    """It is most of their start-up time, and only a push needs it."""
+    out = run("-c", IMPORTS_HUB, option)
+    assert out.stderr.strip().splitlines()[-1] == "False", out.stderr
+
+
+def test_a_reader_that_leaves_early_ends_the_run_quietly():
+    """`python train.py --list | head -1`: head has left when the listing is written."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        out = subprocess.run([sys.executable, "train.py", "--list"], cwd=ROOT, stdout=write,
+                             stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert out.returncode == 141 and out.stderr == "", out.stderr  # 128 + SIGPIPE
 
 
 @pytest.mark.parametrize("args,code,message", [
@@ -245,6 +291,7 @@ def test_an_existing_manifest_with_an_invalid_entry_is_refused_not_rewritten(tmp
     assert (tmp_path / "manifest.json").read_bytes() == before
 
 
+@pytest.mark.parametrize("mode", [[*NO_DATA, "--push"], ["--push-only"]])
 @pytest.mark.parametrize(("args", "env", "message"), [
     (["--repo", "not a repo"], {}, "'not a repo' is not a Hub repo id"),
     (["--repo", "tester/zoo"], {"HF_TOKEN": ""}, "no Hugging Face token"),
@@ -252,23 +299,64 @@ def test_an_existing_manifest_with_an_invalid_entry_is_refused_not_rewritten(tmp
     (["--repo", "tester/zoo"], {"HF_TOKEN": "READER"},
      "the token belongs to other, who cannot write to tester/"),
 ])
-def test_push_checks_the_repo_and_token_before_training(hub, tmp_path, args, env, message):
-    from tests.conftest import READER
-
+def test_push_checks_the_repo_and_token_before_training(hub, tmp_path, mode, args, env,
+                                                        message):
+    """--push-only too: before it reads the zoo, so the answer is the same either way."""
     env = {k: READER if v == "READER" else v for k, v in env.items()}
-    out = run("train.py", *NO_DATA, "--push", *args, "--out", str(tmp_path), env=env)
+    out = run("train.py", *mode, *args, "--out", str(tmp_path), env=env)
     assert out.returncode == 1, out.stderr
     assert message in out.stderr and "Traceback" not in out.stderr
     assert "MNIST" not in out.stdout + out.stderr and not (tmp_path / "manifest.json").exists()
 
 
 def test_push_with_a_good_token_goes_on_to_training(hub, tmp_path):
-    from tests.conftest import WRITER
-
     out = run("train.py", *NO_DATA, "--push", "--repo", "tester/zoo", "--out", str(tmp_path),
               env={"HF_TOKEN": WRITER})
     assert "will publish to tester/zoo as tester" in out.stdout
     assert out.returncode == 1 and "/nonexistent/mnist does not exist" in out.stderr
+
+
+@pytest.mark.parametrize("push", [[], ["--push", "--repo", "tester/zoo"]])
+def test_a_failed_run_leaves_no_models_folder_it_made(hub, tmp_path, push):
+    made, kept = tmp_path / "new", tmp_path / "kept"
+    kept.mkdir()
+    for out in (made / "models", kept):
+        res = run("train.py", *NO_DATA, *push, "--out", str(out), env={"HF_TOKEN": WRITER})
+        assert res.returncode == 1 and "/nonexistent/mnist does not exist" in res.stderr
+    assert not made.exists()
+    assert kept.is_dir()  # the user's folder, however empty, is not this run's to remove
+
+
+def push_only(out, *args):
+    return run("train.py", "--push-only", "--repo", "tester/zoo", "--out", str(out), *args,
+               env={"HF_TOKEN": WRITER})
+
+
+def test_no_progress_hides_the_uploads_progress_bars(hub, tmp_path):
+    make_zoo(tmp_path)
+    out = push_only(tmp_path, "--no-progress")
+    assert out.returncode == 0 and "published" in out.stdout, out.stderr
+    assert "%|" not in out.stderr and "it/s" not in out.stderr, out.stderr
+
+
+def test_an_unchanged_push_is_reported_once_in_the_zoos_words(hub, tmp_path):
+    make_zoo(tmp_path)
+    assert push_only(tmp_path).returncode == 0
+    out = push_only(tmp_path)
+    assert out.returncode == 0 and "nothing to publish" in out.stdout, out.stderr
+    assert "empty commit" not in out.stderr, out.stderr
+
+
+def test_the_hub_clients_warning_is_silenced_for_the_push_only(hub, tmp_path, caplog):
+    from zoo import hub as zhub
+
+    make_zoo(tmp_path)
+    zhub.push(tmp_path, "tester/zoo", token=WRITER)
+    with caplog.at_level(logging.WARNING, logger="huggingface_hub"):
+        assert not zhub.push(tmp_path, "tester/zoo", token=WRITER).changed
+        assert "empty commit" not in caplog.text
+        logging.getLogger("huggingface_hub.hf_api").warning("Skipping to prevent empty commit.")
+    assert "empty commit" in caplog.text  # once the push is over, the client speaks again
 
 
 @pytest.mark.parametrize(("plugin", "message"), [

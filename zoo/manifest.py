@@ -257,3 +257,46 @@ def validate_manifest(manifest: object, origin: str) -> dict:
     if problems:
         raise ManifestError(next(iter(problems.values())))
     return manifest
+
+
+# --- building ----------------------------------------------------------------------------
+# What train.py writes, spelt next to the schema above that reads it, in the order a
+# manifest lists it (json keeps insertion order, so the order is part of the file).
+DESCRIBED = ("name", "architecture", "family", "shape", "model_config", "precision", "bits",
+             "experimental", "parent", "params")  # from Variant.describe()
+CALIBRATION = ("temperature", "calibration_images", "ece_test", "ece_test_calibrated")
+# The float parent's training, copied into every variant derived from it (and read back
+# from the parent's entry when a run derives without training).
+TRAINING = ("recipe", "seed", "epochs", "train_images", "train_seconds", "final_train_loss",
+            "quick")
+
+
+def manifest_top(test_images: int) -> dict:
+    """The manifest's fields beside "variants": the format, and what the accuracies are of."""
+    return {"format_version": MANIFEST_FORMAT,
+            "dataset": {"name": "MNIST", "test_images": test_images}}
+
+
+def variant_entry(described: dict, files: dict[str, dict], *, test_correct: int,
+                  parent_correct: int, test_images: int, qat: dict | None, calibration: dict,
+                  training: dict, versions: dict[str, str], date: str) -> dict:
+    """One variant's entry: what it is (`described`, a Variant.describe()), its written
+    `files`, what those files measured on the test set, and how they were made."""
+    return {**{k: described[k] for k in DESCRIBED},
+            "files": files,
+            "bytes": sum(f["bytes"] for f in files.values()),
+            "test_correct": test_correct,
+            "test_accuracy": test_correct / test_images,
+            "parent_accuracy": parent_correct / test_images,
+            "delta_to_parent": round(100 * (test_correct - parent_correct) / test_images, 2),
+            "qat": qat,
+            **{k: calibration[k] for k in CALIBRATION},
+            **{k: training[k] for k in TRAINING},
+            "versions": versions,
+            "date": date}
+
+
+def detector_entry(section: dict, *, quick: bool, versions: dict[str, str], date: str) -> dict:
+    """The "detector" section: the detector's own (zoo.detector.manifest_section) and how
+    this run made it."""
+    return {**section, "quick": quick, "versions": versions, "date": date}

@@ -113,6 +113,10 @@ class ZooWriter:
         self._lock_file = None
         if self.out.exists() and not self.out.is_dir():
             raise ZooWriteError(f"{self.out} is a file, not a models folder")
+        # Folders this writer makes, deepest first: removed again if nothing is committed,
+        # so a run that fails before its first architecture leaves no empty models folder.
+        self._made = [p for p in (self.out, *self.out.parents) if not p.exists()]
+        self._committed = False
         try:
             self.out.mkdir(parents=True, exist_ok=True)
             self._lock()
@@ -237,6 +241,7 @@ class ZooWriter:
             write_manifest(self.staging, new)  # the journal
             self._swap(old, new)
         self.manifest = new
+        self._committed = True
         return new
 
     def close(self) -> None:
@@ -250,6 +255,11 @@ class ZooWriter:
         if self._lock_file is not None:
             self._lock_file.close()  # releases the lock
             self._lock_file = None
+            if self._made and not self._committed:
+                with contextlib.suppress(OSError):  # rmdir stops at a folder not empty
+                    (self.out / LOCK).unlink()
+                    for folder in self._made:
+                        folder.rmdir()
 
     def __enter__(self) -> ZooWriter:
         return self

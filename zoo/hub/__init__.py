@@ -5,9 +5,14 @@ time (pull), and deploy the app as a Space (space), all with huggingface_hub's o
     hub.push("models", "you/digit-zoo")               # needs a write token
     z = hub.open_repo("you/digit-zoo", "main")        # or zoo.open("you/digit-zoo")
     python -m zoo.hub.space you/digit-zoo             # the app as a Space
+
+The errors are imported at once; the rest, and with it huggingface_hub (a quarter of a
+second), only when first used, so catching a HubError costs nothing to those who never
+talk to the Hub.
 """
 
-from zoo.hub.client import REPO_ID, hub_timeout, open_deadline, repo_from_env
+import importlib
+
 from zoo.hub.errors import (
     HubAuthError,
     HubError,
@@ -15,10 +20,17 @@ from zoo.hub.errors import (
     HubUnreachableError,
     VariantNotFoundError,
 )
-from zoo.hub.pull import HubZoo, open_repo
-from zoo.hub.push import PushResult, check_complete, check_push_access, push
 
-__all__ = ["REPO_ID", "HubAuthError", "HubError", "HubNotFoundError",
-           "HubUnreachableError", "HubZoo", "PushResult", "VariantNotFoundError",
-           "check_complete", "check_push_access", "hub_timeout", "open_deadline", "open_repo",
-           "push", "repo_from_env"]
+_LAZY = {"REPO_ID": "client", "hub_timeout": "client", "open_deadline": "client",
+         "repo_from_env": "client", "HubZoo": "pull", "open_repo": "pull",
+         "PushResult": "push", "check_complete": "push", "check_push_access": "push",
+         "push": "push"}
+
+__all__ = ["HubAuthError", "HubError", "HubNotFoundError", "HubUnreachableError",
+           "VariantNotFoundError", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'zoo.hub' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"zoo.hub.{_LAZY[name]}"), name)

@@ -7,11 +7,15 @@ zoo and a failed push changes nothing.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 from huggingface_hub.errors import HfHubHTTPError
+from huggingface_hub.utils import disable_progress_bars
 
 from zoo.artifacts import ArtifactError, read_verified
 from zoo.card import build_card
@@ -78,10 +82,29 @@ def check_push_access(repo_id: str, *, token: str | None = None,
     return user
 
 
+@contextlib.contextmanager
+def _quiet_client(progress: bool) -> Iterator[None]:
+    """The client's progress bars off unless `progress`, and its warning about an unchanged
+    zoo silenced: PushResult.changed says it, and the caller words it."""
+    logger = logging.getLogger("huggingface_hub.hf_api")  # create_commit's
+
+    def not_empty_commit(record: logging.LogRecord) -> bool:
+        return "Skipping to prevent empty commit" not in record.getMessage()
+
+    logger.addFilter(not_empty_commit)
+    try:
+        with contextlib.nullcontext() if progress else disable_progress_bars():
+            yield
+    finally:
+        logger.removeFilter(not_empty_commit)
+
+
 def push(models_dir: str | Path, repo_id: str, *, token: str | None = None,
          private: bool = False, revision: str | None = None,
-         commit_message: str | None = None, endpoint: str | None = None) -> PushResult:
-    """Publish `models_dir` to `repo_id` in one commit; an unchanged zoo makes no commit."""
+         commit_message: str | None = None, endpoint: str | None = None,
+         progress: bool = True) -> PushResult:
+    """Publish `models_dir` to `repo_id` in one commit; an unchanged zoo makes no commit.
+    `progress=False` hides the upload's progress bars."""
     models_dir = Path(models_dir)
     manifest = check_complete(models_dir)
     api = HfApi(endpoint=endpoint, token=need_token(token))
@@ -102,8 +125,9 @@ def push(models_dir: str | Path, repo_id: str, *, token: str | None = None,
                 CommitOperationAdd("README.md", str(card).encode()),
                 *(CommitOperationDelete(f) for f in stale)]
         message = commit_message or f"Publish {len(manifest['variants'])} digit-zoo variants"
-        info = api.create_commit(repo_id, ops, commit_message=message, revision=branch,
-                                 parent_commit=head)
+        with _quiet_client(progress):
+            info = api.create_commit(repo_id, ops, commit_message=message, revision=branch,
+                                     parent_commit=head)
     except (HfHubHTTPError, *UNREACHABLE) as e:
         raise translate(e, repo_id, branch) from e
     return PushResult(repo_id, info.oid, info.commit_url, info.oid != head)
