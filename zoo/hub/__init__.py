@@ -1,4 +1,4 @@
-"""The zoo on the Hugging Face Hub: publish it in one commit (push), fetch one variant at a
+"""The zoo on the Hugging Face Hub: publish it in one commit (publish), fetch one variant at a
 time (pull), and deploy the app as a Space (space), all with huggingface_hub's own client.
 
     from zoo import hub
@@ -23,8 +23,8 @@ from zoo.hub.errors import (
 
 _LAZY = {"REPO_ID": "client", "hub_timeout": "client", "open_deadline": "client",
          "repo_from_env": "client", "HubZoo": "pull", "open_repo": "pull",
-         "PushResult": "push", "check_complete": "push", "check_push_access": "push",
-         "push": "push"}
+         "PushResult": "publish", "check_complete": "publish", "check_push_access": "publish",
+         "push": "publish"}
 
 __all__ = ["HubAuthError", "HubError", "HubNotFoundError", "HubUnreachableError",
            "VariantNotFoundError", *_LAZY]

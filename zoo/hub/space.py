@@ -29,8 +29,8 @@ from huggingface_hub.errors import HfHubHTTPError
 
 from zoo.hub.client import UNREACHABLE, need_token, translate
 from zoo.hub.errors import HubError
+from zoo.hub.publish import check_complete
 from zoo.hub.pull import open_repo
-from zoo.hub.push import check_complete
 from zoo.manifest import MANIFEST, ManifestError, shipped_files
 
 RUNTIME = ("app.py", "requirements.txt")  # besides README.md, the packages and models/
