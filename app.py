@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from webapp import answers, why
+from webapp.api import optional_inputs
 from webapp.pad import sketchpad
 from webapp.predictor import Prediction, Predictor
 from webapp.uploads import safe_cache_deletion
@@ -62,7 +63,8 @@ def predict(drawing, variants: list[str] | str | None = None, with_input: bool =
     or empty for the default selection. Returns {"status", "message", "probabilities":
     {variant: [p0..p9]}, "calibrated": {variant: [p0..p9]}, "not_a_digit", "top", "ms",
     "errors"}, plus "input" (the 28x28 image the models saw) when `with_input` is true and
-    "saliency" ({variant: 28x28 input-times-gradient map}) when `explain` is true.
+    "saliency" ({variant: 28x28 input-times-gradient map}) when `explain` is true. Over the
+    API the drawing may also be a plain image file, and only the drawing is required.
     """
     return _predict(drawing, variants, bool(explain)).to_json(with_input=bool(with_input))
 
@@ -214,7 +216,7 @@ API_EXAMPLE = """Scripts get the same answers from the endpoint `/predict`:
 from gradio_client import Client, handle_file
 
 client = Client(URL)
-drawing = {"background": None, "layers": [], "composite": handle_file("seven.png"), "id": None}
+drawing = handle_file("seven.png")  # or the pad's {"background", "layers", "composite"}
 print(client.predict(drawing, ["mlp-h128-int8"], api_name="/predict")["top"])
 ```
 """
@@ -280,6 +282,7 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
                         gr.Checkbox(False, visible=False, label="explain")],
           gr.JSON(visible=False, label="result"), api_name="predict",
           concurrency_id="api", concurrency_limit=2)
+    optional_inputs(demo, "predict", required=1)  # like predict's own defaults
 
 demo.queue(max_size=QUEUE_SIZE)
 safe_cache_deletion(demo)
