@@ -198,8 +198,8 @@ CSS = """
 .preview {margin: 0; text-align: center; font-size: .75rem}
 .preview img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
 #pad canvas {touch-action: none}  /* a finger on the pad draws; it does not scroll the page */
-.strip {display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end}
-.strip figure {margin: 0; text-align: center; font-size: .7rem}
+.strip {display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-start}
+.strip figure {margin: 0; text-align: center; font-size: .7rem; max-width: 9rem}
 .strip img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
 @media (max-width: 520px) {  /* a phone: variant, answer, confidence, accuracy */
   .answers table {font-size: .8rem}
