@@ -129,9 +129,17 @@ def frontier_chart(entries: list[dict]) -> alt.LayerChart:
     front = base.transform_filter("datum.frontier").mark_line(color="#999", strokeDash=[4, 3])
     dots = base.mark_point(filled=True, size=60).encode(
         color=alt.Color("kind:N", title=None), shape=alt.Shape("kind:N", title=None))
+    # The chart takes its container's width (a phone's too), and is drawn as SVG so that
+    # the page's CSS gives its text and lines the theme's colours (Gradio styles only its
+    # own plots); its background is the page's.
     return (front + dots).properties(
-        width=520, height=320,
-        title="Accuracy per byte: the zoo (dashed: its front) and published points")
+        width="container", height=300,
+        title=alt.Title("Accuracy per byte", subtitle="the zoo (dashed: its front) and "
+                        "published points", anchor="start"),
+        usermeta={"embedOptions": {"renderer": "svg", "actions": False}},
+    ).configure(background="transparent", autosize={"type": "fit-x", "contains": "padding"}
+    ).configure_view(stroke=None
+    ).configure_legend(orient="bottom", columns={"expr": "width < 480 ? 2 : 4"})
 
 
 # Gradio 6.31's Sketchpad opens, and reopens after its clear (bin) button, with no drawing
@@ -181,6 +189,13 @@ FAST_TO_BLOB = """() => {
   proto.toBlob.fast = true;
 }"""
 
+# Gradio 6.31's Sketchpad opens at its "fit" zoom (the canvas as large as the box allows,
+# 111% in a 372 px wide box), but its clear button resets the zoom to min(fit, 100%). A box
+# just tall enough for the 280 px canvas at 100% (plus the editor's 30 px margins and the
+# block's border) caps "fit" at 100% too, so the zoom is the same before and after Clear;
+# a narrower box (a phone) fits below 100% both times.
+PAD_HEIGHT = 280 + 2 * 30 + 2
+
 CSS = """
 #pad {max-width: 372px}
 .headline {display: flex; align-items: center; gap: .75rem; min-height: 3.5rem}
@@ -201,10 +216,15 @@ CSS = """
 .strip {display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-start}
 .strip figure {margin: 0; text-align: center; font-size: .7rem; max-width: 9rem}
 .strip img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
+#zoo-chart .vega-embed {width: 100%}  /* the chart's container: the block, not the chart */
+#zoo-chart svg text {fill: var(--body-text-color)}
+#zoo-chart svg .role-axis-grid line {stroke: var(--border-color-primary)}
 @media (max-width: 520px) {  /* a phone: variant, answer, confidence, accuracy */
   .answers table {font-size: .8rem}
   .answers th, .answers td {padding: .15rem .3rem}
-  .answers td:first-child {white-space: normal}
+  .answers th {white-space: normal}
+  .answers td code {font-size: .75rem}  /* a name stays whole, on one line */
+  .answers .tag {display: block}
   .answers th:nth-child(4), .answers td:nth-child(4),
   .answers th:nth-child(5), .answers td:nth-child(5) {display: none}
 }
@@ -246,7 +266,7 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
         with gr.Column(scale=0, min_width=372):
             pad = sketchpad(
                 type="numpy", image_mode="L", canvas_size=(280, 280), fixed_canvas=True,
-                layers=False, label="Draw one digit", elem_id="pad", height=380,
+                layers=False, label="Draw one digit", elem_id="pad", height=PAD_HEIGHT,
                 brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"))
             headline = gr.HTML(first_headline, elem_id="headline")
         with gr.Column(scale=1, min_width=300):
@@ -259,8 +279,8 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
     with gr.Accordion("Why this answer?", open=False):
         reasons = gr.HTML(first_why, elem_id="why")
 
-    with gr.Accordion("The whole zoo", open=False, visible=bool(ENTRIES)):
-        gr.Plot(frontier_chart(list(ENTRIES.values())), show_label=False)
+    with gr.Accordion("The whole zoo", open=False, visible=bool(ENTRIES)) as whole_zoo:
+        gr.Plot(frontier_chart(list(ENTRIES.values())), show_label=False, elem_id="zoo-chart")
         gr.Dataframe(_zoo_table(), interactive=False, wrap=True)
     with gr.Accordion("The /predict API", open=False):
         gr.Markdown(API_EXAMPLE + "See the README for the answer's fields.")
@@ -273,6 +293,10 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
     pad.change(**page)
     variants.change(**page)
     pad.clear(None, js=KEEP_BRUSH)  # in the browser only: no request
+    # Vega measures a container-wide chart on window resizes only, and a hidden one is 0 px
+    # wide: a resize while the accordion was closed would leave it so when it opens.
+    whole_zoo.expand(None, js="() => { requestAnimationFrame(() => "
+                              "window.dispatchEvent(new Event('resize'))); }")
     demo.load(None, js=f"() => {{ ({FAST_TO_BLOB})(); ({KEEP_BRUSH})(); }}")
 
     # The API: no trigger on the page. Variant lists arrive as plain JSON, so that any
