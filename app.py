@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from webapp import answers, why
+from webapp.api import optional_inputs
 from webapp.pad import sketchpad
 from webapp.predictor import Prediction, Predictor
 from webapp.uploads import safe_cache_deletion
@@ -62,7 +63,8 @@ def predict(drawing, variants: list[str] | str | None = None, with_input: bool =
     or empty for the default selection. Returns {"status", "message", "probabilities":
     {variant: [p0..p9]}, "calibrated": {variant: [p0..p9]}, "not_a_digit", "top", "ms",
     "errors"}, plus "input" (the 28x28 image the models saw) when `with_input` is true and
-    "saliency" ({variant: 28x28 input-times-gradient map}) when `explain` is true.
+    "saliency" ({variant: 28x28 input-times-gradient map}) when `explain` is true. Over the
+    API the drawing may also be a plain image file, and only the drawing is required.
     """
     return _predict(drawing, variants, bool(explain)).to_json(with_input=bool(with_input))
 
@@ -127,9 +129,17 @@ def frontier_chart(entries: list[dict]) -> alt.LayerChart:
     front = base.transform_filter("datum.frontier").mark_line(color="#999", strokeDash=[4, 3])
     dots = base.mark_point(filled=True, size=60).encode(
         color=alt.Color("kind:N", title=None), shape=alt.Shape("kind:N", title=None))
+    # The chart takes its container's width (a phone's too), and is drawn as SVG so that
+    # the page's CSS gives its text and lines the theme's colours (Gradio styles only its
+    # own plots); its background is the page's.
     return (front + dots).properties(
-        width=520, height=320,
-        title="Accuracy per byte: the zoo (dashed: its front) and published points")
+        width="container", height=300,
+        title=alt.Title("Accuracy per byte", subtitle="the zoo (dashed: its front) and "
+                        "published points", anchor="start"),
+        usermeta={"embedOptions": {"renderer": "svg", "actions": False}},
+    ).configure(background="transparent", autosize={"type": "fit-x", "contains": "padding"}
+    ).configure_view(stroke=None
+    ).configure_legend(orient="bottom", columns={"expr": "width < 480 ? 2 : 4"})
 
 
 # Gradio 6.31's Sketchpad opens, and reopens after its clear (bin) button, with no drawing
@@ -179,6 +189,13 @@ FAST_TO_BLOB = """() => {
   proto.toBlob.fast = true;
 }"""
 
+# Gradio 6.31's Sketchpad opens at its "fit" zoom (the canvas as large as the box allows,
+# 111% in a 372 px wide box), but its clear button resets the zoom to min(fit, 100%). A box
+# just tall enough for the 280 px canvas at 100% (plus the editor's 30 px margins and the
+# block's border) caps "fit" at 100% too, so the zoom is the same before and after Clear;
+# a narrower box (a phone) fits below 100% both times.
+PAD_HEIGHT = 280 + 2 * 30 + 2
+
 CSS = """
 #pad {max-width: 372px}
 .headline {display: flex; align-items: center; gap: .75rem; min-height: 3.5rem}
@@ -196,13 +213,18 @@ CSS = """
 .preview {margin: 0; text-align: center; font-size: .75rem}
 .preview img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
 #pad canvas {touch-action: none}  /* a finger on the pad draws; it does not scroll the page */
-.strip {display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-end}
-.strip figure {margin: 0; text-align: center; font-size: .7rem}
+.strip {display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-start}
+.strip figure {margin: 0; text-align: center; font-size: .7rem; max-width: 9rem}
 .strip img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
+#zoo-chart .vega-embed {width: 100%}  /* the chart's container: the block, not the chart */
+#zoo-chart svg text {fill: var(--body-text-color)}
+#zoo-chart svg .role-axis-grid line {stroke: var(--border-color-primary)}
 @media (max-width: 520px) {  /* a phone: variant, answer, confidence, accuracy */
   .answers table {font-size: .8rem}
   .answers th, .answers td {padding: .15rem .3rem}
-  .answers td:first-child {white-space: normal}
+  .answers th {white-space: normal}
+  .answers td code {font-size: .75rem}  /* a name stays whole, on one line */
+  .answers .tag {display: block}
   .answers th:nth-child(4), .answers td:nth-child(4),
   .answers th:nth-child(5), .answers td:nth-child(5) {display: none}
 }
@@ -214,7 +236,7 @@ API_EXAMPLE = """Scripts get the same answers from the endpoint `/predict`:
 from gradio_client import Client, handle_file
 
 client = Client(URL)
-drawing = {"background": None, "layers": [], "composite": handle_file("seven.png"), "id": None}
+drawing = handle_file("seven.png")  # or the pad's {"background", "layers", "composite"}
 print(client.predict(drawing, ["mlp-h128-int8"], api_name="/predict")["top"])
 ```
 """
@@ -244,7 +266,7 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
         with gr.Column(scale=0, min_width=372):
             pad = sketchpad(
                 type="numpy", image_mode="L", canvas_size=(280, 280), fixed_canvas=True,
-                layers=False, label="Draw one digit", elem_id="pad", height=380,
+                layers=False, label="Draw one digit", elem_id="pad", height=PAD_HEIGHT,
                 brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"))
             headline = gr.HTML(first_headline, elem_id="headline")
         with gr.Column(scale=1, min_width=300):
@@ -257,8 +279,8 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
     with gr.Accordion("Why this answer?", open=False):
         reasons = gr.HTML(first_why, elem_id="why")
 
-    with gr.Accordion("The whole zoo", open=False, visible=bool(ENTRIES)):
-        gr.Plot(frontier_chart(list(ENTRIES.values())), show_label=False)
+    with gr.Accordion("The whole zoo", open=False, visible=bool(ENTRIES)) as whole_zoo:
+        gr.Plot(frontier_chart(list(ENTRIES.values())), show_label=False, elem_id="zoo-chart")
         gr.Dataframe(_zoo_table(), interactive=False, wrap=True)
     with gr.Accordion("The /predict API", open=False):
         gr.Markdown(API_EXAMPLE + "See docs/app.md for the answer's fields.")
@@ -271,6 +293,10 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
     pad.change(**page)
     variants.change(**page)
     pad.clear(None, js=KEEP_BRUSH)  # in the browser only: no request
+    # Vega measures a container-wide chart on window resizes only, and a hidden one is 0 px
+    # wide: a resize while the accordion was closed would leave it so when it opens.
+    whole_zoo.expand(None, js="() => { requestAnimationFrame(() => "
+                              "window.dispatchEvent(new Event('resize'))); }")
     demo.load(None, js=f"() => {{ ({FAST_TO_BLOB})(); ({KEEP_BRUSH})(); }}")
 
     # The API: no trigger on the page. Variant lists arrive as plain JSON, so that any
@@ -280,6 +306,7 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
                         gr.Checkbox(False, visible=False, label="explain")],
           gr.JSON(visible=False, label="result"), api_name="predict",
           concurrency_id="api", concurrency_limit=2)
+    optional_inputs(demo, "predict", required=1)  # like predict's own defaults
 
 demo.queue(max_size=QUEUE_SIZE)
 safe_cache_deletion(demo)

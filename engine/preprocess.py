@@ -159,24 +159,19 @@ def _only_dots(mask: np.ndarray) -> bool:
     return True
 
 
-def _thickened(ink: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The ink's bounding box, strokes grown to MNIST's pen relative to this digit's size.
+def _thickened(crop: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """`crop` with every stroke grown by `radius` px, and `crop` itself in the same (larger)
+    frame, so that the two compare pixel for pixel.
 
     The growth is a soft-edged disc around every ink pixel, from a distance transform: its
     cost is linear in the pixels whatever the pen, where a dilation's grows with the kernel.
     """
-    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-    missing = MNIST_STROKE_RATIO * max(w, h) - stroke_width(mask)
-    if round(missing) < 2:
-        return ink[y:y + h, x:x + w]
-    radius = missing / 2
-    pad = math.ceil(radius) + 1
-    crop = np.pad(ink[y:y + h, x:x + w], pad)
-    paper = (crop <= INK_THRESHOLD).astype(np.uint8)
+    padded = np.pad(crop, math.ceil(radius) + 1)
+    paper = (padded <= INK_THRESHOLD).astype(np.uint8)
     distance = cv2.distanceTransform(paper, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    grown = np.maximum(crop, (radius + 0.5 - distance).clip(0, 1))
+    grown = np.maximum(padded, (radius + 0.5 - distance).clip(0, 1))
     x, y, w, h = cv2.boundingRect((grown > INK_THRESHOLD).astype(np.uint8))
-    return grown[y:y + h, x:x + w]
+    return grown[y:y + h, x:x + w], padded[y:y + h, x:x + w]
 
 
 def _centre(img: np.ndarray) -> np.ndarray:
@@ -193,8 +188,10 @@ def preprocess(drawing, thicken: bool = True, stages: bool = False) -> Preproces
     """Drawing -> 28x28 MNIST-like image, with a status for blank, stray or full canvases.
 
     With `stages`, the result also carries the image after each step ("as drawn" at the
-    working resolution, "cropped", "thickened", "scaled to 20 px", "centred"), so a wrong
-    answer can be traced to the step that lost the digit.
+    working resolution, "cropped", "thickened (pen 4 → 20 px)", "scaled to 20 px",
+    "centred"), so a wrong answer can be traced to the step that lost the digit. The
+    "cropped" and "thickened" images share one frame, so that they compare pixel for pixel;
+    a pen already as thick as MNIST's is not thickened, and the "cropped" step says so.
     """
     ink = ink_map(drawing)
     seen = {"as drawn": ink} if stages else None
@@ -212,16 +209,18 @@ def preprocess(drawing, thicken: bool = True, stages: bool = False) -> Preproces
         return Preprocessed(blank, "stray", "That is only a dot, or too small to read; "
                                             "draw a whole digit.")
     ink = np.where(mask, ink, 0).astype(np.float32)  # drop faint noise and paper texture
-    if seen is not None:
-        x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-        seen["cropped"] = ink[y:y + h, x:x + w]
-    if thicken:
-        crop = _thickened(ink, mask)
-    else:
-        x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
-        crop = ink[y:y + h, x:x + w]
-    if seen is not None:
-        seen["thickened"] = crop
+    x, y, w, h = cv2.boundingRect(mask.astype(np.uint8))
+    crop = ink[y:y + h, x:x + w]
+    # Strokes grow to MNIST's pen for this digit's size; a pen already about as thick (most
+    # mouse drawings on the app's pad) stays, and its stage says so rather than repeat.
+    pen, mnist_pen = (stroke_width(mask), MNIST_STROKE_RATIO * max(w, h)) if thicken else (0, 0)
+    if round(mnist_pen - pen) >= 2:
+        crop, before = _thickened(crop, (mnist_pen - pen) / 2)
+        if seen is not None:  # in one frame, so that the growth can be shown
+            seen["cropped"], seen[f"thickened (pen {pen:.0f} → {mnist_pen:.0f} px)"] = before, crop
+    elif seen is not None:
+        seen[f"cropped (pen {pen:.0f} px, MNIST's {mnist_pen:.0f}: not thickened)"
+             if thicken else "cropped"] = crop
     h, w = crop.shape
     scale = MNIST_BOX / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))

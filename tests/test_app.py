@@ -129,6 +129,66 @@ def test_an_upload_too_large_is_refused_from_its_header(app_url, tmp_path, monke
     assert loads == []  # no pixel was decoded
 
 
+def test_a_plain_image_file_is_read_as_the_drawing(app_url, tmp_path):
+    from gradio_client import Client, handle_file
+
+    client = Client(app_url, verbose=False)
+    for name, image in (("seven", SEVEN), ("wide", np.full((10, 5000), 255, np.uint8))):
+        cv2.imwrite(str(tmp_path / f"{name}.png"), image)
+    seven_file = client.predict(handle_file(str(tmp_path / "seven.png")), ["mlp-h32-int8"],
+                                api_name="/predict")
+    assert seven_file["status"] == "ok" and seven_file["top"] == {"mlp-h32-int8": 7}, seven_file
+    wide = client.predict(handle_file(str(tmp_path / "wide.png")), None, api_name="/predict")
+    assert wide["status"] == "error" and "5000x10 pixels" in wide["message"]  # bounded alike
+
+
+def test_a_drawing_that_is_not_one_is_told_what_a_drawing_is(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    for bad in ("seven.png", 7, [1, 2], {"image": "x"}, {"composite": 5}, {"layers": "x"}):
+        r = client.predict(bad, ["mlp-h32-int8"], api_name="/predict")
+        assert r["status"] == "error" and not r["probabilities"], (bad, r)
+        assert '{"background", "layers", "composite"}' in r["message"], (bad, r)
+
+
+def raw_call(url: str, data: list) -> tuple[str, object]:
+    """POST /gradio_api/call/predict with `data`, as a script without gradio_client would:
+    the final event's kind ("complete" or "error") and its data."""
+    import json
+
+    import httpx
+
+    api = url.rstrip("/") + "/gradio_api/call/predict"
+    event_id = httpx.post(api, json={"data": data}, timeout=30).json()["event_id"]
+    stream = httpx.get(f"{api}/{event_id}", timeout=60).text
+    events = [(head.removeprefix("event: "), json.loads(body.removeprefix("data: ")))
+              for head, body in (block.split("\n", 1) for block in stream.strip().split("\n\n"))
+              if head != "event: heartbeat"]
+    return events[-1]
+
+
+def test_a_raw_http_call_may_leave_out_the_optional_inputs(app_url, tmp_path):
+    import httpx
+
+    import app
+
+    cv2.imwrite(str(tmp_path / "seven.png"), SEVEN)
+    with (tmp_path / "seven.png").open("rb") as f:
+        path = httpx.post(app_url.rstrip("/") + "/gradio_api/upload",
+                          files={"files": f}).json()[0]
+    drawing = {"background": None, "layers": [], "id": None,
+               "composite": {"path": path, "meta": {"_type": "gradio.FileData"}}}
+    kind, data = raw_call(app_url, [drawing, ["mlp-h32-int8"]])
+    assert kind == "complete" and data[0]["top"] == {"mlp-h32-int8": 7}, data
+    assert "saliency" not in data[0] and "input" not in data[0]  # the defaults: False
+    kind, data = raw_call(app_url, [None])
+    assert kind == "complete" and data[0]["status"] == "blank", data
+    assert list(data[0]["probabilities"]) == [] and app.DEFAULT  # no drawing, nothing run
+    kind, data = raw_call(app_url, [])
+    assert kind == "error" and "/predict needs drawing" in data["error"], data
+
+
 def test_a_broken_variant_fails_alone(tmp_path):
     models = tmp_path / "models"
     shutil.copytree(ROOT / "models", models)
@@ -144,6 +204,8 @@ def test_a_broken_variant_fails_alone(tmp_path):
 def test_unreadable_input_is_reported_not_raised():
     r = Predictor().predict("not an image", ["mlp-h32-int8"])
     assert r.status == "error" and "Cannot read that image" in r.message
+    r = Predictor().predict({"image": SEVEN}, ["mlp-h32-int8"])  # not a blank pad: no keys
+    assert r.status == "error" and "must be a Sketchpad value" in r.message
 
 
 def test_unreachable_hub_falls_back_to_shipped_zoo(hub):

@@ -65,10 +65,10 @@ def browser():
     app.demo.close()
 
 
-def open_page(browser, viewport):
+def open_page(browser, viewport, theme: str | None = None):
     b, url = browser
     page = b.new_page(viewport=viewport)
-    page.goto(url)
+    page.goto(url + (f"?__theme={theme}" if theme else ""))
     page.locator("#headline").get_by_text("Draw a digit.").wait_for(timeout=30_000)
     expect_brush(page)
     return page
@@ -129,6 +129,44 @@ def test_blank_pad_shows_a_hint_and_the_zoo(page, tmp_path):
     playwright.expect(first).to_be_visible(timeout=10_000)
 
 
+def test_the_zoo_chart_fits_a_phone_and_reads_on_either_theme(browser, tmp_path):
+    for theme in ("light", "dark"):
+        page = open_page(browser, PHONE, theme)
+        page.get_by_text("The whole zoo").click()
+        chart = page.locator("#zoo-chart .vega-embed svg")
+        playwright.expect(chart).to_be_visible(timeout=10_000)
+        page.screenshot(path=str(shots_dir(tmp_path) / f"zoo-390x844-{theme}.png"),
+                        full_page=True)
+        box, block = chart.bounding_box(), page.locator("#zoo-chart").bounding_box()
+        # drawn at the block's width (axes, legend and title inside it), not cut off at it
+        assert 250 < box["width"] and box["x"] + box["width"] <= block["x"] + block["width"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        background, label = page.evaluate("""() => {
+          const svg = document.querySelector('#zoo-chart .vega-embed svg');
+          return [getComputedStyle(svg).backgroundColor,
+                  getComputedStyle(svg.querySelector('.role-axis-label text')).fill]; }""")
+        assert background in ("transparent", "rgba(0, 0, 0, 0)"), background
+        channels = [int(c) for c in label[label.index("(") + 1:-1].split(",")[:3]]
+        assert (min(channels) > 180) if theme == "dark" else (max(channels) < 100), label
+        page.close()
+
+
+def test_the_zoo_chart_follows_a_window_resized_while_it_was_hidden(page):
+    zoo = page.get_by_text("The whole zoo")
+    zoo.click()
+    chart = page.locator("#zoo-chart .vega-embed svg")
+    playwright.expect(chart).to_be_visible(timeout=10_000)
+    zoo.click()
+    playwright.expect(chart).to_be_hidden()
+    page.set_viewport_size(PHONE)  # a tablet turned, a window narrowed
+    zoo.click()
+    playwright.expect(chart).to_be_visible()
+    block = page.locator("#zoo-chart").bounding_box()
+    page.wait_for_function("b => { const w = document.querySelector('#zoo-chart .vega-embed "
+                           "svg').getBoundingClientRect().width; return w > 250 && w <= b; }",
+                           arg=block["width"], timeout=10_000)
+
+
 def test_a_mouse_drawn_seven_is_read_by_every_default_variant(page, tmp_path):
     import app
 
@@ -142,6 +180,8 @@ def test_a_mouse_drawn_seven_is_read_by_every_default_variant(page, tmp_path):
 
 def test_clear_and_undo_keep_the_brush_and_the_pad_keeps_answering(page, tmp_path):
     clear = page.locator('#pad button[aria-label="Clear canvas"]')
+    zoom = page.locator("#pad .zoom-number")
+    playwright.expect(zoom).to_have_text("100%")  # the 280 px canvas at its own size
     seconds = []
     for points, digit in [(SEVEN, "7"), (ONE, "1"), (SEVEN, "7")]:
         seconds.append(draw_and_read(page, points, digit))
@@ -151,6 +191,7 @@ def test_clear_and_undo_keep_the_brush_and_the_pad_keeps_answering(page, tmp_pat
         playwright.expect(page.locator("#headline")).to_have_text("Draw a digit.",
                                                                   timeout=20_000)
         expect_brush(page)
+        playwright.expect(zoom).to_have_text("100%")  # as before: the pad does not jump
     seconds.append(draw_and_read(page, ONE, "1"))
     page.locator('#pad button[aria-label="Undo"]').click()
     expect_brush(page)
@@ -178,6 +219,9 @@ def test_answers_sit_beside_the_pad_on_a_desktop_and_under_it_on_a_phone(browser
         else:  # the table under the headline, no wider than the phone
             assert table["y"] >= headline["y"] + headline["height"], (headline, table)
             assert table["x"] + table["width"] <= viewport["width"], table
+            # each variant's name whole, on one line
+            assert page.evaluate("[...document.querySelectorAll('#answers td:first-child "
+                                 "code')].every(c => c.getClientRects().length === 1)")
             # a finger drawing on the pad must not scroll the page instead
             assert page.evaluate("[...document.querySelectorAll('#pad canvas')].every("
                                  "c => getComputedStyle(c).touchAction === 'none')")

@@ -1,5 +1,7 @@
 """The drawing -> 28x28 pipeline on synthetic drawings in every form the app may receive."""
 
+from itertools import pairwise
+
 import cv2
 import numpy as np
 import pytest
@@ -252,11 +254,25 @@ def test_stages_show_each_step_and_end_in_the_answer():
     plain = preprocess(SEVEN)
     staged = preprocess(SEVEN, stages=True)
     assert plain.stages is None and np.array_equal(staged.image, plain.image)
-    assert list(staged.stages) == ["as drawn", "cropped", "thickened", "scaled to 20 px",
-                                   "centred"]
+    assert list(staged.stages) == ["as drawn", "cropped", "thickened (pen 11 → 21 px)",
+                                   "scaled to 20 px", "centred"]
     assert np.array_equal(staged.stages["centred"], staged.image)
     assert staged.stages["as drawn"].shape == SEVEN.shape[:2]  # 280 px: its own working size
-    cropped, thick = staged.stages["cropped"], staged.stages["thickened"]
+    cropped, thick = list(staged.stages.values())[1:3]
     assert cropped.shape[0] < 280 and thick.sum() > cropped.sum()  # the pen grew
     scaled = staged.stages["scaled to 20 px"]
     assert max(np.ptp(np.nonzero(scaled.sum(0))[0]), np.ptp(np.nonzero(scaled.sum(1))[0])) == 19
+
+
+def test_a_pen_already_mnist_thick_is_not_thickened_and_the_stages_say_so():
+    from tests.test_app import SEVEN
+
+    thick = seven(pen=24, box=(84, 70, 196, 224))  # the app's brush: a 24 px pen
+    staged = preprocess(thick, stages=True)
+    assert list(staged.stages) == ["as drawn", "cropped (pen 23 px, MNIST's 21: not thickened)",
+                                   "scaled to 20 px", "centred"]
+    assert np.array_equal(staged.image, preprocess(thick).image)
+    for before, after in ((thick, True), (SEVEN, True), (thick, False)):
+        images = list(preprocess(before, thicken=after, stages=True).stages.values())
+        assert all(a.shape != b.shape or not np.array_equal(a, b)
+                   for a, b in pairwise(images)), "a step shown twice"

@@ -16,12 +16,24 @@ from engine.image import MAX_SIDE, DrawingError, as_rgba, image_shape, working_i
 
 MAX_LAYERS = 4  # the app's pad sends one; an API client has no use for many
 MAX_LAYER_PIXELS = 2 * MAX_SIDE * MAX_SIDE  # background and layers together: two full canvases
+KEYS = ("background", "layers", "composite")
+DRAWING = ('the drawing must be a Sketchpad value {"background", "layers", "composite"} or '
+           'an image (gradio_client: handle_file("digit.png"))')
+
+
+def not_a_drawing(value) -> str:
+    """What a drawing must be, said to a client that sent `value` instead."""
+    what = ("a dict without those keys" if isinstance(value, Mapping)
+            else f"a value of type {type(value).__name__}")
+    return f"{DRAWING}, not {what}"
 
 
 def to_array(drawing):
     """The image inside a Sketchpad value, or the value itself; None for a cleared pad."""
     if not isinstance(drawing, Mapping):
         return drawing
+    if not any(k in drawing for k in KEYS):  # an empty pad has them all, set to None
+        raise DrawingError(not_a_drawing(drawing))
     layers = drawing.get("layers")
     if layers is None:
         layers = []

@@ -10,7 +10,9 @@ before it is decoded, and only the image the models read is decoded: the composi
 there is one.
 
 A refused image does not raise: the value then carries {"error": reason}, which the app
-answers as status "error", like any other unreadable drawing.
+answers as status "error", like any other unreadable drawing. So does a value that is not a
+Sketchpad value at all (which Gradio would otherwise read as an empty pad, or refuse with
+an error no client is shown); a plain image file, as a script sends it, is the composite.
 
 The bounds are put on a gr.Sketchpad instance rather than a subclass: Gradio writes a .pyi
 stub beside any module that defines a component class, which would land in zoo/.
@@ -27,9 +29,12 @@ import gradio as gr
 import PIL.Image
 from gradio.components.base import server
 from gradio.components.image_editor import AcceptBlobs, EditorData, EditorDataBlobs
+from gradio.data_classes import FileData
+from pydantic import ValidationError, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from engine.image import MAX_SIDE
-from webapp.canvas import MAX_LAYERS
+from webapp.canvas import DRAWING, KEYS, MAX_LAYERS, not_a_drawing
 
 MAX_PENDING = 1024  # strokes whose blobs wait for their event (each a few KB from a browser)
 MAX_PENDING_BYTES = 64 * 2**20  # ... and at most this much of them, whoever posts them
@@ -76,6 +81,31 @@ class BlobStore(MutableMapping):
         return len(self._entries)
 
 
+class DrawingData(EditorData):
+    """The drawing: the Sketchpad's value {"background", "layers", "composite"} (image files
+    or None), or one image file, read as the composite."""
+
+    # (The docstring above is the API page's description of the input.) A plain image file
+    # is read as the composite, so it is bounded like one; anything else carries the error
+    # saying what a drawing must be, rather than reading as an empty pad.
+    error: SkipJsonSchema[str | None] = None  # set here only, never by the client
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _sketchpad_value(cls, value, handler):
+        ours = isinstance(value, dict) and any(k in value for k in (*KEYS, "id"))
+        if not ours and FileData.is_file_data(value):  # a script's handle_file("digit.png")
+            value, ours = {"composite": value}, True
+        if not ours:
+            return cls.model_construct(error=not_a_drawing(value))
+        try:
+            return handler({k: v for k, v in value.items() if k != "error"})
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = f'its "{first["loc"][0]}"' if first["loc"] else "it"
+            return cls.model_construct(error=f"{DRAWING}; {where} is not valid ({first['msg']})")
+
+
 def check_header(im: PIL.Image.Image) -> None:
     """Refuse an image by its header's size, before a pixel is decoded."""
     w, h = im.size
@@ -86,6 +116,7 @@ def check_header(im: PIL.Image.Image) -> None:
 def sketchpad(**kwargs) -> gr.Sketchpad:
     """gr.Sketchpad(**kwargs) with a bounded blob store, checked blobs and checked decoding."""
     pad = gr.Sketchpad(**kwargs)
+    pad.data_model = DrawingData
     pad.blob_storage = BlobStore()
     pad.accept_blobs = MethodType(_accept_blobs, pad)
     pad.preprocess = MethodType(_preprocess, pad)
@@ -128,11 +159,13 @@ def _decode(self: gr.Sketchpad, file, flatten_on_white: bool = False):
 def _preprocess(self: gr.Sketchpad, payload: EditorData | None) -> dict | None:
     if payload is None:
         return None
+    empty = {"background": None, "layers": [], "composite": None}
+    if getattr(payload, "error", None):
+        return {**empty, "error": payload.error}
     source = payload
     if payload.id is not None:
         source = self.blob_storage.pop(payload.id, None) or EditorDataBlobs(
             background=None, layers=[], composite=None)
-    empty = {"background": None, "layers": [], "composite": None}
     try:
         if source.composite is not None:  # all the models read; the rest is not decoded
             return {**empty, "composite": _decode(self, source.composite, True)}
