@@ -25,7 +25,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from webapp import answers, api, why
+from webapp import answers, json_endpoint, why
 from webapp.pad import sketchpad
 from webapp.predictor import Prediction, Predictor
 from webapp.uploads import safe_cache_deletion
@@ -287,12 +287,12 @@ safe_cache_deletion(demo)
 
 def launch(**kwargs):
     """demo.launch with the app's limits and style, and the JSON endpoint POST /api/predict
-    (webapp/api.py) on its server; keyword arguments override them."""
+    (webapp/json_endpoint.py) on its server; keyword arguments override them."""
     block = not kwargs.pop("prevent_thread_lock", False)
     launched = demo.launch(**{**LAUNCH, **kwargs, "prevent_thread_lock": True})
     # Gradio makes its FastAPI app in launch(): the route joins it there, before launch
     # returns (so `gradio app.py`, which launches the demo itself, serves no /api/predict).
-    api.mount(demo.app, _predict)
+    json_endpoint.mount(demo.app, _predict)
     if block:
         demo.block_thread()
     return launched

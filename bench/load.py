@@ -47,7 +47,7 @@ import numpy as np
 from _common import ROOT, emit, mnist, parser, table
 
 from engine.data.drawn import drawn_digits
-from webapp.api import ROUTE
+from webapp.json_endpoint import ROUTE
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")

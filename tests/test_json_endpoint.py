@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import free_port, seven
 from tests.test_pad import png_header_only
-from webapp import api
+from webapp import json_endpoint as api
 
 SEVEN = seven(pen=10, box=(70, 60, 200, 230))  # a thick-pen 7, as a mouse draws it
 VARIANTS = ["mlp-h128-int8", "cnn-c32c64-float32"]
