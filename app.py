@@ -25,8 +25,8 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from webapp import answers, why
-from webapp.api import optional_inputs
+from webapp import answers, json_endpoint, why
+from webapp.optional_inputs import optional_inputs
 from webapp.pad import sketchpad
 from webapp.predictor import Prediction, Predictor
 from webapp.uploads import safe_cache_deletion
@@ -313,8 +313,16 @@ safe_cache_deletion(demo)
 
 
 def launch(**kwargs):
-    """demo.launch with the app's limits and style; keyword arguments override them."""
-    return demo.launch(**{**LAUNCH, **kwargs})
+    """demo.launch with the app's limits and style, and the JSON endpoint POST /api/predict
+    (webapp/json_endpoint.py) on its server; keyword arguments override them."""
+    block = not kwargs.pop("prevent_thread_lock", False)
+    launched = demo.launch(**{**LAUNCH, **kwargs, "prevent_thread_lock": True})
+    # Gradio makes its FastAPI app in launch(): the route joins it there, before launch
+    # returns (so `gradio app.py`, which launches the demo itself, serves no /api/predict).
+    json_endpoint.mount(demo.app, _predict)
+    if block:
+        demo.block_thread()
+    return launched
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Load on the app's /predict: concurrent gradio_client clients against a local server.
+"""Load on the app: concurrent clients of Gradio's /predict or of the JSON POST /api/predict.
 
 Starts `python app.py` on 127.0.0.1 in a subprocess (so its memory and CPU time are its
 own, with an upload folder of its own), loads the variants with one request, then runs
@@ -12,7 +12,9 @@ again after --settle seconds, when the app has deleted old uploads).
 4096x4096 canvas with a 1-px line, 2048x2048 noise, a PNG whose header declares 100,000 x
 100,000 pixels, 10,000 copies of one variant name, junk variants): the measured clients'
 figures then say whether the app stays usable meanwhile. --fresh-sessions gives every
-request a new Gradio session, like as many one-off visitors.
+request a new Gradio session, like as many one-off visitors. --path json sends the same
+drawings to the JSON endpoint instead, as PNG bodies over one keep-alive connection per
+client (the hostile clients too: the same files, and junk variant lists).
 
 The clients share the machine with the server. They talk plain http to 127.0.0.1 with
 ssl_verify=False: otherwise gradio_client builds an SSL context (reading the CA bundle) for
@@ -20,6 +22,7 @@ every request, about 60 ms of the clients' CPU per request, which the server the
 
     MNIST_DIR=... python bench/load.py                         # 50 clients x 20 drawings
     MNIST_DIR=... python bench/load.py --clients 5 --drawings 10 --hostile 1
+    MNIST_DIR=... python bench/load.py --path json --clients 50 --drawings 10
 
 Its table is the `bench:load` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
 rewrites it there.
@@ -27,6 +30,8 @@ rewrites it there.
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import socket
 import subprocess
@@ -42,6 +47,7 @@ import numpy as np
 from _common import ROOT, emit, mnist, parser, table
 
 from engine.data.drawn import drawn_digits
+from webapp.json_endpoint import ROUTE
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -204,6 +210,83 @@ def client(url: str, drawings: list, first: int, n: int, variants, fresh: bool, 
             run.add(seconds, "right" if tops == {label} else "misread")
 
 
+class JSONClient:
+    """One keep-alive connection to POST /api/predict, reopened if the server closes it."""
+
+    def __init__(self, url: str, timeout: float = 120):
+        host, port = url.split("//")[1].rstrip("/").split(":")
+        self.address, self.timeout, self.connection = (host, int(port)), timeout, None
+
+    def predict(self, png: bytes, variants) -> dict:
+        query = "?variants=" + ",".join(variants) if variants else ""
+        for attempt in (0, 1):
+            if self.connection is None:
+                self.connection = http.client.HTTPConnection(*self.address,
+                                                             timeout=self.timeout)
+            try:
+                self.connection.request("POST", ROUTE + query, png,
+                                        {"Content-Type": "image/png"})
+                response = self.connection.getresponse()
+                answer = json.loads(response.read())
+                if response.status == 503:
+                    raise RuntimeError("busy: " + answer["message"])
+                return answer
+            except (ConnectionError, http.client.HTTPException):
+                self.connection.close()
+                self.connection = None
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+
+def json_client(url: str, drawings: list, first: int, n: int, variants, fresh: bool, run: Run,
+                stop_at: float, folder_: Path) -> None:
+    c = JSONClient(url)
+    for i in range(first, first + n):
+        if time.time() > stop_at:
+            run.add(0.0, "not sent (deadline)")
+            continue
+        drawing, label = drawings[i % len(drawings)]
+        png = unique_png(drawing, i, folder_)
+        body = png.read_bytes()
+        png.unlink(missing_ok=True)
+        start = time.perf_counter()
+        try:
+            result = c.predict(body, variants)
+        except Exception as e:  # a load test counts whatever goes wrong
+            busy = str(e).startswith("busy")
+            run.add(time.perf_counter() - start, "busy" if busy else "error",
+                    "" if busy else f"{type(e).__name__}: {e}")
+            continue
+        seconds = time.perf_counter() - start
+        if result.get("status") != "ok":
+            run.add(seconds, "error", f"status {result.get('status')}: {result.get('message')}")
+        else:
+            tops = set(result["top"].values())
+            run.add(seconds, "right" if tops == {label} else "misread")
+
+
+def json_hostile_client(url: str, files: dict[str, Path], names: list[str], kinds_: list[str],
+                        run: Run, done: threading.Event) -> None:
+    c = JSONClient(url, timeout=300)
+    every = {"line4096": (files["line4096"], None), "noise2048": (files["noise2048"], None),
+             "bomb-header": (files["bomb-header"], None),
+             "10k-names": (files["seven"], names[:1] * 10_000),
+             "junk-variants": (files["seven"], ["x" * 300, "../etc", ""])}
+    kinds = [(k, every[k][0].read_bytes(), every[k][1]) for k in kinds_]
+    k = 0
+    while not done.is_set():
+        kind, body, variants = kinds[k % len(kinds)]
+        k += 1
+        start = time.perf_counter()
+        try:
+            outcome = c.predict(body, variants).get("status", "?")
+        except Exception as e:  # an attacker sees what anyone would
+            outcome = "busy" if str(e).startswith("busy") else type(e).__name__
+        with run.lock:
+            run.hostile.setdefault(kind, []).append((time.perf_counter() - start, outcome))
+
+
 HOSTILE = ("line4096", "noise2048", "bomb-header", "10k-names", "junk-variants")
 
 
@@ -239,6 +322,8 @@ def pct(values: list[float], q: float) -> str:
 
 def main() -> None:
     p = parser(__doc__)
+    p.add_argument("--path", choices=("gradio", "json"), default="gradio",
+                   help="Gradio's /predict through gradio_client, or POST /api/predict")
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--drawings", type=int, default=20, help="per client")
     p.add_argument("--deadline", type=float, default=300,
@@ -273,13 +358,15 @@ def main() -> None:
         rss0, cpu0, up0 = rss_mb(proc.pid), cpu_s(proc.pid), folder(uploads)
         own0 = time.process_time()
         run, done = Run(), threading.Event()
-        hostile = [threading.Thread(target=hostile_client, daemon=True,
+        json_path = args.path == "json"
+        hostile = [threading.Thread(target=json_hostile_client if json_path else hostile_client,
+                                    daemon=True,
                                     args=(url, hostile_files(files), names,
                                           args.hostile_kinds.split(","), run, done))
                    for _ in range(args.hostile)]
         start = time.perf_counter()
         stop_at = time.time() + args.deadline
-        threads = [threading.Thread(target=client, args=(
+        threads = [threading.Thread(target=json_client if json_path else client, args=(
             url, drawings, i * args.drawings, args.drawings, variants, args.fresh_sessions, run,
             stop_at, files)) for i in range(args.clients)]
         sampler = Sampler(proc.pid, run)
@@ -324,7 +411,8 @@ def main() -> None:
              f"{up0[0]} files, {up0[1]:.1f} MB -> {up1[0]} files, {up1[1]:.1f} MB"
              + (f" -> {up2[0]} files, {up2[1]:.1f} MB after {args.settle:.0f} s" if up2 else "")],
             ["this script's own CPU (s)", f"{own:.1f} (it shares the machine)"]]
-    text = table(["load on /predict", "value"], rows)
+    where = "POST /api/predict" if args.path == "json" else "/predict"
+    text = table([f"load on {where}", "value"], rows)
     if run.hostile:
         text += "\n\n" + table(
             ["hostile drawing", "sent", "answers", "max latency (ms)"],
@@ -333,9 +421,11 @@ def main() -> None:
     if run.errors:
         text += "\n\nErrors:\n" + "\n".join(f"- {n} x {e}" for e, n in run.errors.most_common(5))
     sessions = "a new session per request" if args.fresh_sessions else "one session per client"
-    text += (f"\n\n{args.clients} gradio_client clients ({sessions}) on 127.0.0.1, variants: "
+    kind = ("HTTP clients (one keep-alive connection each)" if args.path == "json"
+            else f"gradio_client clients ({sessions})")
+    text += (f"\n\n{args.clients} {kind} on 127.0.0.1, variants: "
              f"{', '.join(names)}; {args.hostile} hostile clients.")
-    emit("load", text, args.doc)
+    emit("load-json" if args.path == "json" else "load", text, args.doc)
 
 
 if __name__ == "__main__":

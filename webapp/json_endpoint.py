@@ -1,0 +1,164 @@
+"""A plain JSON endpoint beside Gradio's, for programs: POST /api/predict.
+
+Gradio's /predict goes through an upload, its queue and a stream of server-sent events: three
+requests and a session for one answer. A program that has an image wants one request and
+one response, so this route takes the image itself and answers with the same JSON as
+/predict (`Prediction.to_json`), through the same predictor, checks and limits:
+
+    curl -s --data-binary @seven.png -H 'Content-Type: image/png' \\
+         'http://127.0.0.1:7860/api/predict?variants=mlp-h128-int8,cnn-c32c64-float32'
+    curl -s -H 'Content-Type: application/json' http://127.0.0.1:7860/api/predict \\
+         -d '{"pixels": [[0, 0, ...], ...], "variants": ["mlp-h128-int8"]}'
+
+The body is an image file (PNG, JPEG, WebP...: `Content-Type: image/*`) with the options in
+the query string, or JSON {"image": base64 of an image file} or {"pixels": rows of numbers,
+any size from 8 to 4096 a side, greyscale, RGB or RGBA}, with "variants", "with_input" and
+"explain" beside it. What the drawing turns out to be (a digit, blank, not a digit,
+unreadable) is the answer's "status", as on /predict, with HTTP 200; HTTP errors are for a
+request that is not one: 400 malformed, 413 too large, 415 another content type, 503 busy.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import threading
+from collections.abc import Callable
+from io import BytesIO
+
+import numpy as np
+import PIL.Image
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from engine.image import MAX_SIDE
+from webapp.predictor import Prediction
+
+MAX_BODY = 8 * 2**20  # as the app's uploads: a 4096x4096 PNG of a drawing is far smaller
+CONCURRENCY = 4  # answers computed at once; the GIL makes more only queue inside Python
+WAIT = 10.0  # seconds a request waits for its turn before it is told the server is busy
+ROUTE = "/api/predict"
+
+Answer = Callable[[object, object, bool], Prediction]
+
+
+class BadRequestError(ValueError):
+    """A request this endpoint cannot take; `status` is the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def open_image(data: bytes):
+    """An image file's pixels, its size read from the header and checked before any pixel is
+    decoded."""
+    try:
+        im = PIL.Image.open(BytesIO(data))
+        w, h = im.size
+        if max(w, h) > MAX_SIDE:
+            raise BadRequestError(f"image of {w}x{h} pixels: at most {MAX_SIDE} a side", 413)
+        # Palette, two-band and exotic modes would read as the wrong number of channels.
+        return im if im.mode in ("L", "RGB", "RGBA") else im.convert("RGBA")
+    except PIL.Image.DecompressionBombError as e:
+        raise BadRequestError(f"image of over {MAX_SIDE}x{MAX_SIDE} pixels", 413) from e
+    except PIL.UnidentifiedImageError as e:
+        raise BadRequestError("the body is not an image file (PNG, JPEG, WebP...)") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, BadRequestError):
+            raise
+        raise BadRequestError(f"unreadable image file ({e})") from e
+
+
+def parse(body: bytes, content_type: str, query: dict[str, list[str]]) -> tuple:
+    """(drawing, variants, with_input, explain) from a request's body and query string."""
+    kind = content_type.split(";")[0].strip().lower()
+    if kind.startswith("image/"):
+        variants = [n for v in query.get("variants", []) for n in v.split(",") if n]
+        options = {k: v[-1] for k, v in query.items()}
+        return (open_image(body), variants, _flag(options.get("with_input")),
+                _flag(options.get("explain")))
+    if kind != "application/json":
+        raise BadRequestError(f"send an image (Content-Type: image/png ...) or JSON "
+                         f"(application/json), not {kind or 'no content type'}", 415)
+    try:
+        request = json.loads(body)
+    except (ValueError, RecursionError) as e:
+        raise BadRequestError(f"the body is not JSON ({e})") from None
+    if not isinstance(request, dict):
+        raise BadRequestError("the JSON body must be an object: {\"image\" or \"pixels\", "
+                         "\"variants\", \"with_input\", \"explain\"}")
+    unknown = set(request) - {"image", "pixels", "variants", "with_input", "explain"}
+    if unknown:
+        raise BadRequestError(f"unknown fields {sorted(unknown)}; expected image or pixels, "
+                         "variants, with_input, explain")
+    if ("image" in request) == ("pixels" in request):
+        raise BadRequestError("send exactly one of \"image\" (base64 of an image file) and "
+                         "\"pixels\" (rows of numbers)")
+    if "image" in request:
+        if not isinstance(request["image"], str):
+            raise BadRequestError("\"image\" must be a base64 string of an image file")
+        try:
+            drawing = open_image(base64.b64decode(request["image"], validate=True))
+        except (binascii.Error, ValueError) as e:
+            if isinstance(e, BadRequestError):
+                raise
+            raise BadRequestError(f"\"image\" is not base64 ({e})") from None
+    else:
+        drawing = request["pixels"]
+        if not isinstance(drawing, list):
+            raise BadRequestError("\"pixels\" must be a list of rows of numbers")
+    return (drawing, request.get("variants"), _flag(request.get("with_input")),
+            _flag(request.get("explain")))
+
+
+async def _body(request: Request) -> bytes:
+    """The body, refused past MAX_BODY bytes whatever Content-Length claimed."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
+        raise BadRequestError(f"the body may hold at most {MAX_BODY:,} bytes", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise BadRequestError(f"the body may hold at most {MAX_BODY:,} bytes", 413)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def endpoint(answer: Answer) -> Callable:
+    """The route's handler: `answer(drawing, variants, explain)` is the app's prediction."""
+    turns = threading.BoundedSemaphore(CONCURRENCY)
+
+    def run(drawing, variants, with_input: bool, explain: bool) -> dict:
+        if not turns.acquire(timeout=WAIT):
+            raise BadRequestError(f"the server is busy: no turn within {WAIT:g} s; try again", 503)
+        try:
+            return answer(drawing, variants, explain).to_json(with_input=with_input)
+        finally:
+            turns.release()
+
+    async def predict(request: Request) -> JSONResponse:
+        try:
+            parsed = parse(await _body(request), request.headers.get("content-type", ""),
+                           {k: request.query_params.getlist(k) for k in request.query_params})
+            return JSONResponse(await run_in_threadpool(run, *parsed))
+        except BadRequestError as e:
+            error = Prediction("error", f"Bad request: {e}", np.zeros((28, 28)))
+            return JSONResponse(error.to_json(), status_code=e.status)
+
+    return predict
+
+
+def mount(app, answer: Answer) -> None:
+    """Add POST /api/predict to a FastAPI/Starlette `app` (Gradio's own, once launched)."""
+    app.add_api_route(ROUTE, endpoint(answer), methods=["POST"], include_in_schema=True,
+                      summary="One drawing's answers from the selected variants, as JSON")
