@@ -24,7 +24,8 @@ every request, about 60 ms of the clients' CPU per request, which the server the
     MNIST_DIR=... python bench/load.py --clients 5 --drawings 10 --hostile 1
     MNIST_DIR=... python bench/load.py --path json --clients 50 --drawings 10
 
-Its table is the `bench:load` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+Its table is the `bench:load` block of docs/benchmarks.md (with --path json, the
+`bench:load-json` block of docs/benchmarks.md); `--doc docs/benchmarks.md`
 rewrites it there.
 """
 
