@@ -78,6 +78,19 @@ def open_image(data: bytes):
         raise BadRequestError(f"unreadable image file ({e})") from e
 
 
+def open_data_url(url: str):
+    """The image in a `data:image/...;base64,` URL (what a browser's canvas exports)."""
+    if not isinstance(url, str) or len(url) > 2 * MAX_BODY:
+        raise BadRequestError("a drawing is a data URL of at most 8 MB")
+    head, _, data = url.partition(",")
+    if not (head.startswith("data:image/") and head.endswith(";base64")):
+        raise BadRequestError("a drawing is a data:image/...;base64 URL")
+    try:
+        return open_image(base64.b64decode(data, validate=True))
+    except binascii.Error as e:
+        raise BadRequestError(f"the drawing's data URL is not base64 ({e})") from None
+
+
 def parse(body: bytes, content_type: str, query: dict[str, list[str]]) -> tuple:
     """(drawing, variants, with_input, explain) from a request's body and query string."""
     kind = content_type.split(";")[0].strip().lower()
