@@ -1,5 +1,6 @@
 """The app end to end: launched on 127.0.0.1, called through gradio_client like a script would."""
 
+import base64
 import os
 import shutil
 import socket
@@ -309,12 +310,17 @@ def test_a_stroke_is_one_job_and_the_page_is_not_the_api():
     import app
 
     fns = list(app.demo.fns.values())
-    on_stroke = [f for f in fns if (app.pad._id, "change") in f.targets]
+    # the pad has no change listener (so it exports and uploads nothing: the page sends
+    # strokes) and no other one that runs on the server
+    on_pad = [f for f in fns if any(t[0] == app.pad._id for t in f.targets)]
+    assert not [f for f in on_pad if f.fn is not None or (app.pad._id, "change") in f.targets]
+    on_stroke = [f for f in fns if (app.stroke._id, "change") in f.targets]
     assert len(on_stroke) == 1 and not app.demo.default_config.renderables  # no @gr.render
     page = on_stroke[0]
+    assert page.inputs == [app.stroke, app.variants]
     assert page.outputs == [app.headline, app.table, app.reasons]
     assert page.api_visibility == "private"
-    assert page.concurrency_id == "page"  # API traffic waits in a line of its own
+    assert not page.queue  # a plain request, not a join and a stream of events
     public = [f for f in fns if f.api_visibility == "public"]
     assert [f.api_name for f in public] == ["predict"] and public[0].concurrency_id == "api"
     assert not public[0].targets  # nothing on the page triggers it
@@ -324,6 +330,14 @@ def test_a_stroke_is_one_job_and_the_page_is_not_the_api():
     assert reasons.count("<img") == 6 and "mlp-h32-int8: 7" in reasons
     headline, table, reasons = app.show(SEVEN, [])  # nothing ticked: a hint, nothing run
     assert "Pick a variant" in headline and "<td>" not in table and "<img" not in reasons
+    # what the page sends: the pad's composite at half size, as a PNG data URL
+    half = cv2.resize(SEVEN, (140, 140), interpolation=cv2.INTER_AREA)
+    url = "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", half)[1]).decode()
+    headline, table, _ = app.show_stroke(url, ["mlp-h32-int8"])
+    assert '<span class="digit">7</span>' in headline and "mlp-h32-int8" in table
+    assert "Draw a digit" in app.show_stroke("", ["mlp-h32-int8"])[0]  # the bin
+    for junk in ("data:text/plain;base64,aGk=", "data:image/png;base64,%%%", "x" * 10):
+        assert "⚠️" in app.show_stroke(junk, ["mlp-h32-int8"])[0], junk
 
 
 def test_api_gives_calibrated_probabilities_and_saliency_on_request(app_url, tmp_path):

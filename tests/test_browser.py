@@ -178,6 +178,29 @@ def test_a_mouse_drawn_seven_is_read_by_every_default_variant(page, tmp_path):
     report("one stroke", [seconds])
 
 
+def test_each_stroke_sends_one_small_request_as_the_pen_lifts(page):
+    """The pad itself uploads nothing: the page sends the composite, once per stroke (and
+    once for the bin), in one plain request, and its "reading…" sign goes with the answer."""
+    sent = []
+    page.on("request", lambda r: sent.append(r) if "/gradio_api/" in r.url else None)
+    clear = page.locator('#pad button[aria-label="Clear canvas"]')
+    steps = [(lambda: draw_and_read(page, SEVEN, "7"), "7"), (clear.click, "Draw a digit."),
+             (lambda: draw_and_read(page, ONE, "1"), "1")]
+    seconds = []
+    for step, shown in steps:
+        sent.clear()
+        took = step()
+        playwright.expect(page.locator("#headline")).to_contain_text(shown, timeout=20_000)
+        page.wait_for_timeout(1000)  # the pad's own path sent its uploads well within this
+        assert [(r.method, r.url.split("/gradio_api/")[1]) for r in sent] == [
+            ("POST", "run/predict")], [r.url for r in sent]
+        assert len(sent[0].post_data_buffer) < 20_000  # a 140 px PNG, not three 280 px ones
+        playwright.expect(page.locator("#headline")).not_to_contain_class("reading")
+        if took is not None:
+            seconds.append(took)
+    report("one request per stroke", seconds)
+
+
 def test_clear_and_undo_keep_the_brush_and_the_pad_keeps_answering(page, tmp_path):
     clear = page.locator('#pad button[aria-label="Clear canvas"]')
     zoom = page.locator("#pad .zoom-number")
@@ -204,7 +227,7 @@ def test_clear_and_undo_keep_the_brush_and_the_pad_keeps_answering(page, tmp_pat
 def test_answers_sit_beside_the_pad_on_a_desktop_and_under_it_on_a_phone(browser, tmp_path):
     for viewport in (DESKTOP, PHONE):
         page = open_page(browser, viewport)
-        draw_and_read(page, SEVEN, "7")
+        report(f"{viewport['width']}x{viewport['height']}", [draw_and_read(page, SEVEN, "7")])
         pad = page.locator("#pad").bounding_box()
         headline = page.locator("#headline").bounding_box()
         table = page.locator("#answers table").bounding_box()
