@@ -31,6 +31,7 @@ rewrites it there.
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import os
@@ -41,6 +42,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -172,61 +175,49 @@ class Sampler(threading.Thread):
         return f"{past[0]:.0f}" if past else "-"
 
 
-def client(url: str, drawings: list, first: int, n: int, variants, fresh: bool, run: Run,
-           stop_at: float, folder_: Path) -> None:
-    from gradio_client import Client, handle_file
+class GradioSender:
+    """Gradio's /predict through gradio_client: one session, or a new one per request."""
 
-    try:
-        c = Client(url, verbose=False, download_files=False, ssl_verify=False,
-                   httpx_kwargs={"timeout": 120})
-    except Exception as e:  # the app refused even the connection: count every drawing
-        for _ in range(n):
-            run.add(0.0, "error", f"connect: {type(e).__name__}: {e}")
-        return
-    for i in range(first, first + n):
-        if time.time() > stop_at:
-            run.add(0.0, "not sent (deadline)")
-            continue
-        drawing, label = drawings[i % len(drawings)]
-        path = unique_png(drawing, i, folder_)
-        if fresh:
-            c.reset_session()
-        start = time.perf_counter()
-        try:
-            result = c.predict({"background": None, "layers": [], "id": None,
-                                "composite": handle_file(str(path))}, variants,
-                               api_name="/predict")
-        except Exception as e:  # a load test counts whatever goes wrong
-            busy = "queue is full" in str(e).lower()
-            run.add(time.perf_counter() - start, "busy" if busy else "error",
-                    "" if busy else f"{type(e).__name__}: {e}")
-            continue
-        finally:
-            path.unlink(missing_ok=True)
-        seconds = time.perf_counter() - start
-        if result.get("status") != "ok":
-            run.add(seconds, "error", f"status {result.get('status')}: {result.get('message')}")
-        else:
-            tops = set(result["top"].values())
-            run.add(seconds, "right" if tops == {label} else "misread")
+    def __init__(self, url: str, timeout: float = 120, fresh: bool = False):
+        from gradio_client import Client
+
+        self.client = Client(url, verbose=False, download_files=False, ssl_verify=False,
+                             httpx_kwargs={"timeout": timeout})
+        self.fresh = fresh
+
+    def predict(self, png: Path, variants) -> dict:
+        from gradio_client import handle_file
+
+        if self.fresh:
+            self.client.reset_session()
+        return self.client.predict({"background": None, "layers": [], "id": None,
+                                    "composite": handle_file(str(png))}, variants,
+                                   api_name="/predict")
 
 
-class JSONClient:
-    """One keep-alive connection to POST /api/predict, reopened if the server closes it."""
+class JSONSender:
+    """POST /api/predict over one keep-alive connection, reopened if the server closes it:
+    the PNG as the body, or as JSON when the variant list is not one a query string holds."""
 
-    def __init__(self, url: str, timeout: float = 120):
+    def __init__(self, url: str, timeout: float = 120, fresh: bool = False):
         host, port = url.split("//")[1].rstrip("/").split(":")
         self.address, self.timeout, self.connection = (host, int(port)), timeout, None
 
-    def predict(self, png: bytes, variants) -> dict:
-        query = "?variants=" + ",".join(variants) if variants else ""
+    def predict(self, png: Path, variants) -> dict:
+        data = png.read_bytes()
+        if variants is None or all(isinstance(v, str) for v in variants):
+            query = "?variants=" + ",".join(variants) if variants else ""
+            return self._post(ROUTE + query, data, "image/png")
+        body = {"image": base64.b64encode(data).decode(), "variants": variants}
+        return self._post(ROUTE, json.dumps(body).encode(), "application/json")
+
+    def _post(self, target: str, body: bytes, kind: str) -> dict:
         for attempt in (0, 1):
             if self.connection is None:
                 self.connection = http.client.HTTPConnection(*self.address,
                                                              timeout=self.timeout)
             try:
-                self.connection.request("POST", ROUTE + query, png,
-                                        {"Content-Type": "image/png"})
+                self.connection.request("POST", target, body, {"Content-Type": kind})
                 response = self.connection.getresponse()
                 answer = json.loads(response.read())
                 if response.status == 503:
@@ -240,25 +231,37 @@ class JSONClient:
         raise AssertionError("unreachable")
 
 
-def json_client(url: str, drawings: list, first: int, n: int, variants, fresh: bool, run: Run,
-                stop_at: float, folder_: Path) -> None:
-    c = JSONClient(url)
+SENDERS = {"gradio": GradioSender, "json": JSONSender}
+
+
+def busy(e: Exception) -> bool:
+    """The server's "come back later" on either path (a bounded queue, bounded turns)."""
+    return any(s in str(e).lower() for s in ("queue is full", "busy:"))
+
+
+def client(sender: Callable, drawings: list, first: int, n: int, variants, run: Run,
+           stop_at: float, folder_: Path) -> None:
+    try:
+        c = sender()
+    except Exception as e:  # the app refused even the connection: count every drawing
+        for _ in range(n):
+            run.add(0.0, "error", f"connect: {type(e).__name__}: {e}")
+        return
     for i in range(first, first + n):
         if time.time() > stop_at:
             run.add(0.0, "not sent (deadline)")
             continue
         drawing, label = drawings[i % len(drawings)]
-        png = unique_png(drawing, i, folder_)
-        body = png.read_bytes()
-        png.unlink(missing_ok=True)
+        path = unique_png(drawing, i, folder_)
         start = time.perf_counter()
         try:
-            result = c.predict(body, variants)
+            result = c.predict(path, variants)
         except Exception as e:  # a load test counts whatever goes wrong
-            busy = str(e).startswith("busy")
-            run.add(time.perf_counter() - start, "busy" if busy else "error",
-                    "" if busy else f"{type(e).__name__}: {e}")
+            run.add(time.perf_counter() - start, "busy" if busy(e) else "error",
+                    "" if busy(e) else f"{type(e).__name__}: {e}")
             continue
+        finally:
+            path.unlink(missing_ok=True)
         seconds = time.perf_counter() - start
         if result.get("status") != "ok":
             run.add(seconds, "error", f"status {result.get('status')}: {result.get('message')}")
@@ -267,36 +270,12 @@ def json_client(url: str, drawings: list, first: int, n: int, variants, fresh: b
             run.add(seconds, "right" if tops == {label} else "misread")
 
 
-def json_hostile_client(url: str, files: dict[str, Path], names: list[str], kinds_: list[str],
-                        run: Run, done: threading.Event) -> None:
-    c = JSONClient(url, timeout=300)
-    every = {"line4096": (files["line4096"], None), "noise2048": (files["noise2048"], None),
-             "bomb-header": (files["bomb-header"], None),
-             "10k-names": (files["seven"], names[:1] * 10_000),
-             "junk-variants": (files["seven"], ["x" * 300, "../etc", ""])}
-    kinds = [(k, every[k][0].read_bytes(), every[k][1]) for k in kinds_]
-    k = 0
-    while not done.is_set():
-        kind, body, variants = kinds[k % len(kinds)]
-        k += 1
-        start = time.perf_counter()
-        try:
-            outcome = c.predict(body, variants).get("status", "?")
-        except Exception as e:  # an attacker sees what anyone would
-            outcome = "busy" if str(e).startswith("busy") else type(e).__name__
-        with run.lock:
-            run.hostile.setdefault(kind, []).append((time.perf_counter() - start, outcome))
-
-
 HOSTILE = ("line4096", "noise2048", "bomb-header", "10k-names", "junk-variants")
 
 
-def hostile_client(url: str, files: dict[str, Path], names: list[str], kinds_: list[str],
-                   run: Run, done: threading.Event) -> None:
-    from gradio_client import Client, handle_file
-
-    c = Client(url, verbose=False, download_files=False, ssl_verify=False,
-               httpx_kwargs={"timeout": 300})
+def hostile_client(sender: Callable, files: dict[str, Path], names: list[str],
+                   kinds_: list[str], run: Run, done: threading.Event) -> None:
+    c = sender(timeout=300)
     seven = files["seven"]  # the names are the hostile part, so the drawing is fine
     every = {"line4096": (files["line4096"], None), "noise2048": (files["noise2048"], None),
              "bomb-header": (files["bomb-header"], None),
@@ -308,11 +287,9 @@ def hostile_client(url: str, files: dict[str, Path], names: list[str], kinds_: l
         k += 1
         start = time.perf_counter()
         try:
-            r = c.predict({"background": None, "layers": [], "id": None,
-                           "composite": handle_file(str(path))}, variants, api_name="/predict")
-            outcome = r.get("status", "?")
+            outcome = c.predict(path, variants).get("status", "?")
         except Exception as e:  # an attacker sees what anyone would
-            outcome = "busy" if "queue is full" in str(e).lower() else type(e).__name__
+            outcome = "busy" if busy(e) else type(e).__name__
         with run.lock:
             run.hostile.setdefault(kind, []).append((time.perf_counter() - start, outcome))
 
@@ -359,17 +336,16 @@ def main() -> None:
         rss0, cpu0, up0 = rss_mb(proc.pid), cpu_s(proc.pid), folder(uploads)
         own0 = time.process_time()
         run, done = Run(), threading.Event()
-        json_path = args.path == "json"
-        hostile = [threading.Thread(target=json_hostile_client if json_path else hostile_client,
-                                    daemon=True,
-                                    args=(url, hostile_files(files), names,
+        sender = partial(SENDERS[args.path], url, fresh=args.fresh_sessions)
+        hostile = [threading.Thread(target=hostile_client, daemon=True,
+                                    args=(sender, hostile_files(files), names,
                                           args.hostile_kinds.split(","), run, done))
                    for _ in range(args.hostile)]
         start = time.perf_counter()
         stop_at = time.time() + args.deadline
-        threads = [threading.Thread(target=json_client if json_path else client, args=(
-            url, drawings, i * args.drawings, args.drawings, variants, args.fresh_sessions, run,
-            stop_at, files)) for i in range(args.clients)]
+        threads = [threading.Thread(target=client, args=(
+            sender, drawings, i * args.drawings, args.drawings, variants, run, stop_at, files))
+            for i in range(args.clients)]
         sampler = Sampler(proc.pid, run)
         sampler.start()
         for t in hostile + threads:
