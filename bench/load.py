@@ -197,7 +197,8 @@ class GradioSender:
 
 class JSONSender:
     """POST /api/predict over one keep-alive connection, reopened if the server closes it:
-    the PNG as the body, or as JSON when the variant list is not one a query string holds."""
+    the PNG as the body, or as JSON when the variant list is not one a query string holds
+    (nested junk, or longer than a request line may be)."""
 
     def __init__(self, url: str, timeout: float = 120, fresh: bool = False):
         host, port = url.split("//")[1].rstrip("/").split(":")
@@ -205,7 +206,8 @@ class JSONSender:
 
     def predict(self, png: Path, variants) -> dict:
         data = png.read_bytes()
-        if variants is None or all(isinstance(v, str) for v in variants):
+        names = variants is None or all(isinstance(v, str) for v in variants)
+        if names and len(",".join(variants or [])) < 4096:
             query = "?variants=" + ",".join(variants) if variants else ""
             return self._post(ROUTE + query, data, "image/png")
         body = {"image": base64.b64encode(data).decode(), "variants": variants}
