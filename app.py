@@ -31,7 +31,9 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from engine.image import DrawingError
 from webapp import answers, json_endpoint, why
+from webapp.canvas import open_data_url
 from webapp.optional_inputs import optional_inputs
 from webapp.pad import sketchpad
 from webapp.predictor import Prediction, Predictor
@@ -106,8 +108,8 @@ def show_stroke(data_url: str | None, variants: list[str] | None) -> tuple[str, 
         if not data_url:
             return show(None, variants)
         try:
-            drawing = json_endpoint.open_data_url(data_url)
-        except json_endpoint.BadRequestError as e:
+            drawing = open_data_url(data_url)
+        except DrawingError as e:
             drawing = {"error": str(e)}
         return show(drawing, variants)
     finally:

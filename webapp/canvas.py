@@ -8,9 +8,13 @@ layers are flattened at the working resolution, never at the upload's.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
+from io import BytesIO
 
 import numpy as np
+import PIL.Image
 
 from engine.image import MAX_SIDE, DrawingError, as_rgba, image_shape, working_image
 
@@ -66,3 +70,40 @@ def flatten_layers(layers: list[np.ndarray]) -> np.ndarray:
         base = np.concatenate([top[..., :3] * a + base[..., :3] * (1 - a),
                                a + base[..., 3:4] * (1 - a)], axis=-1)
     return base
+
+
+class ImageTooLargeError(DrawingError):
+    """An image file declaring more pixels a side than the app reads."""
+
+
+def open_image(data: bytes) -> PIL.Image.Image:
+    """An image file (PNG, JPEG, WebP...) as an image the engine reads, its size read from
+    the header and checked before any pixel is decoded."""
+    try:
+        im = PIL.Image.open(BytesIO(data))
+    except PIL.Image.DecompressionBombError as e:
+        raise ImageTooLargeError(f"image of over {MAX_SIDE}x{MAX_SIDE} pixels") from e
+    except PIL.UnidentifiedImageError as e:
+        raise DrawingError("not an image file (PNG, JPEG, WebP...)") from e
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DrawingError(f"unreadable image file ({e})") from e
+    w, h = im.size
+    if max(w, h) > MAX_SIDE:
+        raise ImageTooLargeError(f"image of {w}x{h} pixels: at most {MAX_SIDE} a side")
+    try:  # palette, two-band and exotic modes would read as the wrong number of channels
+        return im if im.mode in ("L", "RGB", "RGBA") else im.convert("RGBA")
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DrawingError(f"unreadable image file ({e})") from e
+
+
+def open_data_url(url: object, max_chars: int = 16 * 2**20) -> PIL.Image.Image:
+    """The image in a `data:image/...;base64,` URL, what a browser's canvas exports."""
+    if not isinstance(url, str) or len(url) > max_chars:
+        raise DrawingError(f"a drawing is a data URL of at most {max_chars:,} characters")
+    head, _, data = url.partition(",")
+    if not (head.startswith("data:image/") and head.endswith(";base64")):
+        raise DrawingError("a drawing is a data:image/...;base64 URL")
+    try:
+        return open_image(base64.b64decode(data, validate=True))
+    except binascii.Error as e:
+        raise DrawingError(f"the drawing's data URL is not base64 ({e})") from None

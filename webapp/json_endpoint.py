@@ -25,15 +25,14 @@ import binascii
 import json
 import threading
 from collections.abc import Callable
-from io import BytesIO
 
 import numpy as np
-import PIL.Image
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from engine.image import MAX_SIDE
+from engine.image import DrawingError
+from webapp.canvas import ImageTooLargeError, open_image
 from webapp.predictor import Prediction
 
 MAX_BODY = 8 * 2**20  # as the app's uploads: a 4096x4096 PNG of a drawing is far smaller
@@ -58,37 +57,14 @@ def _flag(value: object) -> bool:
     return bool(value)
 
 
-def open_image(data: bytes):
-    """An image file's pixels, its size read from the header and checked before any pixel is
-    decoded."""
+def _image(data: bytes):
+    """An image file's image, or the HTTP error that says why not."""
     try:
-        im = PIL.Image.open(BytesIO(data))
-        w, h = im.size
-        if max(w, h) > MAX_SIDE:
-            raise BadRequestError(f"image of {w}x{h} pixels: at most {MAX_SIDE} a side", 413)
-        # Palette, two-band and exotic modes would read as the wrong number of channels.
-        return im if im.mode in ("L", "RGB", "RGBA") else im.convert("RGBA")
-    except PIL.Image.DecompressionBombError as e:
-        raise BadRequestError(f"image of over {MAX_SIDE}x{MAX_SIDE} pixels", 413) from e
-    except PIL.UnidentifiedImageError as e:
-        raise BadRequestError("the body is not an image file (PNG, JPEG, WebP...)") from e
-    except (OSError, SyntaxError, ValueError) as e:
-        if isinstance(e, BadRequestError):
-            raise
-        raise BadRequestError(f"unreadable image file ({e})") from e
-
-
-def open_data_url(url: str):
-    """The image in a `data:image/...;base64,` URL (what a browser's canvas exports)."""
-    if not isinstance(url, str) or len(url) > 2 * MAX_BODY:
-        raise BadRequestError("a drawing is a data URL of at most 8 MB")
-    head, _, data = url.partition(",")
-    if not (head.startswith("data:image/") and head.endswith(";base64")):
-        raise BadRequestError("a drawing is a data:image/...;base64 URL")
-    try:
-        return open_image(base64.b64decode(data, validate=True))
-    except binascii.Error as e:
-        raise BadRequestError(f"the drawing's data URL is not base64 ({e})") from None
+        return open_image(data)
+    except ImageTooLargeError as e:
+        raise BadRequestError(str(e), 413) from None
+    except DrawingError as e:
+        raise BadRequestError(str(e)) from None
 
 
 def parse(body: bytes, content_type: str, query: dict[str, list[str]]) -> tuple:
@@ -97,34 +73,33 @@ def parse(body: bytes, content_type: str, query: dict[str, list[str]]) -> tuple:
     if kind.startswith("image/"):
         variants = [n for v in query.get("variants", []) for n in v.split(",") if n]
         options = {k: v[-1] for k, v in query.items()}
-        return (open_image(body), variants, _flag(options.get("with_input")),
+        return (_image(body), variants, _flag(options.get("with_input")),
                 _flag(options.get("explain")))
     if kind != "application/json":
         raise BadRequestError(f"send an image (Content-Type: image/png ...) or JSON "
-                         f"(application/json), not {kind or 'no content type'}", 415)
+                              f"(application/json), not {kind or 'no content type'}", 415)
     try:
         request = json.loads(body)
     except (ValueError, RecursionError) as e:
         raise BadRequestError(f"the body is not JSON ({e})") from None
     if not isinstance(request, dict):
         raise BadRequestError("the JSON body must be an object: {\"image\" or \"pixels\", "
-                         "\"variants\", \"with_input\", \"explain\"}")
+                              "\"variants\", \"with_input\", \"explain\"}")
     unknown = set(request) - {"image", "pixels", "variants", "with_input", "explain"}
     if unknown:
         raise BadRequestError(f"unknown fields {sorted(unknown)}; expected image or pixels, "
-                         "variants, with_input, explain")
+                              "variants, with_input, explain")
     if ("image" in request) == ("pixels" in request):
         raise BadRequestError("send exactly one of \"image\" (base64 of an image file) and "
-                         "\"pixels\" (rows of numbers)")
+                              "\"pixels\" (rows of numbers)")
     if "image" in request:
         if not isinstance(request["image"], str):
             raise BadRequestError("\"image\" must be a base64 string of an image file")
         try:
-            drawing = open_image(base64.b64decode(request["image"], validate=True))
-        except (binascii.Error, ValueError) as e:
-            if isinstance(e, BadRequestError):
-                raise
+            data = base64.b64decode(request["image"], validate=True)
+        except binascii.Error as e:
             raise BadRequestError(f"\"image\" is not base64 ({e})") from None
+        drawing = _image(data)
     else:
         drawing = request["pixels"]
         if not isinstance(drawing, list):
