@@ -119,6 +119,11 @@ def show_stroke(data_url: str | None, variants: list[str] | None) -> tuple[str, 
 def _why(result: Prediction) -> str:
     if not result.stages:
         return "<p>Draw a digit to see how it was read.</p>"
+    if result.status == "not_a_digit":  # no variant's answer to explain
+        return ("<p>The drawing, step by step, as the models would have seen it:</p>"
+                + why.stage_strip(result.stages)
+                + "<p>The not-a-digit check refused it, so no variant's reading is "
+                  "explained.</p>")
     tops = {n: int(np.argmax(p)) for n, p in result.probabilities.items()}
     maps = {n: m for n, m in result.saliency.items() if n in tops}
     return ("<p>The drawing, step by step, as the models came to see it:</p>"
@@ -258,6 +263,7 @@ CSS = """
 .answers th:first-child, .answers td:first-child {text-align: left}
 .answers td.answer {font-weight: 700; font-size: 1rem}
 .answers tr.disagree td, .answers tr.error td, .disagree {color: var(--error-text-color)}
+.answers tr.refused td {opacity: .6}
 .answers .tag {font-size: .75rem; opacity: .7}
 .preview {margin: 0; text-align: center; font-size: .75rem}
 .preview img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}

@@ -88,3 +88,27 @@ def test_the_preview_is_the_28x28_input_inline():
     data = re.search(r'src="data:image/png;base64,([^"]+)"', html).group(1)
     img = cv2.imdecode(np.frombuffer(base64.b64decode(data), np.uint8), cv2.IMREAD_UNCHANGED)
     assert img.shape == (28, 28) and np.array_equal(img, (p.image * 255).astype(np.uint8))
+
+
+def test_a_saturated_softmax_is_never_shown_as_a_certainty():
+    p = prediction(a=(3, 1.0))
+    assert "99.9% sure" in answers.headline(p, ["a"])
+    assert cells(answers.table(p, ["a"], ENTRIES))[0][2] == "99.9%"
+
+
+def test_a_drawing_refused_as_not_a_digit_shows_no_digit_anywhere():
+    p = prediction(a=(4, 0.997), b=(7, 0.999))
+    p.status, p.message, p.not_a_digit = "not_a_digit", "That does not look like one digit.", 0.93
+    head, table = answers.headline(p, ["a", "b"]), answers.table(p, ["a", "b"], ENTRIES)
+    assert "digit" not in re.findall(r'class="(\w+)"', head)  # no big digit under the pad
+    assert "93.0% not one digit" in head
+    rows = cells(table)
+    assert [r[1:3] for r in rows] == [["–", "not a digit"]] * 2  # greyed, with the reason
+    assert table.count('class="refused"') == 2 and "<img" not in table  # no preview either
+    assert not re.search(r"\b[47]\b", re.sub(r"<[^>]+>", " ", table).replace("2.0", ""))
+    assert "2 different readings" in table  # the variants' disagreement, said as such
+    answer = p.to_json()  # the API keeps the readings, under a name that is not an answer
+    assert answer["probabilities"] == answer["top"] == answer["calibrated"] == {}
+    assert answer["if_a_digit"]["top"] == {"a": 4, "b": 7}
+    assert set(prediction(a=(4, 0.9)).to_json()) >= {"probabilities", "top"}
+    assert "if_a_digit" not in prediction(a=(4, 0.9)).to_json()

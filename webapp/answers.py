@@ -31,8 +31,8 @@ def _top(p: Prediction, name: str) -> tuple[int, float]:
 
 
 def _pct(conf: float) -> str:
-    """Rounded down, so that 0.99996 reads 99.9%, not a certainty."""
-    return f"{math.floor(conf * 1000) / 10:.1f}%"
+    """Rounded down and at most 99.9%: a softmax that saturates to 1.0 is not a certainty."""
+    return f"{min(math.floor(conf * 1000), 999) / 10:.1f}%"
 
 
 def majority(p: Prediction) -> int | None:
@@ -45,7 +45,9 @@ def headline(p: Prediction, selected: list[str]) -> str:
     """The first selected variant's answer, big, right under the pad; or the hint."""
     if p.status != "ok":
         mark = "⚠️ " if p.status == "error" else ""
-        return f'<div class="headline hint">{mark}{escape(p.message)}</div>'
+        why = (f" (the not-a-digit check: {_pct(p.not_a_digit)} not one digit)"
+               if p.status == "not_a_digit" and p.not_a_digit is not None else "")
+        return f'<div class="headline hint">{mark}{escape(p.message)}{why}</div>'
     first = next((n for n in selected if n in p.probabilities), None)
     if first is None:
         return '<div class="headline hint">⚠️ No selected variant could answer.</div>'
@@ -80,6 +82,10 @@ def _row(p: Prediction, name: str, entry: dict | None, flag: int | None) -> str:
     if name not in p.probabilities:  # nothing to show yet: a hint instead of answers
         return (f'<tr><td>{label}</td><td class="answer">·</td><td></td><td></td>'
                 f'<td>{size}</td><td>{acc}</td></tr>')
+    if p.status == "not_a_digit":  # one verdict: no row reads a refused drawing as a digit
+        return (f'<tr class="refused"><td>{label}</td><td class="answer">–</td>'
+                f'<td>not a digit</td><td>{p.ms[name]:.2f}</td><td>{size}</td>'
+                f'<td>{acc}</td></tr>')
     digit, conf = _top(p, name)
     odd = flag is not None and digit != flag
     answer = f"{digit} ⚠️" if odd else str(digit)
@@ -98,6 +104,12 @@ def table(p: Prediction, selected: list[str], entries: dict[str, dict]) -> str:
             f'{preview(p.image) if p.status == "ok" else ""}</div>')
     if flag is not None:
         body = '<p class="disagree">⚠️ The variants disagree.</p>' + body
+    if p.status == "not_a_digit" and p.probabilities:
+        readings = len({_top(p, n)[0] for n in p.probabilities})
+        split = (f"; read as digits, the variants would not even agree ({readings} different "
+                 "readings)" if readings > 1 else "")
+        body = (f'<p class="refused-note">Not read as a digit: the not-a-digit check refused this '
+                f'drawing, so no variant\'s reading is shown{split}.</p>' + body)
     if p.unchecked:
         body = f'<p class="unchecked">⚠️ {escape(p.unchecked)}</p>' + body
     return body

@@ -81,12 +81,20 @@ class Prediction:
     stages: dict[str, np.ndarray] | None = None
 
     def to_json(self, with_input: bool = False) -> dict:
-        """The API's answer; the 28x28 input (about 10 KB of JSON) only when asked for."""
+        """The API's answer; the 28x28 input (about 10 KB of JSON) only when asked for.
+
+        A drawing judged not one digit has no answer: its variants' readings are kept under
+        "if_a_digit", a name no client takes for one, and the answer's own are empty.
+        """
+        readings = {"probabilities": self.probabilities,
+                    "top": {n: int(np.argmax(p)) for n, p in self.probabilities.items()},
+                    "calibrated": self.calibrated}
+        refused = self.status == "not_a_digit"
         answer = {"status": self.status, "message": self.message,
-                  "probabilities": self.probabilities,
-                  "top": {n: int(np.argmax(p)) for n, p in self.probabilities.items()},
-                  "ms": self.ms, "errors": self.errors,
-                  "calibrated": self.calibrated, "not_a_digit": self.not_a_digit}
+                  **({k: {} for k in readings} if refused else readings),
+                  "ms": self.ms, "errors": self.errors, "not_a_digit": self.not_a_digit}
+        if refused:
+            answer["if_a_digit"] = readings
         if with_input:
             answer["input"] = np.round(self.image, 3).tolist()
         if self.saliency:
