@@ -24,19 +24,23 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "256")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "256")
 
 import math
-import threading
+from typing import Annotated
 
 import altair as alt
 import gradio as gr
 import numpy as np
 import pandas as pd
+from gradio.data_classes import GradioRootModel
+from pydantic import StringConstraints
 
 from engine.image import DrawingError
 from webapp import answers, json_endpoint, why
+from webapp.browser import CSS, KEEP_BRUSH, PAD_HEIGHT, STROKE
 from webapp.canvas import open_data_url
 from webapp.optional_inputs import optional_inputs
 from webapp.pad import sketchpad
 from webapp.predictor import Prediction, Predictor
+from webapp.turns import TURNS, BusyError
 from webapp.uploads import safe_cache_deletion
 from zoo.frontier import chart_points
 from zoo.report import family_of, kib, shape_of
@@ -59,8 +63,15 @@ def _default_selection() -> list[str]:
 
 
 DEFAULT = _default_selection()
-# Strokes answered at once; more wait (the page's events bypass Gradio's queue).
-PAGE_TURNS = threading.BoundedSemaphore(json_endpoint.CONCURRENCY)
+# The page sends its 140 px composite, a few KB; 256 KB holds any 140 px RGBA PNG.
+MAX_STROKE_CHARS = 256 * 1024
+
+
+class StrokeData(GradioRootModel):
+    """The hidden stroke component's value, checked before Gradio keeps it in the session:
+    the page's events take any client's value, not only the page's own."""
+
+    root: Annotated[str, StringConstraints(max_length=MAX_STROKE_CHARS)] | None = None
 
 
 def predict(drawing, variants: list[str] | str | None = None, with_input: bool = False,
@@ -89,7 +100,10 @@ def _predict(drawing, variants, explain: bool = False) -> Prediction:
 def show(drawing, variants: list[str] | None) -> tuple[str, str, str]:
     """The page's answer to a stroke: the headline under the pad, the table beside it, and
     why (the preprocessing steps and each variant's saliency map)."""
-    selected = list(variants or [])
+    # Each name once, at most the zoo's worth: the table has a row per name, and the page's
+    # events take any client's list.
+    names = [variants] if isinstance(variants, str) else variants or []
+    selected = list(dict.fromkeys(n for n in names if isinstance(n, str)))[:len(ENTRIES)]
     if not selected:  # nothing to run
         result = Prediction("none", "Pick a variant to compare.", np.zeros((28, 28)))
     else:
@@ -98,22 +112,26 @@ def show(drawing, variants: list[str] | None) -> tuple[str, str, str]:
             _why(result))
 
 
-def show_stroke(data_url: str | None, variants: list[str] | None) -> tuple[str, str, str]:
-    """`show` for the page's own stroke path: the pad's composite as a PNG data URL."""
-    if not PAGE_TURNS.acquire(timeout=json_endpoint.WAIT):
+async def show_stroke(data_url: str | None,
+                      variants: list[str] | None) -> tuple[str, str, str]:
+    """`show` for the page's own stroke path (the pad's composite as a PNG data URL), in one
+    of the turns it shares with the JSON endpoint: it runs outside Gradio's queue."""
+    try:
+        return await TURNS.run(_show_stroke, data_url, variants)
+    except BusyError:
         busy = Prediction("error", "The server is busy; draw again in a moment.",
                           np.zeros((28, 28)))
-        return answers.headline(busy, variants or []), gr.skip(), gr.skip()
+        return answers.headline(busy, []), gr.skip(), gr.skip()
+
+
+def _show_stroke(data_url: str | None, variants: list[str] | None) -> tuple[str, str, str]:
+    if not data_url:
+        return show(None, variants)
     try:
-        if not data_url:
-            return show(None, variants)
-        try:
-            drawing = open_data_url(data_url)
-        except DrawingError as e:
-            drawing = {"error": str(e)}
-        return show(drawing, variants)
-    finally:
-        PAGE_TURNS.release()
+        drawing = open_data_url(data_url, max_chars=MAX_STROKE_CHARS)
+    except DrawingError as e:
+        drawing = {"error": str(e)}
+    return show(drawing, variants)
 
 
 def _why(result: Prediction) -> str:
@@ -175,116 +193,6 @@ def frontier_chart(entries: list[dict]) -> alt.LayerChart:
     ).configure_legend(orient="bottom", columns={"expr": "width < 480 ? 2 : 4"})
 
 
-# Gradio 6.31's Sketchpad opens, and reopens after its clear (bin) button, with no drawing
-# tool ("select the draw tool to start"): strokes then leave no mark. This selects the
-# brush whenever neither the brush nor the eraser is selected, until it stays selected
-# (the editor may reset the tool once more while it mounts). The tools are found by their
-# place in the toolbar as well as by name, since the names are translated.
-KEEP_BRUSH = """() => {
-  let tries = 0, steady = 0;
-  const pick = () => {
-    const pad = document.querySelector('#pad');
-    const tools = pad ? [...pad.querySelectorAll('.toolbar-wrap .half-container button')] : [];
-    const brush = pad && (pad.querySelector('button[aria-label="Brush"]') || tools[0]);
-    if (brush) {
-      if (!tools.concat(brush).some(b => b.classList.contains('highlight'))) {
-        brush.click();
-        steady = 0;
-      } else if (++steady >= 3) {
-        return;
-      }
-    }
-    if (++tries < 200) setTimeout(pick, 50);
-  };
-  pick();
-}"""
-
-# Gradio 6.31's Sketchpad opens at its "fit" zoom (the canvas as large as the box allows,
-# 111% in a 372 px wide box), but its clear button resets the zoom to min(fit, 100%). A box
-# just tall enough for the 280 px canvas at 100% (plus the editor's 30 px margins and the
-# block's border) caps "fit" at 100% too, so the zoom is the same before and after Clear;
-# a narrower box (a phone) fits below 100% both times.
-PAD_HEIGHT = 280 + 2 * 30 + 2
-
-# The Sketchpad sends a stroke after a 30 ms wait, three full-size PNG exports (background,
-# layer, composite: 50-70 ms in headless Chromium) and three uploads, then its change event:
-# most of the pen-lift-to-answer time. The page instead listens to Gradio's editor itself
-# (window.editor, the ImageEditor core the pad exposes) and, once per burst of its change
-# events (a stroke's end, an undo, a clear), reads the composite at half size (140 px:
-# 5 ms; on 1,000 drawn digits as accurate as 280 px, where 56 px loses 0.3-0.7 points) and
-# sets it, a PNG data URL of about 2 KB, as the value of a hidden component whose change
-# event answers it: one small request per stroke, no uploads. The pad has no change
-# listener, so it sends nothing itself.
-# The composite is opaque (a white background), so its premultiplied pixels are its pixels.
-STROKE = """
-let editor = null, queued = false;
-const send = () => {
-  queued = false;
-  document.querySelector('#headline')?.classList.add('reading');
-  const layers = editor.layer_manager.image_container;
-  const Rect = layers.getLocalBounds().rectangle.constructor;
-  const {pixels, width, height} = editor.app.renderer.extract.pixels({
-    target: layers, resolution: 0.5, frame: new Rect(0, 0, editor.width, editor.height)});
-  const canvas = document.createElement('canvas');
-  canvas.width = width;
-  canvas.height = height;
-  const context = canvas.getContext('2d');
-  const image = context.createImageData(width, height);
-  image.data.set(pixels);
-  context.putImageData(image, 0, 0);
-  props.value = canvas.toDataURL('image/png');
-};
-const changed = () => {
-  if (!queued) { queued = true; setTimeout(send, 0); }
-};
-const attach = () => {
-  if (window.editor && window.editor !== editor) {
-    editor = window.editor;
-    editor.on('change', changed);
-  }
-};
-attach();
-setInterval(attach, 250);
-"""
-
-CSS = """
-#headline {position: relative}
-#headline.reading::after {content: "reading…"; position: absolute; top: .2rem; right: .4rem;
-  font-size: .85rem; opacity: .6}
-#pad {max-width: 372px}
-.headline {display: flex; align-items: center; gap: .75rem; min-height: 3.5rem}
-.headline .digit {font-size: 3.25rem; font-weight: 700; line-height: 1}
-.headline.hint {font-size: 1.15rem; font-weight: 600}
-.answers {display: flex; flex-wrap: wrap; gap: .5rem 1.25rem; align-items: flex-start}
-.answers .scroll {overflow-x: auto; max-width: 100%}
-.answers table {border-collapse: collapse; font-size: .875rem; margin: 0}
-.answers th, .answers td {padding: .15rem .5rem; text-align: right; white-space: nowrap;
-  border-bottom: 1px solid var(--border-color-primary)}
-.answers th:first-child, .answers td:first-child {text-align: left}
-.answers td.answer {font-weight: 700; font-size: 1rem}
-.answers tr.disagree td, .answers tr.error td, .disagree {color: var(--error-text-color)}
-.answers tr.refused td {opacity: .6}
-.answers .tag {font-size: .75rem; opacity: .7}
-.preview {margin: 0; text-align: center; font-size: .75rem}
-.preview img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
-#pad canvas {touch-action: none}  /* a finger on the pad draws; it does not scroll the page */
-.strip {display: flex; flex-wrap: wrap; gap: .5rem; align-items: flex-start}
-.strip figure {margin: 0; text-align: center; font-size: .7rem; max-width: 9rem}
-.strip img {image-rendering: pixelated; border: 1px solid var(--border-color-primary)}
-#zoo-chart .vega-embed {width: 100%}  /* the chart's container: the block, not the chart */
-#zoo-chart svg text {fill: var(--body-text-color)}
-#zoo-chart svg .role-axis-grid line {stroke: var(--border-color-primary)}
-@media (max-width: 520px) {  /* a phone: variant, answer, confidence, accuracy */
-  .answers table {font-size: .8rem}
-  .answers th, .answers td {padding: .15rem .3rem}
-  .answers th {white-space: normal}
-  .answers td code {font-size: .75rem}  /* a name stays whole, on one line */
-  .answers .tag {display: block}
-  .answers th:nth-child(4), .answers td:nth-child(4),
-  .answers th:nth-child(5), .answers td:nth-child(5) {display: none}
-}
-"""
-
 API_EXAMPLE = """Scripts get the same answers from the endpoint `/predict`:
 
 ```python
@@ -303,8 +211,11 @@ print(client.predict(drawing, ["mlp-h128-int8"], api_name="/predict")["top"])
 # comes back. Uploads are deleted a minute or two after they arrive.
 QUEUE_SIZE = int(os.environ.get("ZOO_QUEUE_SIZE", "64"))
 SESSIONS = 64
+# max_body_size: no request body past 9 MB (an 8 MB upload and its multipart wrapping),
+# checked by FastAPI before any route reads it.
 LAUNCH = {"css": CSS, "max_file_size": "8mb", "state_session_capacity": SESSIONS,
-          "run_history": False, "footer_links": ["api", "gradio", "settings"]}
+          "run_history": False, "footer_links": ["api", "gradio", "settings"],
+          "app_kwargs": {"max_body_size": 9 * 2**20}}
 
 with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
     gr.Markdown(
@@ -342,10 +253,12 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
 
     # The page: one plain request per stroke, outside the queue: a queued event costs a join,
     # a stream of server-sent events and their round trips (pen lift to answer in headless
-    # Chromium, median of 8: 257 ms queued, 163 ms not). PAGE_TURNS bounds the work at
+    # Chromium, median of 8: 257 ms queued, 163 ms not). webapp.turns bounds the work at
     # once instead. Not part of the API.
     stroke = gr.HTML("", html_template="", js_on_load=STROKE, visible="hidden",
                      elem_id="stroke")
+    stroke.data_model = StrokeData
+    stroke.preprocess = lambda value: getattr(value, "root", value)  # the str it checked
     page = {"fn": show_stroke, "inputs": [stroke, variants],
             "outputs": [headline, table, reasons], "trigger_mode": "always_last",
             "show_progress": "hidden", "api_visibility": "private", "queue": False}

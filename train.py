@@ -316,6 +316,9 @@ def open_out(out: Path) -> ZooWriter:
     writer = ZooWriter(out)
     if writer.recovered:
         print(f"finished the manifest update an interrupted run left in {out}")
+    if writer.rolled_back:
+        print(f"undid the manifest update an interrupted run left in {out} (its new files "
+              "did not all verify): the zoo is as it was before that run")
     if writer.removed:
         print(f"removed {len(writer.removed)} temporary file(s) interrupted runs left in "
               f"{out}")

@@ -99,7 +99,7 @@ def _rss_mib() -> float:
 
 def measure(name: str, repeat: int) -> dict:
     """In this process: warm up, build the case, call predict `repeat` times."""
-    from zoo.predictor import Predictor
+    from webapp.predictor import Predictor
 
     predictor = Predictor()
     predictor.predict(_seven(), VARIANTS)  # load the variants outside the measurement

@@ -1,5 +1,6 @@
 """The app end to end: launched on 127.0.0.1, called through gradio_client like a script would."""
 
+import asyncio
 import base64
 import os
 import shutil
@@ -333,11 +334,18 @@ def test_a_stroke_is_one_job_and_the_page_is_not_the_api():
     # what the page sends: the pad's composite at half size, as a PNG data URL
     half = cv2.resize(SEVEN, (140, 140), interpolation=cv2.INTER_AREA)
     url = "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", half)[1]).decode()
-    headline, table, _ = app.show_stroke(url, ["mlp-h32-int8"])
+    headline, table, _ = asyncio.run(app.show_stroke(url, ["mlp-h32-int8"]))
     assert '<span class="digit">7</span>' in headline and "mlp-h32-int8" in table
-    assert "Draw a digit" in app.show_stroke("", ["mlp-h32-int8"])[0]  # the bin
-    for junk in ("data:text/plain;base64,aGk=", "data:image/png;base64,%%%", "x" * 10):
-        assert "⚠️" in app.show_stroke(junk, ["mlp-h32-int8"])[0], junk
+    assert "Draw a digit" in asyncio.run(app.show_stroke("", ["mlp-h32-int8"]))[0]  # the bin
+    for junk in ("data:text/plain;base64,aGk=", "data:image/png;base64,%%%", "x" * 10,
+                 "data:image/png;base64,iVBORé", 12, "data:image/png;base64," + "A" * 300_000):
+        assert "⚠️" in asyncio.run(app.show_stroke(junk, ["mlp-h32-int8"]))[0], junk
+    # the page's events take any client's variant list: each name once, a string is a name
+    table = app.show(SEVEN, ["mlp-h32-int8"] * 1000)[1]
+    assert table.count("<tr") == 2
+    assert app.show(SEVEN, "mlp-h32-int8")[1].count("<tr") == 2
+    with pytest.raises(ValueError):  # checked by its data model before Gradio keeps it
+        app.StrokeData.model_validate("x" * (app.MAX_STROKE_CHARS + 1))
 
 
 def test_api_gives_calibrated_probabilities_and_saliency_on_request(app_url, tmp_path):
@@ -350,3 +358,25 @@ def test_api_gives_calibrated_probabilities_and_saliency_on_request(app_url, tmp
     m = np.array(why["saliency"]["mlp-h32-int8"])
     off_ink = np.array(why["input"]) == 0  # (rounded to 3 decimals in the answer)
     assert m.shape == (28, 28) and np.abs(m[off_ink]).max() < 0.01 * np.abs(m).max()
+
+
+def test_the_page_events_refuse_what_the_page_never_sends(app_url):
+    """The stroke event is reachable by any client: a value past the page's size is refused
+    before Gradio keeps it in the session, and any body past 9 MB before a route reads it."""
+    import httpx
+
+    import app
+
+    fn = next(i for i, f in app.demo.fns.items() if (app.stroke._id, "change") in f.targets)
+    run = app_url + "gradio_api/run/predict"
+    half = cv2.resize(SEVEN, (140, 140), interpolation=cv2.INTER_AREA)
+    url = "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", half)[1]).decode()
+    ok = httpx.post(run, json={"data": [url, ["mlp-h32-int8"]], "fn_index": fn,
+                               "session_hash": "t1"}, timeout=30)
+    assert ok.status_code == 200 and '<span class=\\"digit\\">7</span>' in ok.text
+    big = httpx.post(run, json={"data": ["x" * (app.MAX_STROKE_CHARS + 1), []],
+                                "fn_index": fn, "session_hash": "t2"}, timeout=30)
+    assert big.status_code >= 400
+    huge = httpx.post(run, content=b"{" + b" " * (9 * 2**20) + b"}", timeout=30,
+                      headers={"content-type": "application/json"})
+    assert huge.status_code == 413

@@ -88,6 +88,7 @@ def test_what_the_drawing_is_comes_back_as_its_status(url):
     (b'{"variants": ["a"]}', "application/json", 400, "exactly one"),
     (b'{"pixels": [[0]], "nonsense": 1}', "application/json", 400, "unknown fields"),
     (b'{"image": "%%%"}', "application/json", 400, "not base64"),
+    ('{"image": "iVBOR\u00e9"}'.encode(), "application/json", 400, "not base64"),
     (b'{"pixels": "abc"}', "application/json", 400, "list of rows"),
     (b"GIF89a-but-not-really", "image/png", 400, "not an image file"),
     (b"x=1", "application/x-www-form-urlencoded", 415, "not application/x-www-form"),
@@ -108,6 +109,40 @@ def test_what_the_image_checks_refuse_is_refused_here_too(url):
     deep = {"pixels": [[[[0]]]]}
     status, answer = post(url, json.dumps(deep).encode(), "application/json")
     assert answer["status"] == "error" and "nested" in answer["message"]
+
+
+def test_only_the_image_formats_a_drawing_comes_in_are_decoded(url):
+    bmp = cv2.imencode(".bmp", SEVEN)[1]
+    assert post(url, bmp.tobytes(), "image/bmp", "?variants=mlp-h128-int8")[1]["top"] == {
+        "mlp-h128-int8": 7}
+    tiff = cv2.imencode(".tiff", SEVEN)[1].tobytes()  # Pillow reads it; a drawing is no TIFF
+    status, answer = post(url, tiff, "image/tiff")
+    assert status == 400 and "not an image file" in answer["message"]
+
+
+def test_a_crowd_waits_for_turns_on_the_event_loop_not_in_worker_threads():
+    import asyncio
+
+    from webapp.turns import BusyError, Turns
+
+    async def crowd() -> list:
+        turns = Turns(n=2, wait=0.3)
+        release = asyncio.Event()
+
+        async def hold():
+            async with turns.turn():
+                await release.wait()
+
+        holders = [asyncio.create_task(hold()) for _ in range(2)]
+        await asyncio.sleep(0.05)
+        waiting = await asyncio.gather(*(turns.run(lambda: "ran") for _ in range(20)),
+                                       return_exceptions=True)
+        release.set()
+        await asyncio.gather(*holders)
+        return [*waiting, await turns.run(lambda: "ran")]  # the turns come back
+
+    *waiting, after = asyncio.run(crowd())
+    assert all(isinstance(w, BusyError) for w in waiting) and after == "ran"
 
 
 def test_a_body_over_the_limit_is_refused_unread(url):

@@ -72,6 +72,10 @@ def flatten_layers(layers: list[np.ndarray]) -> np.ndarray:
     return base
 
 
+# What a drawing comes as; Pillow's other decoders (PSD, FITS, EPS...) are not offered.
+FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP")
+
+
 class ImageTooLargeError(DrawingError):
     """An image file declaring more pixels a side than the app reads."""
 
@@ -80,11 +84,11 @@ def open_image(data: bytes) -> PIL.Image.Image:
     """An image file (PNG, JPEG, WebP...) as an image the engine reads, its size read from
     the header and checked before any pixel is decoded."""
     try:
-        im = PIL.Image.open(BytesIO(data))
+        im = PIL.Image.open(BytesIO(data), formats=FORMATS)
     except PIL.Image.DecompressionBombError as e:
         raise ImageTooLargeError(f"image of over {MAX_SIDE}x{MAX_SIDE} pixels") from e
     except PIL.UnidentifiedImageError as e:
-        raise DrawingError("not an image file (PNG, JPEG, WebP...)") from e
+        raise DrawingError(f"not an image file ({', '.join(FORMATS)})") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise DrawingError(f"unreadable image file ({e})") from e
     w, h = im.size
@@ -98,12 +102,15 @@ def open_image(data: bytes) -> PIL.Image.Image:
 
 def open_data_url(url: object, max_chars: int = 16 * 2**20) -> PIL.Image.Image:
     """The image in a `data:image/...;base64,` URL, what a browser's canvas exports."""
-    if not isinstance(url, str) or len(url) > max_chars:
+    if not isinstance(url, str):
+        raise DrawingError("a drawing is a data:image/...;base64 URL")
+    if len(url) > max_chars:
         raise DrawingError(f"a drawing is a data URL of at most {max_chars:,} characters")
     head, _, data = url.partition(",")
     if not (head.startswith("data:image/") and head.endswith(";base64")):
         raise DrawingError("a drawing is a data:image/...;base64 URL")
     try:
-        return open_image(base64.b64decode(data, validate=True))
-    except binascii.Error as e:
+        decoded = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as e:  # ValueError: not ASCII
         raise DrawingError(f"the drawing's data URL is not base64 ({e})") from None
+    return open_image(decoded)

@@ -15,29 +15,30 @@ the query string, or JSON {"image": base64 of an image file} or {"pixels": rows 
 any size from 8 to 4096 a side, greyscale, RGB or RGBA}, with "variants", "with_input" and
 "explain" beside it. What the drawing turns out to be (a digit, blank, not a digit,
 unreadable) is the answer's "status", as on /predict, with HTTP 200; HTTP errors are for a
-request that is not one: 400 malformed, 413 too large, 415 another content type, 503 busy.
+request that is not one: 400 malformed, 408 a body too slow to arrive, 413 too large, 415
+another content type, 503 busy (no turn within 10 s: webapp/turns.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
-import threading
 from collections.abc import Callable
 
+import anyio
 import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from starlette.concurrency import run_in_threadpool
 
 from engine.image import DrawingError
 from webapp.canvas import ImageTooLargeError, open_image
 from webapp.predictor import Prediction
+from webapp.turns import TURNS, BusyError
 
 MAX_BODY = 8 * 2**20  # as the app's uploads: a 4096x4096 PNG of a drawing is far smaller
-CONCURRENCY = 4  # answers computed at once; the GIL makes more only queue inside Python
-WAIT = 10.0  # seconds a request waits for its turn before it is told the server is busy
+BODY_WAIT = 10.0  # seconds the body may take to arrive once the request has its turn
 ROUTE = "/api/predict"
 
 Answer = Callable[[object, object, bool], Prediction]
@@ -97,7 +98,7 @@ def parse(body: bytes, content_type: str, query: dict[str, list[str]]) -> tuple:
             raise BadRequestError("\"image\" must be a base64 string of an image file")
         try:
             data = base64.b64decode(request["image"], validate=True)
-        except binascii.Error as e:
+        except (binascii.Error, ValueError) as e:  # ValueError: not ASCII
             raise BadRequestError(f"\"image\" is not base64 ({e})") from None
         drawing = _image(data)
     else:
@@ -108,11 +109,14 @@ def parse(body: bytes, content_type: str, query: dict[str, list[str]]) -> tuple:
             _flag(request.get("explain")))
 
 
-async def _body(request: Request) -> bytes:
-    """The body, refused past MAX_BODY bytes whatever Content-Length claimed."""
+def _check_length(request: Request) -> None:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY):
         raise BadRequestError(f"the body may hold at most {MAX_BODY:,} bytes", 413)
+
+
+async def _body(request: Request) -> bytes:
+    """The body, refused past MAX_BODY bytes whatever Content-Length claimed."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -123,25 +127,34 @@ async def _body(request: Request) -> bytes:
 
 
 def endpoint(answer: Answer) -> Callable:
-    """The route's handler: `answer(drawing, variants, explain)` is the app's prediction."""
-    turns = threading.BoundedSemaphore(CONCURRENCY)
+    """The route's handler: `answer(drawing, variants, explain)` is the app's prediction.
 
-    def run(drawing, variants, with_input: bool, explain: bool) -> dict:
-        if not turns.acquire(timeout=WAIT):
-            raise BadRequestError(f"the server is busy: no turn within {WAIT:g} s; try again", 503)
-        try:
-            return answer(drawing, variants, explain).to_json(with_input=with_input)
-        finally:
-            turns.release()
+    The turn comes first: a waiting request's body stays with the client (the network's
+    flow control), so a crowd costs no memory, and nothing is decoded outside a turn.
+    """
+
+    def run(body: bytes, content_type: str, query: dict) -> dict:
+        drawing, variants, with_input, explain = parse(body, content_type, query)
+        return answer(drawing, variants, explain).to_json(with_input=with_input)
 
     async def predict(request: Request) -> JSONResponse:
         try:
-            parsed = parse(await _body(request), request.headers.get("content-type", ""),
-                           {k: request.query_params.getlist(k) for k in request.query_params})
-            return JSONResponse(await run_in_threadpool(run, *parsed))
+            _check_length(request)  # refused at once, without waiting for a turn
+            async with TURNS.turn():
+                try:
+                    body = await asyncio.wait_for(_body(request), BODY_WAIT)
+                except TimeoutError:
+                    raise BadRequestError(f"the body took over {BODY_WAIT:g} s to arrive",
+                                          408) from None
+                query = {k: request.query_params.getlist(k) for k in request.query_params}
+                return JSONResponse(await anyio.to_thread.run_sync(
+                    run, body, request.headers.get("content-type", ""), query))
+        except BusyError as e:
+            error, status = str(e), 503
         except BadRequestError as e:
-            error = Prediction("error", f"Bad request: {e}", np.zeros((28, 28)))
-            return JSONResponse(error.to_json(), status_code=e.status)
+            error, status = str(e), e.status
+        answer_ = Prediction("error", f"Bad request: {error}", np.zeros((28, 28)))
+        return JSONResponse(answer_.to_json(), status_code=status)
 
     return predict
 

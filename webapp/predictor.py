@@ -252,7 +252,9 @@ class Predictor:
                 ms = 1000 * (time.perf_counter() - start)
                 t = self.manifest["variants"][name].get("temperature", 1.0)
                 probs, cal = softmax(logits), softmax(logits / t)
-                saliency = input_times_gradient(model, x) if explain else None
+                # a refused drawing's readings are no answers: nothing to explain
+                saliency = (input_times_gradient(model, x)
+                            if explain and result.status == "ok" else None)
             except Exception as e:
                 log.exception("variant %s failed to answer", name)
                 result.errors[name] = f"{name}: could not answer ({type(e).__name__}: {e})"

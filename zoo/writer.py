@@ -253,11 +253,15 @@ class ZooWriter:
 
     def _unlock(self) -> None:
         if self._lock_file is not None:
+            if self._made and not self._committed:
+                # unlinked while still held: a writer starting now must not lock a file
+                # that is about to go
+                with contextlib.suppress(OSError):
+                    (self.out / LOCK).unlink()
             self._lock_file.close()  # releases the lock
             self._lock_file = None
             if self._made and not self._committed:
                 with contextlib.suppress(OSError):  # rmdir stops at a folder not empty
-                    (self.out / LOCK).unlink()
                     for folder in self._made:
                         folder.rmdir()
 

@@ -1,0 +1,54 @@
+"""Turns for the answers computed outside Gradio's queue: the page's strokes and the JSON
+endpoint share a few, so at most that many drawings are worked on at once.
+
+A turn is waited for on the event loop, not in a worker thread: those threads are shared
+with everything Gradio runs, and a crowd waiting in them would starve the rest. The work
+then runs in a thread, so the loop keeps serving meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator, Callable
+from functools import partial
+
+import anyio
+
+CONCURRENCY = 4  # drawings worked on at once; with the GIL, more would only queue inside
+WAIT = 10.0  # seconds a request waits for a turn before it is told the server is busy
+
+
+class BusyError(RuntimeError):
+    """No turn came within the wait."""
+
+
+class Turns:
+    """`n` turns, each awaited for at most `wait` seconds."""
+
+    def __init__(self, n: int = CONCURRENCY, wait: float = WAIT):
+        self.n, self.wait = n, wait
+        # one semaphore per event loop: asyncio's belong to the loop that first waits on them
+        self._free: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        free = self._free.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(self.n))
+        try:
+            await asyncio.wait_for(free.acquire(), self.wait)
+        except TimeoutError:
+            raise BusyError(f"the server is busy: no turn within {self.wait:g} s; "
+                            "try again") from None
+        try:
+            yield
+        finally:
+            free.release()
+
+    async def run(self, fn: Callable, *args):
+        """`fn(*args)` in a worker thread, in a turn."""
+        async with self.turn():
+            return await anyio.to_thread.run_sync(partial(fn, *args))
+
+
+TURNS = Turns()
