@@ -97,9 +97,10 @@ def _predict(drawing, variants, explain: bool = False) -> Prediction:
     return PREDICTOR.predict(drawing, variants or DEFAULT, explain=explain)
 
 
-def show(drawing, variants: list[str] | None) -> tuple[str, str, str]:
-    """The page's answer to a stroke: the headline under the pad, the table beside it, and
-    why (the preprocessing steps and each variant's saliency map)."""
+def show(drawing, variants: list[str] | None, explain: bool = True) -> tuple:
+    """The page's answer to a stroke: the headline under the pad, the table beside it, and,
+    with `explain`, why (the preprocessing steps and each variant's saliency map); without,
+    the why stays as it was (gr.skip())."""
     # Each name once, at most the zoo's worth: the table has a row per name, and the page's
     # events take any client's list.
     names = [variants] if isinstance(variants, str) else variants or []
@@ -107,31 +108,38 @@ def show(drawing, variants: list[str] | None) -> tuple[str, str, str]:
     if not selected:  # nothing to run
         result = Prediction("none", "Pick a variant to compare.", np.zeros((28, 28)))
     else:
-        result = _predict(drawing, selected, explain=True)
+        result = _predict(drawing, selected, explain=explain)
     return (answers.headline(result, selected), answers.table(result, selected, ENTRIES),
-            _why(result))
+            _why(result) if explain else gr.skip())
 
 
-async def show_stroke(data_url: str | None,
-                      variants: list[str] | None) -> tuple[str, str, str]:
+async def show_stroke(data_url: str | None, variants: list[str] | None,
+                      why_open: bool = True) -> tuple:
     """`show` for the page's own stroke path (the pad's composite as a PNG data URL), in one
-    of the turns it shares with the JSON endpoint: it runs outside Gradio's queue."""
+    of the turns it shares with the JSON endpoint: it runs outside Gradio's queue. The why
+    is worked out only while its accordion is open (a third of the work, 30 KB of pictures
+    each stroke); opening it works it out for the drawing on the pad."""
     try:
-        return await TURNS.run(_show_stroke, data_url, variants)
+        return await TURNS.run(_show_stroke, data_url, variants, bool(why_open))
     except BusyError:
         busy = Prediction("error", "The server is busy; draw again in a moment.",
                           np.zeros((28, 28)))
         return answers.headline(busy, []), gr.skip(), gr.skip()
 
 
-def _show_stroke(data_url: str | None, variants: list[str] | None) -> tuple[str, str, str]:
+def _show_stroke(data_url: str | None, variants: list[str] | None, explain: bool) -> tuple:
     if not data_url:
-        return show(None, variants)
+        return show(None, variants, explain)
     try:
         drawing = open_data_url(data_url, max_chars=MAX_STROKE_CHARS)
     except DrawingError as e:
         drawing = {"error": str(e)}
-    return show(drawing, variants)
+    return show(drawing, variants, explain)
+
+
+async def open_why(data_url: str | None, variants: list[str] | None) -> tuple:
+    """The why accordion opened: remember it, and explain the drawing on the pad."""
+    return True, *await show_stroke(data_url, variants, True)
 
 
 def _why(result: Prediction) -> str:
@@ -242,8 +250,9 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
                 choices=[(_choice_label(e), n) for n, e in ENTRIES.items()],
                 value=DEFAULT, multiselect=True, label="Variants to compare",
                 elem_id="variants")
-    with gr.Accordion("Why this answer?", open=False):
+    with gr.Accordion("Why this answer?", open=False) as why_box:
         reasons = gr.HTML(first_why, elem_id="why")
+    why_open = gr.State(False)
 
     with gr.Accordion("The whole zoo", open=False, visible=bool(ENTRIES)) as whole_zoo:
         gr.Plot(frontier_chart(list(ENTRIES.values())), show_label=False, elem_id="zoo-chart")
@@ -259,13 +268,16 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
                      elem_id="stroke")
     stroke.data_model = StrokeData
     stroke.preprocess = lambda value: getattr(value, "root", value)  # the str it checked
-    page = {"fn": show_stroke, "inputs": [stroke, variants],
+    page = {"fn": show_stroke, "inputs": [stroke, variants, why_open],
             "outputs": [headline, table, reasons], "trigger_mode": "always_last",
             "show_progress": "hidden", "api_visibility": "private", "queue": False}
     # The "reading…" sign goes when the answer is on the page, in the browser: no request.
     done = "() => document.querySelector('#headline')?.classList.remove('reading')"
     stroke.change(**page).then(None, js=done)
     variants.change(**page).then(None, js=done)
+    why_box.expand(**{**page, "fn": open_why, "inputs": [stroke, variants],
+                      "outputs": [why_open, headline, table, reasons]})
+    why_box.collapse(lambda: False, None, why_open, queue=False, api_visibility="private")
     pad.clear(None, js=KEEP_BRUSH)  # in the browser only: no request
     # Vega measures a container-wide chart on window resizes only, and a hidden one is 0 px
     # wide: a resize while the accordion was closed would leave it so when it opens.

@@ -318,7 +318,7 @@ def test_a_stroke_is_one_job_and_the_page_is_not_the_api():
     on_stroke = [f for f in fns if (app.stroke._id, "change") in f.targets]
     assert len(on_stroke) == 1 and not app.demo.default_config.renderables  # no @gr.render
     page = on_stroke[0]
-    assert page.inputs == [app.stroke, app.variants]
+    assert page.inputs == [app.stroke, app.variants, app.why_open]
     assert page.outputs == [app.headline, app.table, app.reasons]
     assert page.api_visibility == "private"
     assert not page.queue  # a plain request, not a join and a stream of events
@@ -371,10 +371,10 @@ def test_the_page_events_refuse_what_the_page_never_sends(app_url):
     run = app_url + "gradio_api/run/predict"
     half = cv2.resize(SEVEN, (140, 140), interpolation=cv2.INTER_AREA)
     url = "data:image/png;base64," + base64.b64encode(cv2.imencode(".png", half)[1]).decode()
-    ok = httpx.post(run, json={"data": [url, ["mlp-h32-int8"]], "fn_index": fn,
+    ok = httpx.post(run, json={"data": [url, ["mlp-h32-int8"], False], "fn_index": fn,
                                "session_hash": "t1"}, timeout=30)
     assert ok.status_code == 200 and '<span class=\\"digit\\">7</span>' in ok.text
-    big = httpx.post(run, json={"data": ["x" * (app.MAX_STROKE_CHARS + 1), []],
+    big = httpx.post(run, json={"data": ["x" * (app.MAX_STROKE_CHARS + 1), [], False],
                                 "fn_index": fn, "session_hash": "t2"}, timeout=30)
     assert big.status_code >= 400
     huge = httpx.post(run, content=b"{" + b" " * (9 * 2**20) + b"}", timeout=30,

@@ -176,6 +176,13 @@ def test_a_mouse_drawn_seven_is_read_by_every_default_variant(page, tmp_path):
     assert page.locator("#answers .preview img").is_visible()  # what the models saw
     page.screenshot(path=str(shots_dir(tmp_path) / "seven-1280x900.png"))
     report("one stroke", [seconds])
+    # The why is worked out when its accordion opens, then with every stroke while open.
+    page.get_by_text("Why this answer?").click()
+    playwright.expect(page.locator("#why")).to_contain_text("step by step", timeout=20_000)
+    playwright.expect(page.locator("#why")).to_contain_text("mlp-h128-int8: 7")
+    page.locator('#pad button[aria-label="Clear canvas"]').click()
+    draw_and_read(page, ONE, "1")
+    playwright.expect(page.locator("#why")).to_contain_text("mlp-h128-int8: 1")
 
 
 def test_each_stroke_sends_one_small_request_as_the_pen_lifts(page):

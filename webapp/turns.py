@@ -36,7 +36,10 @@ class Turns:
     async def turn(self) -> AsyncIterator[None]:
         free = self._free.setdefault(asyncio.get_running_loop(), asyncio.Semaphore(self.n))
         try:
-            await asyncio.wait_for(free.acquire(), self.wait)
+            if free.locked():  # a timer only for those who wait
+                await asyncio.wait_for(free.acquire(), self.wait)
+            else:
+                await free.acquire()
         except TimeoutError:
             raise BusyError(f"the server is busy: no turn within {self.wait:g} s; "
                             "try again") from None
