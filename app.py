@@ -273,8 +273,8 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
             "show_progress": "hidden", "api_visibility": "private", "queue": False}
     # The "reading…" sign goes when the answer is on the page, in the browser: no request.
     done = "() => document.querySelector('#headline')?.classList.remove('reading')"
-    stroke.change(**page).then(None, js=done)
-    variants.change(**page).then(None, js=done)
+    stroke.change(**page).then(None, js=done, show_progress="hidden")
+    variants.change(**page).then(None, js=done, show_progress="hidden")
     why_box.expand(**{**page, "fn": open_why, "inputs": [stroke, variants],
                       "outputs": [why_open, headline, table, reasons]})
     why_box.collapse(lambda: False, None, why_open, queue=False, api_visibility="private")

@@ -118,7 +118,8 @@ def report(name: str, seconds: list[float]) -> None:
 def test_blank_pad_shows_a_hint_and_the_zoo(page, tmp_path):
     import app
 
-    assert page.locator("#headline").inner_text().strip() == "Draw a digit."
+    # the headline's own text (Gradio's hidden progress timer sits beside it in #headline)
+    playwright.expect(page.locator("#headline .headline")).to_have_text("Draw a digit.")
     assert len(page.locator("#answers tr").all()) == 1 + len(app.DEFAULT)  # header + rows
     page.get_by_text("The whole zoo").click()
     chart = page.locator(".vega-embed canvas, .vega-embed svg").first  # the altair chart
@@ -218,14 +219,15 @@ def test_clear_and_undo_keep_the_brush_and_the_pad_keeps_answering(page, tmp_pat
         assert all(a.startswith(digit) for a in answers(page)), (digit, answers(page))
         clear.click()
         # The bin empties the pad: the page says so, and the brush is still in hand.
-        playwright.expect(page.locator("#headline")).to_have_text("Draw a digit.",
+        playwright.expect(page.locator("#headline .headline")).to_have_text("Draw a digit.",
                                                                   timeout=20_000)
         expect_brush(page)
         playwright.expect(zoom).to_have_text("100%")  # as before: the pad does not jump
     seconds.append(draw_and_read(page, ONE, "1"))
     page.locator('#pad button[aria-label="Undo"]').click()
     expect_brush(page)
-    playwright.expect(page.locator("#headline")).to_have_text("Draw a digit.", timeout=20_000)
+    playwright.expect(page.locator("#headline .headline")).to_have_text("Draw a digit.",
+                                                                  timeout=20_000)
     seconds.append(draw_and_read(page, SEVEN, "7"))  # drawn after the undo: it leaves a mark
     page.screenshot(path=str(shots_dir(tmp_path) / "after-clears-1280x900.png"))
     report("after clear and undo", seconds)
