@@ -84,8 +84,10 @@ def predict(drawing, variants: list[str] | str | None = None, with_input: bool =
     or empty for the default selection. Returns {"status", "message", "probabilities":
     {variant: [p0..p9]}, "calibrated": {variant: [p0..p9]}, "not_a_digit", "top", "ms",
     "errors"}, plus "input" (the 28x28 image the models saw) when `with_input` is true and
-    "saliency" ({variant: 28x28 input-times-gradient map}) when `explain` is true. Over the
-    API the drawing may also be a plain image file, and only the drawing is required.
+    "saliency" ({variant: 28x28 input-times-gradient map}) when `explain` is true. A drawing
+    judged not one digit answers none: "probabilities", "calibrated" and "top" are empty and
+    what the variants would have read is under "if_a_digit". Over the API the drawing may
+    also be a plain image file, and only the drawing is required.
     """
     return _predict(drawing, variants, bool(explain)).to_json(with_input=bool(with_input))
 
