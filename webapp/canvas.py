@@ -80,20 +80,29 @@ class ImageTooLargeError(DrawingError):
     """An image file declaring more pixels a side than the app reads."""
 
 
-def open_image(data: bytes) -> PIL.Image.Image:
-    """An image file (PNG, JPEG, WebP...) as an image the engine reads, its size read from
-    the header and checked before any pixel is decoded."""
+def read_header(source, formats: tuple[str, ...] | None = FORMATS) -> PIL.Image.Image:
+    """An image file (a path or a file object) opened on its header only, and refused if it
+    declares more than MAX_SIDE pixels a side: nothing is decoded yet."""
     try:
-        im = PIL.Image.open(BytesIO(data), formats=FORMATS)
-    except PIL.Image.DecompressionBombError as e:
+        im = PIL.Image.open(source, formats=formats)
+    except PIL.Image.DecompressionBombError as e:  # PIL's own, lower, limit
         raise ImageTooLargeError(f"image of over {MAX_SIDE}x{MAX_SIDE} pixels") from e
     except PIL.UnidentifiedImageError as e:
-        raise DrawingError(f"not an image file ({', '.join(FORMATS)})") from e
+        kinds = ", ".join(formats) if formats else "PNG, JPEG, WebP..."
+        raise DrawingError(f"not an image file ({kinds})") from e
     except (OSError, SyntaxError, ValueError) as e:
         raise DrawingError(f"unreadable image file ({e})") from e
     w, h = im.size
     if max(w, h) > MAX_SIDE:
+        im.close()
         raise ImageTooLargeError(f"image of {w}x{h} pixels: at most {MAX_SIDE} a side")
+    return im
+
+
+def open_image(data: bytes) -> PIL.Image.Image:
+    """An image file (PNG, JPEG, WebP...) as an image the engine reads, its size read from
+    the header and checked before any pixel is decoded."""
+    im = read_header(BytesIO(data))
     try:  # palette, two-band and exotic modes would read as the wrong number of channels
         return im if im.mode in ("L", "RGB", "RGBA") else im.convert("RGBA")
     except (OSError, SyntaxError, ValueError) as e:
