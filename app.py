@@ -24,6 +24,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "256")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "256")
 
 import math
+import threading
 from typing import Annotated
 
 import altair as alt
@@ -42,11 +43,16 @@ from webapp.pad import sketchpad
 from webapp.predictor import Prediction, Predictor
 from webapp.turns import TURNS, BusyError
 from webapp.uploads import safe_cache_deletion
+from webapp.workers import Workers, default_count
 from zoo.frontier import chart_points
 from zoo.report import family_of, kib, shape_of
 
 if gr.NO_RELOAD:  # one-time set-up: `gradio app.py` reloads the UI, not this
     PREDICTOR = Predictor.from_env()
+    # The drawings are read on the other cores (webapp/workers.py); ZOO_WORKERS=0 reads
+    # them in this process.
+    _n = default_count()
+    MODELS = Workers(PREDICTOR, _n) if _n and PREDICTOR.manifest["variants"] else PREDICTOR
 
 ENTRIES = {e["name"]: e for e in PREDICTOR.entries}
 
@@ -96,7 +102,7 @@ def _predict(drawing, variants, explain: bool = False) -> Prediction:
     if isinstance(drawing, dict) and drawing.get("error"):  # refused by the pad, undecoded
         return Prediction("error", f"Cannot read that image: {drawing['error']}",
                           np.zeros((28, 28)))
-    return PREDICTOR.predict(drawing, variants or DEFAULT, explain=explain)
+    return MODELS.predict(drawing, variants or DEFAULT, explain=explain)
 
 
 def show(drawing, variants: list[str] | None, explain: bool = True) -> tuple:
@@ -311,6 +317,8 @@ def launch(**kwargs):
     # Gradio makes its FastAPI app in launch(): the route joins it there, before launch
     # returns (so `gradio app.py`, which launches the demo itself, serves no /api/predict).
     json_endpoint.mount(demo.app, _predict)
+    if isinstance(MODELS, Workers):  # ready before the first drawing, not during it
+        threading.Thread(target=MODELS.warm, daemon=True, name="digit-zoo workers").start()
     if block:
         demo.block_thread()
     return launched

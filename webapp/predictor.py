@@ -106,10 +106,14 @@ class Predictor:
     """The zoo's variants, from a Hub repo or a local models folder, loaded on first use."""
 
     def __init__(self, repo: str | None = None, revision: str | None = None,
-                 models_dir: str | Path | None = None, *, load_wait: float = LOAD_WAIT):
+                 models_dir: str | Path | None = None, *, load_wait: float = LOAD_WAIT,
+                 source: zoo.Zoo | None = None):
+        """The zoo at `repo` (a Hub repo id, at `revision`), else in `models_dir`, else the
+        shipped one; or `source`, a zoo already opened (a worker process serving the
+        server's zoo, the same files)."""
         notices = []
-        self.zoo = None
-        if repo:
+        self.zoo = source
+        if repo and source is None:
             try:
                 self.zoo = zoo.open(repo, revision)
             except Exception as e:  # whatever the Hub did, the app starts on the shipped zoo
