@@ -127,3 +127,52 @@ def test_zero_padded_is_np_pad():
         out = zero_padded(x, p)
         assert out.dtype == x.dtype
         assert np.array_equal(out, np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))))
+
+
+ONE_IMAGE_CONFIGS = {
+    "padded, ragged pools": CONFIG,
+    "shipped c32c64": {"conv": [{"channels": 32, "kernel": 5}, {"channels": 64, "kernel": 5}],
+                       "dense": [128]},
+    "shipped c16c32c32": {"conv": [{"channels": 16, "kernel": 3, "pad": 1},
+                                   {"channels": 32, "kernel": 3, "pad": 1},
+                                   {"channels": 32, "kernel": 3}], "dense": []},
+    "no pooling, odd maps": {"input": [11, 13], "conv": [{"channels": 5, "kernel": 2, "pool": 1},
+                                                         {"channels": 4, "kernel": 3, "pool": 3}],
+                             "dense": [7, 6], "classes": 3},
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("config", ONE_IMAGE_CONFIGS.values(), ids=ONE_IMAGE_CONFIGS.keys())
+def test_inference_path_equals_the_training_path(config, dtype):
+    """Inference (one image or many) reorders the patch rows, pools contiguous blocks and
+    adds a float layer's bias after the maxima: the logits must still be the training
+    path's, bit for bit, float or quantised (a scale of either sign), on inked and on
+    blank images."""
+    model = CNN.init(config, 3, dtype)
+    rng = np.random.default_rng(4)
+    for p in model.parameters():
+        if p.ndim == 1:
+            p[:] = rng.normal(size=p.shape) * 0.1
+    h, w = config.get("input", (28, 28))
+    images = rng.random((40, h, w)).astype(dtype)
+    images[images < 0.6] = 0
+    images[0] = 0
+    for m in (model, model_with_scales(model, rng)):
+        for x in images:
+            one = m.forward(x[None])
+            assert one.shape == (1, config.get("classes", 10))
+            assert np.array_equal(one, m._forward(x[None], keep=True)[0])
+        assert np.array_equal(m.forward(images), m._forward(images, keep=True)[0])
+        strided = np.zeros((2 * h, w), dtype)[::2]  # not contiguous
+        strided[:] = images[1]
+        assert np.array_equal(m.forward(strided[None]), m.forward(images[1:2]))
+
+
+def model_with_scales(model: CNN, rng) -> CNN:
+    """The model with every convolution given a per-channel scale, some negative."""
+    tensors = dict(model.state_dict())
+    for i, conv in enumerate(model.convs):
+        tensors[f"conv.{i}.weight_scale"] = rng.normal(size=conv.W.shape[-1]).astype(
+            conv.W.dtype)
+    return CNN.from_state_dict(model.config(), tensors)
