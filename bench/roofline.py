@@ -29,10 +29,12 @@ from collections.abc import Callable
 
 import numpy as np
 from _common import emit, matmul_gflops, mnist, parser, sgemm_note, sgemm_rates, table
-from flops import forward_flops, train_flops
+from flops import forward_flops, layer_flops, train_flops
 from threadpoolctl import threadpool_limits
 
 import zoo
+from engine.cnn import CNN, CONV_DEFAULTS
+from engine.conv import maxpool, maxpool_backward
 from engine.mlp import MLP
 from engine.model import Model
 from engine.optim import Adam
@@ -80,6 +82,49 @@ def epoch_seconds(make: Callable[[], Model], images: np.ndarray, labels: np.ndar
                                                     progress=False)) for _ in range(repeats))
 
 
+def cnn_layers(model: CNN, images: np.ndarray, peak: float) -> list[list[str]]:
+    """Each convolution's share of a training step, forward (patches, product, pool, ReLU)
+    and backward (ReLU mask, pool, weight and bias gradients, input gradient but for the
+    first layer), timed as `CNN._forward` and `_backward` run them on one batch, with its
+    product's GFLOP/s: where the step's time goes, layer by layer."""
+    h, w = (int(v) for v in model.config().get("input", (28, 28)))
+    a = to_input(images[:BATCH], model.dtype).reshape(BATCH, h, w, 1)
+    flops = layer_flops(model)
+    rows = []
+    for i, (conv, spec) in enumerate(zip(model.convs, model.config()["conv"])):
+        pool = int({**CONV_DEFAULTS, **spec}["pool"])
+
+        def forward(a=a, conv=conv, pool=pool):
+            z, cache = conv(a, True)
+            z, pooled = maxpool(z, pool) if pool > 1 else (z, None)
+            return np.maximum(z, 0), cache, pooled
+
+        out, cache, pooled = forward()
+        dz = np.random.default_rng(i).standard_normal(out.shape).astype(out.dtype)
+
+        def backward(out=out, cache=cache, pooled=pooled, conv=conv, dz=dz, first=i == 0):
+            d = dz * (out > 0)
+            if pooled is not None:
+                d = maxpool_backward(pooled, d)
+            conv.backward(cache, d, params=True, inputs=not first)
+
+        t_f = statistics.median(_seconds(forward) for _ in range(9))
+        t_b = statistics.median(_seconds(backward) for _ in range(9))
+        products_b = 2 if i else 1  # weight gradients, and input gradients but for layer 0
+
+        def gf(flop: int, seconds: float) -> str:
+            rate = flop * BATCH / seconds / 1e9
+            return f"{1000 * seconds:.2f} ms, {rate:.1f} GFLOP/s ({100 * rate / peak:.0f}%)"
+
+        kh, kw, c_in, c_out = conv.W.shape
+        oh, ow = (a.shape[j] + 2 * conv.pad - conv.W.shape[0] + 1 for j in (1, 2))
+        rows.append([f"conv {i}: {kh}x{kw}, {c_in} -> {c_out} channels, {oh}x{ow} map, pooled "
+                     f"to {out.shape[1]}x{out.shape[2]}", gf(flops[i], t_f),
+                     gf(products_b * flops[i], t_b)])
+        a = out
+    return rows
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--threads", type=int, default=2)
@@ -94,7 +139,7 @@ def main() -> None:
         for w in filter(None, args.widths.split(","))}
     for name in filter(None, args.cnns.split(",")):
         makers[name] = zoo.registry.ARCHITECTURES[name].init
-    rows = []
+    rows, layers = [], []
     before = sgemm_rates([args.threads])
     peak, peak64 = before[args.threads], matmul_gflops("float64", args.threads)
 
@@ -117,6 +162,9 @@ def main() -> None:
             rows.append([name, f"{fwd / 1e6:.3f}", f"{trn / 1e6:.3f}", rate(fwd, len(x), infer),
                          rate(trn, BATCH, step), rate(trn, n, epoch)])
             print(" | ".join(rows[-1]), flush=True)
+            if isinstance(model, CNN):
+                layers += [[name, *row, f"{1000 * step:.1f} ms"]
+                           for row in cnn_layers(make(), images, peak)]
     after = sgemm_rates([args.threads])
     emit("roofline", f"NumPy matmul at {args.threads} threads (2048x2048, best of 5): "
          f"**{peak:.1f} GFLOP/s float32** (the 100% below), {peak64:.1f} GFLOP/s float64.\n\n" +
@@ -130,7 +178,13 @@ def main() -> None:
          f"{STEP_SECONDS:.0f} s. Epoch: `train` for one epoch without augmentation, median of "
          f"3, on 60,000 images for MLPs and {args.cnn_images:,} for CNNs. FLOPs count the "
          "matrix products only (convolutions as im2col GEMMs; training = forward + weight "
-         "gradients + input gradients of all but the first layer).", args.doc,
+         "gradients + input gradients of all but the first layer).\n\n"
+         + table(["model", "convolution", f"forward of {BATCH} images (product's rate)",
+                  "backward (products' rate)", "whole step"], layers)
+         + "\n\nEach convolution's forward (patches, product, pooling, ReLU) and backward "
+         "(ReLU mask, pooling, weight and bias gradients, input gradient but for the first "
+         "layer), timed apart, median of 9; the whole step (as above, with the dense layers, "
+         "the loss and Adam) beside them.", args.doc,
          sgemm=sgemm_note(before, after))
 
 
