@@ -174,4 +174,7 @@ def test_default_count(monkeypatch):
     monkeypatch.setenv("ZOO_WORKERS", "3")
     assert workers.default_count() == 3
     monkeypatch.delenv("ZOO_WORKERS")
-    assert workers.default_count() == min(2, len(os.sched_getaffinity(0)) - 1)
+    default = min(2, len(os.sched_getaffinity(0)) - 1)
+    assert workers.default_count() == default
+    monkeypatch.setenv("ZOO_WORKERS", "lots")  # a typo must not stop the app from starting
+    assert workers.default_count() == default

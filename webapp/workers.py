@@ -40,9 +40,15 @@ RETRY_START = 60.0  # seconds after a worker failed to start before another is t
 def default_count() -> int:
     """Workers for this machine: one per core beyond the server's own (ZOO_WORKERS sets
     it; 0 runs the models in the server's process)."""
-    if os.environ.get("ZOO_WORKERS", "").strip():
-        return max(0, int(os.environ["ZOO_WORKERS"]))
-    return min(2, len(os.sched_getaffinity(0)) - 1)
+    default = min(2, len(os.sched_getaffinity(0)) - 1)
+    value = os.environ.get("ZOO_WORKERS", "").strip()
+    if not value:
+        return default
+    try:
+        return max(0, int(value))
+    except ValueError:
+        log.warning("ZOO_WORKERS=%r is not a number of workers; using %d", value, default)
+        return default
 
 
 class _Worker:
@@ -59,6 +65,9 @@ class _Worker:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "webapp.workers", str(theirs.fileno())],
                 pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         self.conn = Connection(ours.detach())
