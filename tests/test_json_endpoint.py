@@ -158,3 +158,61 @@ def test_a_body_over_the_limit_is_refused_unread(url):
         assert response.status == 413 and "at most" in json.loads(response.read())["message"]
     finally:
         connection.close()
+
+
+def test_a_large_image_is_answered_at_its_pace(url, monkeypatch):
+    """Past LARGE_PIXELS an image is decoded by webapp.turns.LARGE (one at a time, paced),
+    with the answer it would have had anyway; ordinary drawings never wait for it."""
+    import app
+    from webapp import turns
+
+    calls = []
+    real = turns.LARGE.run
+    monkeypatch.setattr(turns.LARGE, "run", lambda fn, *a: calls.append(1) or real(fn, *a))
+    big = cv2.resize(SEVEN, (1400, 1400), interpolation=cv2.INTER_NEAREST)  # 1.96 Mpx
+    status, answer = post(url, png(big), "image/png", "?variants=" + ",".join(VARIANTS))
+    assert status == 200 and answer["top"] == {n: 7 for n in VARIANTS}
+    assert answer["probabilities"] == app.predict(big, VARIANTS)["probabilities"]
+    assert calls == [1]
+    body = json.dumps({"image": base64.b64encode(png(big)).decode(), "variants": VARIANTS})
+    assert post(url, body.encode(), "application/json")[1]["status"] == "ok"
+    assert calls == [1, 1]  # the JSON form is paced too
+    assert post(url, png(SEVEN), "image/png")[0] == 200
+    assert calls == [1, 1]
+
+
+def test_the_pace_of_large_work():
+    """One at a time; after work that took t, the next waits t * (1/share - 1); past the
+    callers allowed to wait, the server says it is busy at once."""
+    import threading
+    import time
+
+    from webapp.turns import BusyError, Pace
+
+    pace = Pace(share=0.25, waiting=1, wait=5)
+    ends, starts = [], []
+
+    def work():
+        starts.append(time.monotonic())
+        time.sleep(0.05)
+        ends.append(time.monotonic())
+
+    pace.run(work)
+    pace.run(work)
+    assert starts[1] - ends[0] >= 0.05 * 3 * 0.95  # three times its cost, idle
+
+    hold, held = threading.Event(), threading.Event()
+    first = threading.Thread(target=pace.run, args=(lambda: held.set() or hold.wait(5),))
+    first.start()
+    held.wait(5)
+    waiter = threading.Thread(target=pace.run, args=(lambda: None,))
+    waiter.start()
+    deadline = time.monotonic() + 5
+    while pace._waiting < 1 and time.monotonic() < deadline:  # the waiter is waiting now
+        time.sleep(0.01)
+    with pytest.raises(BusyError, match="busy"):
+        pace.run(lambda: None)  # a second waiter is one too many
+    hold.set()
+    first.join(5)
+    waiter.join(10)
+    assert not waiter.is_alive()

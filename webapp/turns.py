@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from functools import partial
@@ -55,3 +57,46 @@ class Turns:
 
 
 TURNS = Turns()
+
+
+class Pace:
+    """Work that costs far more than a drawing (decoding a many-megapixel image: 70 ms of a
+    core for 16 Mpx) runs one at a time, and together takes at most `share` of one core:
+    a client sending such images back to back must not take a core from everyone else. At
+    most `waiting` callers wait (each in a thread, holding its request), each at most
+    `wait` seconds; past either, BusyError."""
+
+    def __init__(self, share: float = 0.1, waiting: int = 2, wait: float = WAIT):
+        self.share, self.max_waiting, self.wait = share, waiting, wait
+        self._lock, self._count = threading.Lock(), threading.Lock()
+        self._waiting, self._next = 0, 0.0
+
+    def run(self, fn: Callable, *args):
+        """`fn(*args)` in its turn, after the pause the last one's cost asks for."""
+        with self._count:
+            if self._waiting >= self.max_waiting:
+                raise BusyError("the server is busy with large images; try again")
+            self._waiting += 1
+        try:
+            if not self._lock.acquire(timeout=self.wait):
+                raise BusyError(f"the server is busy: no turn for a large image within "
+                                f"{self.wait:g} s; try again")
+        finally:
+            with self._count:
+                self._waiting -= 1
+        try:
+            pause = self._next - time.monotonic()
+            if pause > 0:
+                time.sleep(min(pause, self.wait))
+            start = time.monotonic()
+            try:
+                return fn(*args)
+            finally:
+                end = time.monotonic()
+                self._next = end + (end - start) * (1 / self.share - 1)
+        finally:
+            self._lock.release()
+
+
+LARGE = Pace()
+
