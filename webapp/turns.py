@@ -99,4 +99,3 @@ class Pace:
 
 
 LARGE = Pace()
-
