@@ -29,20 +29,10 @@ from engine.data.drawn import drawn_digits
 from engine.model import Model
 from engine.preprocess import preprocess
 from engine.training import init_model, to_input, train
-from zoo.detector import ARCHITECTURE, not_a_digit_probability, threshold_for
+from zoo.detector import ARCHITECTURE, as_images, not_a_digit_probability, threshold_for
 from zoo.registry import family
 
 TRAIN_SEED, TEST_SEED = 41, 43  # used by no other generator run in the project
-
-
-def images_of(drawings, total: int, desc: str) -> np.ndarray:
-    """Drawings -> the uint8 28x28 images a model sees (blank, dot, covered dropped)."""
-    out = []
-    for d in tqdm(drawings, total=total, desc=desc, leave=False):
-        pre = preprocess(d)
-        if pre.ok:
-            out.append(np.rint(pre.image * 255).astype(np.uint8))
-    return np.stack(out)
 
 
 def generators(per_kind: int, seed: int, digits: np.ndarray) -> dict[str, np.ndarray]:
@@ -50,10 +40,10 @@ def generators(per_kind: int, seed: int, digits: np.ndarray) -> dict[str, np.nda
     out = {}
     for kind in nondigits.KINDS:
         made = (d for d, _ in nondigits.nondigit_drawings(per_kind, seed, digits, (kind,)))
-        out[f"font {kind}"] = images_of(made, per_kind, kind)
+        out[f"font {kind}"] = as_images(made, per_kind, kind, True)
     for kind in strokes.NONDIGIT_KINDS:
         made = (d for d, _ in strokes.held_out_nondigits(per_kind, seed, (kind,)))
-        out[f"stroke {kind}"] = images_of(made, per_kind, kind)
+        out[f"stroke {kind}"] = as_images(made, per_kind, kind, True)
     return out
 
 
@@ -79,12 +69,12 @@ def main() -> None:
     n_drawn = args.digits // 4
     pos = np.concatenate([
         mnist_pos,
-        images_of((d for d, _ in drawn_digits(mnist_pos, np.zeros(n_drawn), n_drawn, TRAIN_SEED)),
-                  n_drawn, "drawn digits"),
-        images_of((d for d, _, _ in strokes.held_out_digits(n_drawn, TRAIN_SEED)), n_drawn,
-                  "stroke digits")])
-    held_drawn = to_input(images_of((d for d, _ in drawn_digits(held, np.zeros(2000), 2000,
-                                                                TEST_SEED)), 2000, "held drawn"))
+        as_images((d for d, _ in drawn_digits(mnist_pos, np.zeros(n_drawn), n_drawn, TRAIN_SEED)),
+                  n_drawn, "drawn digits", True),
+        as_images((d for d, _, _ in strokes.held_out_digits(n_drawn, TRAIN_SEED)), n_drawn,
+                  "stroke digits", True)])
+    redrawn = (d for d, _ in drawn_digits(held, np.zeros(2000), 2000, TEST_SEED))
+    held_drawn = to_input(as_images(redrawn, 2000, "held drawn", True))
     test_digits, test_styles = [], []
     for d, _, style in strokes.held_out_digits(1200, TEST_SEED):
         pre = preprocess(d)

@@ -24,6 +24,18 @@ def _convs(config: dict) -> list[dict]:
     return [{**CONV_DEFAULTS, **c} for c in config["conv"]]
 
 
+def _window_rows(a: np.ndarray, k: int, q: int) -> np.ndarray:
+    """A contiguous (N, H, W, C) map's k x k patches as a strided view (N, q, q, OH, OW, k,
+    k*C): rows window place by window place for q x q pooling (rows a ragged pool drops
+    left out). A patch row's k pixels of C values lie side by side in the map: runs of k*C
+    values for the copy that follows, not k runs of C."""
+    n, h, w, c = a.shape
+    oh, ow = (h - k + 1) // q, (w - k + 1) // q
+    im, r, col, ch = a.strides
+    return np.ndarray((n, q, q, oh, ow, k, k * c), a.dtype, a, 0,
+                      (im, r, col, q * r, q * col, r, ch))
+
+
 class CNN(Model):
     family = "cnn"
 
@@ -150,11 +162,7 @@ class CNN(Model):
                 index = self._one_channel_index(i, h, w, k, q)
                 patches = a.reshape(n, -1).take(index, axis=1)
             else:
-                # a patch row's k pixels of c_in values lie side by side in the map: runs
-                # of k*c_in values for the copy, not k runs of c_in
-                im, r, c, ch = a.strides
-                patches = np.ndarray((n, q, q, oh, ow, k, k * c_in), a.dtype, a, 0,
-                                     (im, r, c, q * r, q * c, r, ch))
+                patches = _window_rows(a, k, q)
             z = patches.reshape(n * q * q * oh * ow, -1) @ conv.W.reshape(-1, c_out)
             if conv.scale is not None:  # a scale may be any sign: folded before the maxima
                 fold_scale(z, conv.scale, conv.b)
@@ -178,12 +186,9 @@ class CNN(Model):
         key = (layer, h, w, k, q)
         index = self._indices.get(key)
         if index is None:
-            oh, ow = (h - k + 1) // q, (w - k + 1) // q
-            grid = np.arange(h * w).reshape(h, w)
-            r, c = grid.strides
-            index = np.ndarray((q, q, oh, ow, k, k), grid.dtype, grid, 0,
-                               (r, c, q * r, q * c, r, c)).reshape(q * q * oh * ow, k * k)
-            self._indices[key] = index = np.ascontiguousarray(index)
+            grid = np.arange(h * w).reshape(1, h, w, 1)
+            index = _window_rows(grid, k, q).reshape(-1, k * k)  # a copy: contiguous
+            self._indices[key] = index
         return index
 
     def _backward(self, cache, dz: np.ndarray, params: bool, inputs: bool
