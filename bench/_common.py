@@ -96,7 +96,7 @@ def matmul_gflops(dtype: str = "float32", threads: int | None = None, n: int = S
 
     The most this machine's BLAS does: the yardstick the engine's figures are put against.
     """
-    from threadpoolctl import threadpool_limits  # a bench requirement, not the product's
+    from threadpoolctl import threadpool_limits
 
     a = np.random.default_rng(0).random((n, n)).astype(dtype)
     b = np.random.default_rng(1).random((n, n)).astype(dtype)

@@ -55,6 +55,7 @@ from peers import onnx_bytes, ort_session, torch_predict
 from threadpoolctl import threadpool_limits
 
 import zoo
+from engine import parallel
 from engine.training import to_input
 from zoo.report import ordered
 
@@ -92,6 +93,15 @@ def latency_us(fn: Predict, rows: list[np.ndarray]) -> float:
         fn(r)
         times.append(time.perf_counter() - start)
     return 1e6 * statistics.median(times)
+
+
+def engine_batch(model, threads: int) -> Predict:
+    """The engine in batch: a CNN's chunks of images shared among `threads` threads
+    (engine/parallel.py, BLAS then at one thread each); an MLP's products threaded by BLAS."""
+    def predict(x: np.ndarray) -> np.ndarray:
+        with parallel.for_model(model, threads):
+            return model.predict_proba(x)
+    return predict
 
 
 def turn(batch_fn: Predict, make: Callable[[], Predict], x: np.ndarray, rows: list[np.ndarray]
@@ -149,6 +159,7 @@ def main() -> None:
             x = to_input(data.test_images, model.dtype)
             rows = [x[i:i + 1] for i in range(min(args.calls, len(x)))]
             batch_fns = {k: make() for k, make in makers.items()}
+            batch_fns["engine"] = engine_batch(load(name), args.threads)
             reference = batch_fns["engine"](x[:100])
             for k in ("ORT", "PyTorch"):  # the peers compute the same function
                 if k in batch_fns:
@@ -196,7 +207,9 @@ def main() -> None:
             table(["variant", "engine µs", "ORT µs", "engine / ORT", "ORT dynamic int8 µs",
                    "PyTorch µs"], latency_rows) +
             f"\n\n{args.threads} threads for every library (threadpoolctl, "
-            f"torch.set_num_threads, ORT's intra-op threads), a {PAUSE} s pause before each "
+            f"torch.set_num_threads, ORT's intra-op threads; the engine's CNNs share a batch's "
+            f"chunks of images among that many threads, engine/parallel.py), a {PAUSE} s "
+            f"pause before each "
             f"turn; peers: {', '.join(peers) or 'none'}.")
     emit("inference", text, args.doc, sgemm=sgemm_note(before, after))
 

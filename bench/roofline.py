@@ -11,11 +11,14 @@ scale). Against it, in float32, for one-hidden-layer MLPs of each width and the 
 - one training epoch: `engine.training.train` for one epoch without augmentation (adds
   shuffling, the learning-rate schedule and the loop), on the 60,000 training images for
   MLPs and the first `--cnn-images` for CNNs (a CNN epoch takes tens of seconds).
-FLOPs count the matrix products only (bench/flops.py says how; convolutions as their
-im2col GEMMs): forward per image for inference, about three times that for training.
+A CNN's inference and training run inside `engine.parallel.splitting(threads)`: a batch's
+images shared among the threads, BLAS at one thread each (an MLP's products are threaded
+by BLAS alone). FLOPs count the matrix products only (bench/flops.py says how;
+convolutions as their im2col GEMMs): forward per image for inference, about three times
+that for training.
 
     MNIST_DIR=... python bench/roofline.py [--threads 2] [--widths 32,64,128,256,512]
-        [--cnns cnn-c8c16,cnn-c32c64] [--cnn-images 10000] [--repeats 5]
+        [--cnns cnn-c8c16,cnn-c32c64,cnn-c16c32c32] [--cnn-images 10000] [--repeats 5]
 
 Its table is the `bench:roofline` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
 rewrites it there.
@@ -33,6 +36,7 @@ from flops import forward_flops, layer_flops, train_flops
 from threadpoolctl import threadpool_limits
 
 import zoo
+from engine import parallel
 from engine.cnn import CNN, CONV_DEFAULTS
 from engine.conv import maxpool, maxpool_backward
 from engine.mlp import MLP
@@ -76,37 +80,54 @@ def step_seconds(model: Model, images: np.ndarray, labels: np.ndarray) -> float:
 
 
 def epoch_seconds(make: Callable[[], Model], images: np.ndarray, labels: np.ndarray,
-                  repeats: int) -> float:
+                  repeats: int, threads: int) -> float:
     recipe = Recipe(epochs=1, augment=None)
     return statistics.median(_seconds(lambda: train(make(), images, labels, recipe, 0,
-                                                    progress=False)) for _ in range(repeats))
+                                                    progress=False, threads=threads))
+                             for _ in range(repeats))
 
 
 def cnn_layers(model: CNN, images: np.ndarray, peak: float) -> list[list[str]]:
     """Each convolution's share of a training step, forward (patches, product, pool, ReLU)
     and backward (ReLU mask, pool, weight and bias gradients, input gradient but for the
-    first layer), timed as `CNN._forward` and `_backward` run them on one batch, with its
-    product's GFLOP/s: where the step's time goes, layer by layer."""
+    first layer), timed as `CNN._forward` and `_backward` run them on one batch (its
+    images shared among `engine.parallel`'s threads), with its product's GFLOP/s: where
+    the step's time goes, layer by layer."""
     h, w = (int(v) for v in model.config().get("input", (28, 28)))
     a = to_input(images[:BATCH], model.dtype).reshape(BATCH, h, w, 1)
     flops = layer_flops(model)
+    shares = parallel.shares(BATCH)
     rows = []
     for i, (conv, spec) in enumerate(zip(model.convs, model.config()["conv"])):
         pool = int({**CONV_DEFAULTS, **spec}["pool"])
+        cols = np.empty(conv.patches_shape(a.shape), a.dtype)
+        kept: list = [None] * len(shares)
 
-        def forward(a=a, conv=conv, pool=pool):
-            z, cache = conv(a, True)
-            z, pooled = maxpool(z, pool) if pool > 1 else (z, None)
-            return np.maximum(z, 0), cache, pooled
+        def forward(a=a, conv=conv, pool=pool, cols=cols, kept=kept):
+            def share(k, s):
+                z = conv(a[s], cols=cols[s])
+                z, pooled = maxpool(z, pool) if pool > 1 else (z, None)
+                kept[k] = (np.maximum(z, 0), pooled)
+            parallel.each(share, shares)
+            return np.concatenate([out for out, _ in kept])
 
-        out, cache, pooled = forward()
+        out = forward()
         dz = np.random.default_rng(i).standard_normal(out.shape).astype(out.dtype)
 
-        def backward(out=out, cache=cache, pooled=pooled, conv=conv, dz=dz, first=i == 0):
-            d = dz * (out > 0)
-            if pooled is not None:
-                d = maxpool_backward(pooled, d)
-            conv.backward(cache, d, params=True, inputs=not first)
+        def backward(a=a, conv=conv, cols=cols, kept=kept, dz=dz, first=i == 0):
+            dzc = np.empty((*cols.shape[:3], conv.W.shape[-1]), dz.dtype)
+
+            def through_pool(k, s):
+                act, pooled = kept[k]
+                d = dz[s] * (act > 0)
+                if pooled is None:
+                    dzc[s] = d
+                else:
+                    maxpool_backward(pooled, d, out=dzc[s])
+            parallel.each(through_pool, shares)
+            conv.weight_grads(cols, dzc)
+            if not first:
+                parallel.each(lambda k, s: conv.input_grad(dzc[s], a[s].shape), shares)
 
         t_f = statistics.median(_seconds(forward) for _ in range(9))
         t_b = statistics.median(_seconds(backward) for _ in range(9))
@@ -117,7 +138,7 @@ def cnn_layers(model: CNN, images: np.ndarray, peak: float) -> list[list[str]]:
             return f"{1000 * seconds:.2f} ms, {rate:.1f} GFLOP/s ({100 * rate / peak:.0f}%)"
 
         kh, kw, c_in, c_out = conv.W.shape
-        oh, ow = (a.shape[j] + 2 * conv.pad - conv.W.shape[0] + 1 for j in (1, 2))
+        oh, ow = cols.shape[1:3]
         rows.append([f"conv {i}: {kh}x{kw}, {c_in} -> {c_out} channels, {oh}x{ow} map, pooled "
                      f"to {out.shape[1]}x{out.shape[2]}", gf(flops[i], t_f),
                      gf(products_b * flops[i], t_b)])
@@ -129,7 +150,8 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--widths", default="32,64,128,256,512", help="MLP widths ('' for none)")
-    p.add_argument("--cnns", default="cnn-c8c16,cnn-c32c64", help="CNN architectures ('' for none)")
+    p.add_argument("--cnns", default="cnn-c8c16,cnn-c32c64,cnn-c16c32c32",
+                   help="CNN architectures ('' for none)")
     p.add_argument("--cnn-images", type=int, default=10_000, help="images in a CNN's epoch")
     p.add_argument("--repeats", type=int, default=5, help="inference calls (epochs: 3)")
     args = p.parse_args()
@@ -156,15 +178,16 @@ def main() -> None:
             n = len(data.train_images) if isinstance(model, MLP) else args.cnn_images
             images, labels = data.train_images[:n], data.train_labels[:n]
             fwd, trn = forward_flops(model), train_flops(model)
-            infer = inference_seconds(model, x, args.repeats)
-            step = step_seconds(make(), images, labels)
-            epoch = epoch_seconds(make, images, labels, 3)
+            with parallel.for_model(model, args.threads):
+                infer = inference_seconds(model, x, args.repeats)
+                step = step_seconds(make(), images, labels)
+                if isinstance(model, CNN):
+                    layers += [[name, *row, f"{1000 * step:.1f} ms"]
+                               for row in cnn_layers(make(), images, peak)]
+            epoch = epoch_seconds(make, images, labels, 3, args.threads)
             rows.append([name, f"{fwd / 1e6:.3f}", f"{trn / 1e6:.3f}", rate(fwd, len(x), infer),
                          rate(trn, BATCH, step), rate(trn, n, epoch)])
             print(" | ".join(rows[-1]), flush=True)
-            if isinstance(model, CNN):
-                layers += [[name, *row, f"{1000 * step:.1f} ms"]
-                           for row in cnn_layers(make(), images, peak)]
     after = sgemm_rates([args.threads])
     emit("roofline", f"NumPy matmul at {args.threads} threads (2048x2048, best of 5): "
          f"**{peak:.1f} GFLOP/s float32** (the 100% below), {peak64:.1f} GFLOP/s float64.\n\n" +

@@ -16,7 +16,9 @@ PyTorch runs in its best ordinary CPU configuration:
   used, as the engine does; the indexed batch, and so every input, is contiguous;
 - `opt.zero_grad(set_to_none=True)`, a `torch.nn.Sequential` of the same layers;
 - threads: `torch.set_num_threads(n)` for PyTorch, and threadpoolctl's
-  `threadpool_limits(n, user_api="blas")` for NumPy's BLAS (the engine), the same n.
+  `threadpool_limits(n, user_api="blas")` for NumPy's BLAS (the engine), the same n; the
+  engine's `train(threads=n)` splits a CNN's batches over n threads (engine/parallel.py),
+  BLAS then at one thread each.
 The sides take turns epoch by epoch (bench/_common.py's `take_turns`), after a warm-up
 epoch each, with a pause before each timed epoch; each figure is a median. CNN epochs take
 a minute, so their rows time `--cnn-images` images and scale up. The block ends with this
@@ -45,10 +47,10 @@ from engine.model import Model
 from engine.training import Recipe, init_model, train
 
 
-def engine_epoch(model: Model, images: np.ndarray, labels: np.ndarray) -> float:
+def engine_epoch(model: Model, images: np.ndarray, labels: np.ndarray, threads: int) -> float:
     recipe = Recipe(epochs=1, dtype=str(model.dtype), augment=None)
     start = time.perf_counter()
-    train(model, images, labels, recipe, 0, progress=False)
+    train(model, images, labels, recipe, 0, progress=False, threads=threads)
     return time.perf_counter() - start
 
 
@@ -73,9 +75,24 @@ def torch_epoch(like: Model, images: np.ndarray, labels: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(fns: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    """Median seconds of each function, the functions taking turns after a warm-up round."""
-    return {k: statistics.median(v) for k, v in take_turns(fns, repeats, PAUSE).items()}
+def interleaved(fns: dict[str, Callable[[], float]], repeats: int, scale: float = 1.0
+                ) -> dict[str, list[float]]:
+    """Each function's seconds (times `scale`) round by round, the functions taking turns
+    after a warm-up round."""
+    return {k: [x * scale for x in v] for k, v in take_turns(fns, repeats, PAUSE).items()}
+
+
+def spread(seconds: list[float]) -> str:
+    """The median, with the range of the rounds."""
+    return f"{statistics.median(seconds):.2f} [{min(seconds):.2f}-{max(seconds):.2f}]"
+
+
+def speed_up(torch_s: list[float], engine_s: list[float]) -> str:
+    """PyTorch / engine: the ratio of the medians, with the range of the round-by-round
+    ratios (each round's two epochs ran back to back)."""
+    rounds = [t / e for t, e in zip(torch_s, engine_s)]
+    return (f"**{statistics.median(torch_s) / statistics.median(engine_s):.2f}x** "
+            f"[{min(rounds):.2f}-{max(rounds):.2f}]")
 
 
 PAUSE = 1.0  # before each timed epoch: idle worker threads of the side before go to sleep
@@ -86,7 +103,8 @@ def main() -> None:
     p.add_argument("--widths", default="64,128,256,512")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--cnns", default="cnn-c8c16,cnn-c32c64", help="CNN architectures ('' for none)")
+    p.add_argument("--cnns", default="cnn-c8c16,cnn-c32c64,cnn-c16c32c32",
+                   help="CNN architectures ('' for none)")
     p.add_argument("--cnn-images", type=int, default=10_000)
     p.add_argument("--cnn-repeats", type=int, default=3)
     args = p.parse_args()
@@ -98,7 +116,7 @@ def main() -> None:
         torch = None
         print("PyTorch is not installed (pip install -r requirements-bench.txt); "
               "printing the engine's figures alone.\n")
-    widths = [int(w) for w in args.widths.split(",")]
+    widths = [int(w) for w in filter(None, args.widths.split(","))]
     n, scale = args.cnn_images, len(images) / args.cnn_images
     rows = []
     thread_counts = [int(t) for t in args.threads.split(",")]
@@ -111,26 +129,27 @@ def main() -> None:
                 def mlp(dtype, w=width):
                     return init_model(MLP, {"sizes": [784, w, 10]}, 0, dtype)
 
-                fns = {d: lambda d=d, m=mlp: engine_epoch(m(d), images, labels)
+                fns = {d: lambda d=d, m=mlp, t=threads: engine_epoch(m(d), images, labels, t)
                        for d in ("float32", "float64")}
                 if torch is not None:
                     fns["torch"] = lambda m=mlp: torch_epoch(m("float32"), images, labels)
                 t = interleaved(fns, args.repeats)
                 f32, f64 = t["float32"], t["float64"]
-                row = [f"mlp-h{width}", threads, f"{f32:.2f}", f"{f64:.2f}", f"{f64 / f32:.2f}x"]
-                row += [f"{t['torch']:.2f}", f"**{t['torch'] / f32:.2f}x**"] if torch else \
-                    ["–", "–"]
+                row = [f"mlp-h{width}", threads, spread(f32), spread(f64),
+                       f"{statistics.median(f64) / statistics.median(f32):.2f}x"]
+                row += [spread(t["torch"]), speed_up(t["torch"], f32)] if torch else ["–", "–"]
                 rows.append(row)
                 print(" | ".join(map(str, row)), flush=True)
             for name in filter(None, args.cnns.split(",")):
                 arch = zoo.registry.ARCHITECTURES[name]
-                fns = {"float32": lambda a=arch: engine_epoch(a.init(), images[:n], labels[:n])}
+                fns = {"float32": lambda a=arch, t=threads: engine_epoch(
+                    a.init(), images[:n], labels[:n], t)}
                 if torch is not None:
                     fns["torch"] = lambda a=arch: torch_epoch(a.init(), images[:n], labels[:n])
-                t = {k: v * scale for k, v in interleaved(fns, args.cnn_repeats).items()}
-                row = [name, threads, f"{t['float32']:.2f}", "–", "–"]
-                row += [f"{t['torch']:.2f}", f"**{t['torch'] / t['float32']:.2f}x**"] \
-                    if torch else ["–", "–"]
+                t = interleaved(fns, args.cnn_repeats, scale)
+                row = [name, threads, spread(t["float32"]), "–", "–"]
+                row += [spread(t["torch"]), speed_up(t["torch"], t["float32"])] if torch else \
+                    ["–", "–"]
                 rows.append(row)
                 print(" | ".join(map(str, row)), flush=True)
     after = sgemm_rates(thread_counts)
@@ -139,12 +158,16 @@ def main() -> None:
                             "engine float64 s/epoch", "float64 / float32",
                             "PyTorch float32 s/epoch", "speed-up vs PyTorch"], rows) +
          f"\n\nSpeed-up = PyTorch seconds / engine float32 seconds (above 1: the engine is "
-         f"faster). Median of {args.repeats} epochs each ({args.cnn_repeats} for CNNs, timed "
+         f"faster), the ratio of the medians with the range of the round-by-round ratios in "
+         f"brackets; seconds are medians with the range of the rounds. Median of "
+         f"{args.repeats} epochs each ({args.cnn_repeats} for CNNs, timed "
          f"on {args.cnn_images:,} images and scaled to 60,000) after a warm-up, the libraries "
          f"taking turns epoch by epoch with a {PAUSE:.0f} s pause before each; {version}: "
          "AdamW(fused=True) (faster here than foreach=True), each batch converted with "
          ".float() / 255 as it is used, contiguous; threads set with torch.set_num_threads "
-         "(PyTorch) and threadpoolctl (NumPy's BLAS).", args.doc,
+         "(PyTorch) and threadpoolctl (NumPy's BLAS); the engine's CNN training splits each "
+         "batch over the same number of threads (engine/parallel.py), BLAS then at one "
+         "thread each.", args.doc,
          sgemm=sgemm_note(before, after))
 
 

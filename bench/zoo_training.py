@@ -1,10 +1,12 @@
 """How long the zoo takes to train, and whether the retrained files are the shipped ones.
 
-Runs `train.py` itself on the selected architectures (default: the MLPs) into a temporary
-folder, as a user retraining the zoo would, then reads the new manifest: each
-architecture's float training time and its fine-tunes' (int4, int2) time, from
-`train_seconds`, and whether every file's SHA-256 equals the shipped manifest's. Equal
-hashes mean the speed-ups changed no bit: the same weights, so the same accuracy. With
+Runs `train.py` itself into a temporary folder, as a user retraining the zoo would: with
+no selection everything `python train.py` trains by default (every architecture in every
+precision, the fine-tunes, the not-a-digit detector), or the `--variants` selected (then
+no detector, as in train.py). It reads the new manifest: each architecture's float
+training time and its fine-tunes' (int4, int2) time, from `train_seconds`, the detector's,
+and whether every file's SHA-256 equals the shipped manifest's. Equal hashes mean the
+speed-ups changed no bit: the same weights, so the same accuracy. With
 `--compare-no-cache` the run is repeated without the epoch cache (every epoch prepared
 anew), so the cache's share is measured in the same sitting.
 
@@ -40,6 +42,11 @@ def run(variants: str, data: str | None, cache_mb: int) -> tuple[dict, float]:
         return json.loads((Path(d) / "manifest.json").read_text()), wall
 
 
+def same_files(new: dict, old: dict | None) -> bool:
+    return bool(old) and {k: f["sha256"] for k, f in new["files"].items()} == \
+        {k: f["sha256"] for k, f in old["files"].items()}
+
+
 def rows_of(manifest: dict, shipped: dict) -> tuple[list[list], dict]:
     import zoo
 
@@ -51,10 +58,8 @@ def rows_of(manifest: dict, shipped: dict) -> tuple[list[list], dict]:
                                                     "same": 0, "variants": 0})
         if e.get("qat"):
             a["qat"][e["precision"]] = e["qat"]["train_seconds"]
-        old = shipped.get(name)
         a["variants"] += 1
-        a["same"] += bool(old) and {k: f["sha256"] for k, f in e["files"].items()} == \
-            {k: f["sha256"] for k, f in old["files"].items()}
+        a["same"] += same_files(e, shipped["variants"].get(name))
     rows = [[f"`{arch}`", f"{a['float']:.1f}",
              ", ".join(f"{p} {s:.1f}" for p, s in sorted(a["qat"].items())) or "–",
              f"{a['same']} of {a['variants']}"] for arch, a in per_arch.items()]
@@ -62,18 +67,28 @@ def rows_of(manifest: dict, shipped: dict) -> tuple[list[list], dict]:
               "qat": sum(sum(a["qat"].values()) for a in per_arch.values()),
               "same": sum(a["same"] for a in per_arch.values()),
               "variants": sum(a["variants"] for a in per_arch.values())}
+    detector = manifest.get("detector")
+    if detector:
+        same = same_files(detector, shipped.get("detector"))
+        rows.append([f"`{detector['name']}` (the not-a-digit detector)",
+                     f"{detector['train_seconds']:.1f}", "–", f"{int(same)} of 1"])
+        totals["float"] += detector["train_seconds"]
+        totals["same"] += same
+        totals["variants"] += 1
     return rows, totals
 
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--variants", default="mlp-*")
+    p.add_argument("--variants", default="*",
+                   help="what to retrain (default: everything, the detector included)")
     p.add_argument("--epoch-cache-mb", type=int, default=1500)
     p.add_argument("--compare-no-cache", action="store_true")
     args = p.parse_args()
     data = args.data or os.environ.get("MNIST_DIR")
     shipped_path = ROOT / "models" / "manifest.json"
-    shipped = json.loads(shipped_path.read_text())["variants"] if shipped_path.exists() else {}
+    shipped = json.loads(shipped_path.read_text()) if shipped_path.exists() else {}
+    shipped.setdefault("variants", {})
     runs = [("epoch cache", args.epoch_cache_mb)]
     if args.compare_no_cache:
         runs.append(("no cache", 0))
@@ -83,15 +98,18 @@ def main() -> None:
         rows, t = rows_of(manifest, shipped)
         rows.append(["**total**", f"**{t['float']:.1f}**", f"**{t['qat']:.1f}**",
                      f"**{t['same']} of {t['variants']}**"])
-        text.append(f"{label} ({mb} MB), `{args.variants}`: float training "
-                    f"**{t['float']:.0f} s**, fine-tunes {t['qat']:.0f} s, whole run "
-                    f"{wall:.0f} s (with evaluation, calibration and writing).\n\n" +
+        what = "everything `python train.py` trains by default, the detector included" \
+            if args.variants == "*" else f"`{args.variants}`"
+        text.append(f"{label} ({mb} MB), {what}: training **{t['float']:.0f} s**, "
+                    f"fine-tunes {t['qat']:.0f} s, whole run **{wall:.0f} s** (with "
+                    f"evaluation, calibration and writing).\n\n" +
                     table(["architecture", "float training s", "fine-tunes s (QAT)",
                            "files identical to the shipped ones"], rows))
         print(text[-1], flush=True)
     emit("zoo-training", "\n\n".join(text) + "\n\nSeconds are the manifest's "
          "`train_seconds`; 'identical' compares each file's SHA-256 with models/manifest.json "
-         "(bit-identical weights need the same machine and BLAS thread count).", args.doc)
+         "(bit-identical weights need the same machine; for MLPs also the same BLAS thread "
+         "count).", args.doc)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,11 @@ config: {"input": [28, 28], "conv": [{"channels": 32, "kernel": 5, "pad": 0, "po
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
+from engine import parallel
 from engine.conv import Conv2D, maxpool, maxpool_backward, zero_padded
 from engine.mlp import Dense
 from engine.model import Grads, Model, fold_scale
@@ -38,6 +41,7 @@ def _window_rows(a: np.ndarray, k: int, q: int) -> np.ndarray:
 
 class CNN(Model):
     family = "cnn"
+    shares_batches = True
 
     def __init__(self, config: dict, convs: list[Conv2D], dense: list[Dense]):
         self._config = config
@@ -115,31 +119,52 @@ class CNN(Model):
         return self.convs[0].W.dtype if self.convs else self.dense[0].W.dtype
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        """Logits, CHUNK images at a time; inside `engine.parallel.splitting` the chunks are
+        shared among the threads (each image's numbers are the same either way)."""
         x = np.asarray(x, dtype=self.dtype)
         if len(x) <= CHUNK:
-            return self._forward(x, keep=False)[0]
-        return np.concatenate([self._forward(x[i:i + CHUNK], keep=False)[0]
-                               for i in range(0, len(x), CHUNK)])
+            return self._infer(x)
+        starts = range(0, len(x), CHUNK)
+
+        def share(_: int, s: slice) -> np.ndarray:
+            return np.concatenate([self._infer(x[i:i + CHUNK]) for i in starts[s]])
+
+        return np.concatenate(parallel.each(share, parallel.shares(len(starts))))
 
     def _forward(self, x: np.ndarray, keep: bool):
         if not keep:
             return self._infer(x), None
+        n = len(x)
         h, w = self._config.get("input", (28, 28))
-        a = x.reshape(len(x), h, w, 1)
-        cache = []
-        for conv, pool in zip(self.convs, self._pools):
-            z, conv_cache = conv(a, keep)
-            z, pool_cache = maxpool(z, pool) if pool > 1 else (z, None)
-            a = np.maximum(z, 0)  # the pooled map stays intact for the pool's backward
-            cache.append((conv_cache, pool_cache, a))
-        spatial = a.shape
-        a = a.reshape(len(a), -1)
+        images = x.reshape(n, h, w, 1)
+        cols, shape = [], images.shape
+        for conv, pool in zip(self.convs, self._pools):  # whole-batch patches: for dW
+            cols.append(np.empty(conv.patches_shape(shape), x.dtype))
+            _, oh, ow = cols[-1].shape[:3]
+            shape = (n, oh // pool, ow // pool, conv.W.shape[-1])
+        features = np.empty(shape, x.dtype)
+        shares = parallel.shares(n)
+        stacks: list = [None] * len(shares)
+
+        def stack(k: int, s: slice) -> None:
+            """One share of the images through every convolution (engine/parallel.py)."""
+            a, kept = images[s], []
+            for conv, pool, patches in zip(self.convs, self._pools, cols):
+                z = conv(a, cols=patches[s])
+                z, pool_cache = maxpool(z, pool) if pool > 1 else (z, None)
+                a = np.maximum(z, 0)  # the pooled map stays intact for the pool's backward
+                kept.append((pool_cache, a))
+            features[s] = a
+            stacks[k] = kept
+
+        parallel.each(stack, shares)
+        a = features.reshape(n, -1)
         acts = [a]
         for layer in self.dense[:-1]:
             a = layer(a)
             np.maximum(a, 0, out=a)
             acts.append(a)
-        return self.dense[-1](a), (cache, spatial, acts)
+        return self.dense[-1](a), (shares, cols, stacks, features.shape, acts)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """Logits for inference, equal to the training path's (the same products, row by
@@ -193,7 +218,7 @@ class CNN(Model):
 
     def _backward(self, cache, dz: np.ndarray, params: bool, inputs: bool
                   ) -> tuple[Grads, np.ndarray | None]:
-        conv_caches, spatial, acts = cache
+        shares, cols, stacks, spatial, acts = cache
         grads: Grads = []
         for j in range(len(self.dense) - 1, -1, -1):
             if params:
@@ -202,12 +227,33 @@ class CNN(Model):
             if j:
                 dz *= acts[j] > 0
         dz = dz.reshape(spatial)
+        douts = [dz[s] for s in shares]  # each share's gradient at its stack's current layer
+        h, w = self._config.get("input", (28, 28))
         for i in range(len(self.convs) - 1, -1, -1):
-            conv_cache, pool_cache, a = conv_caches[i]
-            dz = dz * (a > 0)
-            if pool_cache is not None:
-                dz = maxpool_backward(pool_cache, dz)
-            g, dz = self.convs[i].backward(conv_cache, dz, params, inputs=bool(i) or inputs)
-            grads += g[::-1]
+            conv = self.convs[i]
+            dzc = np.empty((*cols[i].shape[:3], conv.W.shape[-1]), dz.dtype)
+
+            def through_pool(k: int, s: slice, i: int = i, dzc: np.ndarray = dzc,
+                             douts: list = douts) -> None:
+                pool_cache, a = stacks[k][i]
+                d = douts[k] * (a > 0)
+                if pool_cache is None:
+                    dzc[s] = d
+                else:
+                    maxpool_backward(pool_cache, d, out=dzc[s])
+
+            parallel.each(through_pool, shares)
+            # The weight and bias gradients and each share's input gradient all read dzc
+            # alone: one set of tasks, so a thread that finishes early takes the next.
+            tasks = [partial(conv.weight_grad, cols[i], dzc),
+                     partial(conv.bias_grad, dzc)] if params else []
+            if i or inputs:
+                tasks += [partial(conv.input_grad, dzc[s], stacks[k][i - 1][1].shape if i
+                                  else (s.stop - s.start, h, w, 1))
+                          for k, s in enumerate(shares)]
+            results = parallel.run(tasks)
+            if params:
+                grads += [results.pop(1), results.pop(0)]
+            douts = results
         grads.reverse()
-        return grads, dz.reshape(len(dz), -1) if inputs else None
+        return grads, np.concatenate(douts).reshape(len(dz), -1) if inputs else None

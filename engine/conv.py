@@ -14,19 +14,21 @@ from numpy.lib.stride_tricks import sliding_window_view
 from engine.model import fold_scale
 
 
-def im2col(x: np.ndarray, kh: int, kw: int) -> np.ndarray:
-    """(N, H, W, C) -> (N, H-kh+1, W-kw+1, kh, kw, C): every valid patch, copied once."""
+def im2col(x: np.ndarray, kh: int, kw: int, out: np.ndarray | None = None) -> np.ndarray:
+    """(N, H, W, C) -> (N, H-kh+1, W-kw+1, kh, kw, C): every valid patch, copied once
+    (into `out` when given)."""
     n, h, w, c = x.shape
     oh, ow = h - kh + 1, w - kw + 1
+    if out is None:
+        out = np.empty((n, oh, ow, kh, kw, c), x.dtype)
     if c > 1:  # one copy of a strided window view (measured 4x faster than kh*kw copies)
-        return np.ascontiguousarray(
-            sliding_window_view(x, (kh, kw), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3))
+        np.copyto(out, sliding_window_view(x, (kh, kw), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3))
+        return out
     # One channel: kh*kw slice copies beat the view's copy (measured 1.5x)
-    cols = np.empty((n, oh, ow, kh, kw, c), x.dtype)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, :, i, j, :] = x[:, i:i + oh, j:j + ow, :]
-    return cols
+            out[:, :, :, i, j, :] = x[:, i:i + oh, j:j + ow, :]
+    return out
 
 
 def conv_input_grad(dz: np.ndarray, W: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -63,35 +65,44 @@ class Conv2D:
                  pad: int = 0):
         self.W, self.b, self.scale, self.pad = W, b, scale, pad
 
-    def __call__(self, x: np.ndarray, keep: bool = False):
-        """(N, H, W, C) -> (N, OH, OW, out); with `keep`, also the patches for backward."""
+    def patches_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        """The patches of an (N, H, W, C) input: (N, OH, OW, kh, kw, C)."""
+        n, h, w, c = shape
+        kh, kw = self.W.shape[:2]
+        return n, h + 2 * self.pad - kh + 1, w + 2 * self.pad - kw + 1, kh, kw, c
+
+    def __call__(self, x: np.ndarray, cols: np.ndarray | None = None) -> np.ndarray:
+        """(N, H, W, C) -> (N, OH, OW, out). The patches are gathered into `cols` when
+        given (an array of `patches_shape`), where the backward pass will read them."""
         if self.pad:
             x = zero_padded(x, self.pad)
         kh, kw, c_in, c_out = self.W.shape
-        cols = im2col(x, kh, kw)
+        cols = im2col(x, kh, kw, out=cols)
         n, oh, ow = cols.shape[:3]
         z = fold_scale(cols.reshape(-1, kh * kw * c_in) @ self.W.reshape(-1, c_out),
                        self.scale, self.b)
-        return z.reshape(n, oh, ow, c_out), (cols, x.shape) if keep else None
+        return z.reshape(n, oh, ow, c_out)
 
-    def backward(self, cache, dz: np.ndarray, params: bool, inputs: bool):
-        """Gradients (dW, db) and dL/dx, from dL/dz of shape (N, OH, OW, out)."""
-        cols, padded_shape = cache
-        kh, kw, c_in, c_out = self.W.shape
-        dz2 = dz.reshape(-1, c_out)
-        grads = []
-        if params:
-            grads = [(cols.reshape(-1, kh * kw * c_in).T @ dz2).reshape(self.W.shape),
-                     dz2.sum(axis=0)]
-        dx = None
-        if inputs:
-            if self.scale is not None:
-                dz2 = dz2 * self.scale
-            dx = conv_input_grad(dz2, self.W, padded_shape)
-            if self.pad:
-                p = self.pad
-                dx = dx[:, p:-p, p:-p, :]
-        return grads, dx
+    def weight_grad(self, cols: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        """dL/dW = patches^T dz, from a whole batch's patches and dL/dz (N, OH, OW, out)."""
+        k, c_out = self.W[..., 0].size, self.W.shape[-1]
+        return (cols.reshape(-1, k).T @ dz.reshape(-1, c_out)).reshape(self.W.shape)
+
+    def bias_grad(self, dz: np.ndarray) -> np.ndarray:
+        """dL/db: dz summed over the batch and the map. einsum adds the rows in the same
+        order as .sum(axis=0), with a fraction of its per-row cost for a few channels
+        (measured 3-4x)."""
+        return np.einsum("ij->j", dz.reshape(-1, self.W.shape[-1]))
+
+    def input_grad(self, dz: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """dL/dx for an input of `shape` (N, H, W, C), from dL/dz (N, OH, OW, out)."""
+        n, h, w, c = shape
+        p = self.pad
+        dz2 = dz.reshape(-1, self.W.shape[-1])
+        if self.scale is not None:
+            dz2 = dz2 * self.scale
+        dx = conv_input_grad(dz2, self.W, (n, h + 2 * p, w + 2 * p, c))
+        return dx[:, p:-p, p:-p, :] if p else dx
 
 
 def maxpool(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, tuple]:
@@ -109,16 +120,25 @@ def maxpool(x: np.ndarray, k: int = 2) -> tuple[np.ndarray, tuple]:
     return out, (x, out, k)
 
 
-def maxpool_backward(cache: tuple, dout: np.ndarray) -> np.ndarray:
+def maxpool_backward(cache: tuple, dout: np.ndarray, out: np.ndarray | None = None
+                     ) -> np.ndarray:
     """Each window's gradient to its first maximum only (as PyTorch does): windows over
-    blank paper tie, and sending it to every tied maximum would count it k*k times."""
-    x, out, k = cache
-    h2, w2 = out.shape[1:3]
-    dx = np.zeros_like(x, dtype=dout.dtype)
-    free = np.ones(out.shape, bool)  # windows whose maximum is not yet claimed
+    blank paper tie, and sending it to every tied maximum would count it k*k times.
+    Written into `out` when given (shaped like the pooled input)."""
+    x, pooled, k = cache
+    h2, w2 = pooled.shape[1:3]
+    if out is None:
+        dx = np.zeros_like(x, dtype=dout.dtype)
+    else:  # every place of every window is written below; only a ragged edge is not
+        dx = out
+        dx[:, h2 * k:] = 0
+        dx[:, :, w2 * k:] = 0
+    free = np.ones(pooled.shape, bool)  # windows whose maximum is not yet claimed
+    win = np.empty(pooled.shape, bool)
     for i in range(k):
         for j in range(k):
-            win = (x[:, i:h2 * k:k, j:w2 * k:k, :] == out) & free
-            free &= ~win
-            dx[:, i:h2 * k:k, j:w2 * k:k, :] = dout * win
+            np.equal(x[:, i:h2 * k:k, j:w2 * k:k, :], pooled, out=win)
+            win &= free
+            free ^= win  # win lies within free: this clears the windows just claimed
+            np.multiply(dout, win, out=dx[:, i:h2 * k:k, j:w2 * k:k, :])
     return dx

@@ -23,6 +23,9 @@ Grads = list[np.ndarray]
 
 class Model:
     family: ClassVar[str]
+    # Whether a training step splits its batch over threads (engine/parallel.py): worth it
+    # where most of the step is passes BLAS does not thread.
+    shares_batches: ClassVar[bool] = False
     name: str | None = None  # set by whoever loads it: the zoo puts the variant's name here
     meta: dict | None = None  # and its stored settings
 

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 from tqdm.auto import tqdm
 
+from engine import parallel
 from engine.augment import Augment, augment
 from engine.model import Model
 from engine.optim import OPTIMIZERS
@@ -89,11 +90,13 @@ def to_input(images: np.ndarray, dtype: str | np.dtype = "float32",
 
 
 def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, seed: int = 0,
-          progress: bool = True, desc: str = "train", cache: EpochCache | None = None
-          ) -> History:
+          progress: bool = True, desc: str = "train", cache: EpochCache | None = None,
+          threads: int | None = None) -> History:
     """Train `model` in place on uint8 `images` (N, 28, 28) with integer `labels`.
 
-    `cache`: prepared epochs shared with other runs (see `EpochCache`).
+    `cache`: prepared epochs shared with other runs (see `EpochCache`). `threads`: how many
+    threads share each batch of a model that splits its batches (`Model.shares_batches`;
+    default: every core, see engine/parallel.py); the weights come out the same.
     """
     if model.frozen:
         raise ValueError(f"{model!r} is frozen for inference (a loaded artifact's weights are "
@@ -113,8 +116,8 @@ def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, 
     # Converted batch by batch into one buffer: a whole epoch as floats is 188 MB
     # (float32) or 376 MB (float64) of memory traffic that a batch keeps in cache.
     buffer = np.empty((recipe.batch_size, *images.shape[1:]), recipe.dtype)
-    bar = tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False)
-    try:
+    with tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False) as bar, \
+            parallel.for_model(model, threads or parallel.default_threads()):
         for epoch, (epoch_images, y_all) in enumerate(
                 epochs(images, labels, recipe, seed, cache)):
             total_loss = 0.0
@@ -134,8 +137,6 @@ def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, 
                 bar.update(1)
             history.loss.append(total_loss / n)
             bar.set_postfix(epoch=epoch + 1, loss=f"{history.loss[-1]:.4f}")
-    finally:
-        bar.close()
     history.seconds = time.perf_counter() - start
     return history
 

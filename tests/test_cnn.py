@@ -29,9 +29,9 @@ def test_conv_matches_the_definition(c_in):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2, 7, 6, c_in))
     W, b = rng.normal(size=(3, 2, c_in, 4)), rng.normal(size=4)
-    assert np.allclose(Conv2D(W, b)(x)[0], direct_conv(x, W, b))
+    assert np.allclose(Conv2D(W, b)(x), direct_conv(x, W, b))
     padded = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-    assert np.allclose(Conv2D(W, b, pad=1)(x)[0], direct_conv(padded, W, b))
+    assert np.allclose(Conv2D(W, b, pad=1)(x), direct_conv(padded, W, b))
     assert im2col(x, 3, 2).shape == (2, 5, 5, 3, 2, c_in)
 
 
@@ -41,7 +41,7 @@ def test_conv_input_grad_is_the_adjoint(c_in):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(2, 6, 7, c_in))
     W = rng.normal(size=(3, 3, c_in, 5))
-    z, _ = Conv2D(W, np.zeros(5))(x)
+    z = Conv2D(W, np.zeros(5))(x)
     dz = rng.normal(size=z.shape)
     dx = conv_input_grad(dz.reshape(-1, 5), W, x.shape)
     assert np.isclose((z * dz).sum(), (x * dx).sum())
