@@ -29,6 +29,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from _common import emit, matmul_gflops, mnist, parser, sgemm_note, sgemm_rates, table
@@ -125,9 +126,10 @@ def cnn_layers(model: CNN, images: np.ndarray, peak: float) -> list[list[str]]:
                 else:
                     maxpool_backward(pooled, d, out=dzc[s])
             parallel.each(through_pool, shares)
-            conv.weight_grads(cols, dzc)
+            tasks = [partial(conv.weight_grad, cols, dzc), partial(conv.bias_grad, dzc)]
             if not first:
-                parallel.each(lambda k, s: conv.input_grad(dzc[s], a[s].shape), shares)
+                tasks += [partial(conv.input_grad, dzc[s], a[s].shape) for s in shares]
+            parallel.run(tasks)
 
         t_f = statistics.median(_seconds(forward) for _ in range(9))
         t_b = statistics.median(_seconds(backward) for _ in range(9))

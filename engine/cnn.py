@@ -171,8 +171,8 @@ class CNN(Model):
         row), with the work around the products cut down. Each patch matrix is one copy
         of a strided view whose rows come window place by window place: pooling is then
         a few maxima of contiguous blocks, and rows a ragged pool would drop are never
-        computed. A float layer's bias is added after the pooling, to a quarter of the
-        values (adding is monotone: the same maxima). One-channel maps are gathered by
+        computed. A layer's scale and bias are applied after the pooling, to a quarter of
+        the values (both are monotone: the same maxima). One-channel maps are gathered by
         indices made once (a strided copy of single values is slower)."""
         n = len(x)
         h, w = self._config.get("input", (28, 28))
@@ -189,14 +189,18 @@ class CNN(Model):
             else:
                 patches = _window_rows(a, k, q)
             z = patches.reshape(n * q * q * oh * ow, -1) @ conv.W.reshape(-1, c_out)
-            if conv.scale is not None:  # a scale may be any sign: folded before the maxima
+            # Scaling by s >= 0 and adding b are monotone in IEEE rounding too, so they
+            # commute with the maxima bit for bit: done after the pooling, on a quarter
+            # of the values. A negative scale would reverse the order: then before.
+            late = conv.scale is None or bool((conv.scale >= 0).all())
+            if not late:
                 fold_scale(z, conv.scale, conv.b)
             z = z.reshape(n, q * q, oh * ow, c_out)
             m = z[:, 0] if q == 1 else np.maximum(z[:, 0], z[:, 1])  # contiguous
             for place in range(2, q * q):
                 np.maximum(m, z[:, place], out=m)
-            if conv.scale is None:
-                m += conv.b
+            if late:
+                fold_scale(m, conv.scale, conv.b)
             a = np.maximum(m, 0, out=m).reshape(n, oh, ow, c_out)
             h, w = oh, ow
         a = a.reshape(n, -1)

@@ -7,9 +7,12 @@ instead (their passes and their products, with BLAS at one thread so the two kin
 threads do not fight over the cores) keeps every core busy: NumPy lets go of the GIL in
 its loops and in BLAS.
 
-Nothing here changes a bit of the result. An image's arithmetic is the same whichever
-thread does it, and what sums over the batch (the weight gradients) is computed on whole-
-batch matrices, split by output rows, each row summed in the order one thread would.
+The thread count changes no number. An image's arithmetic is the same whichever thread
+does it; what sums over the batch (weight and bias gradients) is one computation on
+whole-batch arrays; and BLAS runs at one thread at every count, because OpenBLAS may sum
+a product in another order on more threads. (A share's products have fewer rows than
+the batch's; on the zoo's shapes they come out bit for bit the same, which
+tests/test_parallel.py checks.)
 """
 
 from __future__ import annotations

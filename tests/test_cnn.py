@@ -146,9 +146,9 @@ ONE_IMAGE_CONFIGS = {
 @pytest.mark.parametrize("config", ONE_IMAGE_CONFIGS.values(), ids=ONE_IMAGE_CONFIGS.keys())
 def test_inference_path_equals_the_training_path(config, dtype):
     """Inference (one image or many) reorders the patch rows, pools contiguous blocks and
-    adds a float layer's bias after the maxima: the logits must still be the training
-    path's, bit for bit, float or quantised (a scale of either sign), on inked and on
-    blank images."""
+    applies a layer's bias (and a non-negative scale) after the maxima: the logits must
+    still be the training path's, bit for bit, float or quantised (scales as quantisation
+    makes them, and scales of either sign), on inked and on blank images."""
     model = CNN.init(config, 3, dtype)
     rng = np.random.default_rng(4)
     for p in model.parameters():
@@ -158,7 +158,8 @@ def test_inference_path_equals_the_training_path(config, dtype):
     images = rng.random((40, h, w)).astype(dtype)
     images[images < 0.6] = 0
     images[0] = 0
-    for m in (model, model_with_scales(model, rng)):
+    for m in (model, model_with_scales(model, rng, signed=False),
+              model_with_scales(model, rng, signed=True)):
         for x in images:
             one = m.forward(x[None])
             assert one.shape == (1, config.get("classes", 10))
@@ -169,10 +170,13 @@ def test_inference_path_equals_the_training_path(config, dtype):
         assert np.array_equal(m.forward(strided[None]), m.forward(images[1:2]))
 
 
-def model_with_scales(model: CNN, rng) -> CNN:
-    """The model with every convolution given a per-channel scale, some negative."""
+def model_with_scales(model: CNN, rng, signed: bool) -> CNN:
+    """The model with every convolution given a per-channel scale: positive or zero as
+    quantisation makes them, or (`signed`) some negative."""
     tensors = dict(model.state_dict())
     for i, conv in enumerate(model.convs):
-        tensors[f"conv.{i}.weight_scale"] = rng.normal(size=conv.W.shape[-1]).astype(
-            conv.W.dtype)
+        scale = rng.normal(size=conv.W.shape[-1])
+        if not signed:
+            scale = np.abs(scale) * (rng.random(scale.shape) > 0.1)  # some channels zero
+        tensors[f"conv.{i}.weight_scale"] = scale.astype(conv.W.dtype)
     return CNN.from_state_dict(model.config(), tensors)
