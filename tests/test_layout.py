@@ -101,3 +101,40 @@ def test_no_product_file_is_over_400_lines_or_cites_a_ticket(path):
     assert text.count("\n") <= 400, f"{path.name}: {text.count(chr(10))} lines"
     tickets = re.findall(r"#.*\b[Ii]ssues?\b.*|#.*\(#\d+\)", text)
     assert not tickets, f"{path.name} cites a ticket: {tickets[0]}"
+
+
+# Imported only by `python -m zoo.export`, which says to `pip install onnx` (the Space
+# never exports): in requirements-dev.txt, not requirements.txt.
+OPTIONAL = {"onnx"}
+
+
+def _name(requirement: str) -> str:
+    return re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.\-]+", requirement)[0]).lower()
+
+
+def test_every_import_of_the_product_is_installed_by_requirements_txt():
+    """A third-party module the product imports comes with requirements.txt: pinned there
+    or required by something pinned there (a Space installs exactly that file)."""
+    import sys
+    from importlib.metadata import PackageNotFoundError, packages_distributions, requires
+
+    pinned = [_name(line) for line in (ROOT / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith(("#", "-"))]
+    closure, todo = set(), list(pinned)
+    while todo:
+        name = todo.pop()
+        if name not in closure:
+            closure.add(name)
+            try:
+                todo += [_name(r) for r in requires(name) or [] if "extra ==" not in r]
+            except PackageNotFoundError:  # required on another platform only
+                pass
+    sources = {**{m: (p, m) for m, p in MODULES.items()}, "app": (ROOT / "app.py", "app"),
+               "train": (ROOT / "train.py", "train")}
+    dists = packages_distributions()
+    for module, (path, name) in sources.items():
+        for root in {n.split(".")[0] for n in imports(path, name)} - set(PACKAGES) - OPTIONAL:
+            if root in sys.stdlib_module_names or root in ("app", "train", "__future__"):
+                continue
+            assert {_name(d) for d in dists.get(root, [root])} & closure, \
+                f"{module} imports {root}, which requirements.txt does not install"
