@@ -26,6 +26,9 @@ pytestmark = requires_mnist
 # rename onto a file named NAME (AT="NAME:n").
 WRAPPER = """
 import collections, os, runpy, shutil, signal, sys
+# As a terminal's python has it, even when this test runs in a background job (whose
+# shell starts it with SIGINT ignored, and children inherit that).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 mode, out = os.environ["MODE"], os.environ["OUT"]
 target, _, nth = os.environ.get("AT", ":0").partition(":")
 real, count, seen = os.replace, 0, collections.Counter()

@@ -138,8 +138,18 @@ def cut_short(k, how):
     return replace
 
 
+@pytest.fixture
+def sigint_raises():
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal, even when the tests run in a
+    background job (started with SIGINT ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("how", HOW)
-def test_an_interrupt_at_any_rename_keeps_every_variant(zoos, tmp_path, monkeypatch, how):
+def test_an_interrupt_at_any_rename_keeps_every_variant(zoos, tmp_path, monkeypatch, how,
+                                                        sigint_raises):
     """The folder is whole as soon as the run stops, before any other run opens it: new
     once the journal is written (old files moved aside or not), old before."""
     base, before, after, renames = zoos
