@@ -29,7 +29,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from functools import partial
 
 import numpy as np
 from _common import emit, matmul_gflops, mnist, parser, sgemm_note, sgemm_rates, table
@@ -38,8 +37,7 @@ from threadpoolctl import threadpool_limits
 
 import zoo
 from engine import parallel
-from engine.cnn import CNN, CONV_DEFAULTS
-from engine.conv import maxpool, maxpool_backward
+from engine.cnn import CNN, CONV_DEFAULTS, layer_backward, layer_forward
 from engine.mlp import MLP
 from engine.model import Model
 from engine.optim import Adam
@@ -102,34 +100,18 @@ def cnn_layers(model: CNN, images: np.ndarray, peak: float) -> list[list[str]]:
     for i, (conv, spec) in enumerate(zip(model.convs, model.config()["conv"])):
         pool = int({**CONV_DEFAULTS, **spec}["pool"])
         cols = np.empty(conv.patches_shape(a.shape), a.dtype)
-        kept: list = [None] * len(shares)
 
-        def forward(a=a, conv=conv, pool=pool, cols=cols, kept=kept):
-            def share(k, s):
-                z = conv(a[s], cols=cols[s])
-                z, pooled = maxpool(z, pool) if pool > 1 else (z, None)
-                kept[k] = (np.maximum(z, 0), pooled)
-            parallel.each(share, shares)
-            return np.concatenate([out for out, _ in kept])
+        def forward(a=a, conv=conv, pool=pool, cols=cols):
+            return parallel.each(lambda k, s: layer_forward(conv, pool, a[s], cols[s]), shares)
 
-        out = forward()
+        outs = forward()
+        out = np.concatenate([o for o, _ in outs])
+        kept = [layer for _, layer in outs]
         dz = np.random.default_rng(i).standard_normal(out.shape).astype(out.dtype)
 
         def backward(a=a, conv=conv, cols=cols, kept=kept, dz=dz, first=i == 0):
-            dzc = np.empty((*cols.shape[:3], conv.W.shape[-1]), dz.dtype)
-
-            def through_pool(k, s):
-                act, pooled = kept[k]
-                d = dz[s] * (act > 0)
-                if pooled is None:
-                    dzc[s] = d
-                else:
-                    maxpool_backward(pooled, d, out=dzc[s])
-            parallel.each(through_pool, shares)
-            tasks = [partial(conv.weight_grad, cols, dzc), partial(conv.bias_grad, dzc)]
-            if not first:
-                tasks += [partial(conv.input_grad, dzc[s], a[s].shape) for s in shares]
-            parallel.run(tasks)
+            layer_backward(conv, cols, kept, [dz[s] for s in shares], shares, True,
+                           None if first else [a[s].shape for s in shares])
 
         t_f = statistics.median(_seconds(forward) for _ in range(9))
         t_b = statistics.median(_seconds(backward) for _ in range(9))

@@ -150,10 +150,8 @@ class CNN(Model):
             """One share of the images through every convolution (engine/parallel.py)."""
             a, kept = images[s], []
             for conv, pool, patches in zip(self.convs, self._pools, cols):
-                z = conv(a, cols=patches[s])
-                z, pool_cache = maxpool(z, pool) if pool > 1 else (z, None)
-                a = np.maximum(z, 0)  # the pooled map stays intact for the pool's backward
-                kept.append((pool_cache, a))
+                a, layer = layer_forward(conv, pool, a, patches[s])
+                kept.append(layer)
             features[s] = a
             stacks[k] = kept
 
@@ -234,30 +232,48 @@ class CNN(Model):
         douts = [dz[s] for s in shares]  # each share's gradient at its stack's current layer
         h, w = self._config.get("input", (28, 28))
         for i in range(len(self.convs) - 1, -1, -1):
-            conv = self.convs[i]
-            dzc = np.empty((*cols[i].shape[:3], conv.W.shape[-1]), dz.dtype)
-
-            def through_pool(k: int, s: slice, i: int = i, dzc: np.ndarray = dzc,
-                             douts: list = douts) -> None:
-                pool_cache, a = stacks[k][i]
-                d = douts[k] * (a > 0)
-                if pool_cache is None:
-                    dzc[s] = d
-                else:
-                    maxpool_backward(pool_cache, d, out=dzc[s])
-
-            parallel.each(through_pool, shares)
-            # The weight and bias gradients and each share's input gradient all read dzc
-            # alone: one set of tasks, so a thread that finishes early takes the next.
-            tasks = [partial(conv.weight_grad, cols[i], dzc),
-                     partial(conv.bias_grad, dzc)] if params else []
-            if i or inputs:
-                tasks += [partial(conv.input_grad, dzc[s], stacks[k][i - 1][1].shape if i
-                                  else (s.stop - s.start, h, w, 1))
-                          for k, s in enumerate(shares)]
-            results = parallel.run(tasks)
-            if params:
-                grads += [results.pop(1), results.pop(0)]
-            douts = results
+            in_shapes = [stacks[k][i - 1][1].shape if i else (s.stop - s.start, h, w, 1)
+                         for k, s in enumerate(shares)] if i or inputs else None
+            g, douts = layer_backward(self.convs[i], cols[i], [kept[i] for kept in stacks],
+                                      douts, shares, params, in_shapes)
+            grads += g
         grads.reverse()
         return grads, np.concatenate(douts).reshape(len(dz), -1) if inputs else None
+
+
+def layer_forward(conv: Conv2D, pool: int, a: np.ndarray, cols: np.ndarray
+                  ) -> tuple[np.ndarray, tuple]:
+    """A share of images through one conv -> max-pool -> ReLU layer, its patches gathered
+    into `cols`: the layer's output, and what its backward pass needs."""
+    z = conv(a, cols=cols)
+    z, pool_cache = maxpool(z, pool) if pool > 1 else (z, None)
+    a = np.maximum(z, 0)  # the pooled map stays intact for the pool's backward
+    return a, (pool_cache, a)
+
+
+def layer_backward(conv: Conv2D, cols: np.ndarray, kept: list[tuple], douts: list[np.ndarray],
+                   shares: list[slice], params: bool, in_shapes: list[tuple] | None
+                   ) -> tuple[Grads, list[np.ndarray] | None]:
+    """One layer's backward pass over the whole batch, its shares on the threads: from each
+    share's dL/d(output) and what `layer_forward` kept, [dL/db, dL/dW] (when `params`) and
+    each share's dL/d(input) (for inputs of `in_shapes`, when given)."""
+    dzc = np.empty((*cols.shape[:3], conv.W.shape[-1]), douts[0].dtype)
+
+    def through_pool(k: int, s: slice) -> None:
+        pool_cache, a = kept[k]
+        d = douts[k] * (a > 0)
+        if pool_cache is None:
+            dzc[s] = d
+        else:
+            maxpool_backward(pool_cache, d, out=dzc[s])
+
+    parallel.each(through_pool, shares)
+    # The weight and bias gradients and each share's input gradient all read dzc alone:
+    # one set of tasks, so a thread that finishes early takes the next.
+    tasks = [partial(conv.weight_grad, cols, dzc), partial(conv.bias_grad, dzc)] if params \
+        else []
+    if in_shapes is not None:
+        tasks += [partial(conv.input_grad, dzc[s], shape) for s, shape in zip(shares, in_shapes)]
+    results = parallel.run(tasks)
+    grads = [results.pop(1), results.pop(0)] if params else []
+    return grads, results if in_shapes is not None else None
