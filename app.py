@@ -55,17 +55,20 @@ if gr.NO_RELOAD:  # one-time set-up: `gradio app.py` reloads the UI, not this
     MODELS = Workers(PREDICTOR, _n) if _n and PREDICTOR.manifest["variants"] else PREDICTOR
 
 ENTRIES = {e["name"]: e for e in PREDICTOR.entries}
+ENSEMBLES = PREDICTOR.ensembles  # rows like a variant's: the zoo votes
+ROWS = {**ENTRIES, **ENSEMBLES}
 
 
 def _default_selection() -> list[str]:
-    """The most accurate float variant of each family (the best first), plus one MLP
-    width in float64, int8 and int4 to show what precision costs."""
+    """The most accurate float variant of each family (the best first), the zoo's
+    ensembles, plus one MLP width in float64, int8 and int4 to show what precision costs."""
     floats = [e for e in ENTRIES.values() if e["precision"] in ("float32", "float64")]
     best = {}
     for e in sorted(floats, key=lambda e: (-e["test_accuracy"], e["bytes"])):
         best.setdefault(family_of(e), e["name"])
-    names = [*best.values(), *(f"mlp-h128-{p}" for p in ("float64", "int8", "int4"))]
-    return list(dict.fromkeys(n for n in names if n in ENTRIES)) or list(ENTRIES)[:4]
+    names = [*best.values(), *ENSEMBLES,
+             *(f"mlp-h128-{p}" for p in ("float64", "int8", "int4"))]
+    return list(dict.fromkeys(n for n in names if n in ROWS)) or list(ENTRIES)[:4]
 
 
 DEFAULT = _default_selection()
@@ -112,12 +115,12 @@ def show(drawing, variants: list[str] | None, explain: bool = True) -> tuple:
     # Each name once, at most the zoo's worth: the table has a row per name, and the page's
     # events take any client's list.
     names = [variants] if isinstance(variants, str) else variants or []
-    selected = list(dict.fromkeys(n for n in names if isinstance(n, str)))[:len(ENTRIES)]
+    selected = list(dict.fromkeys(n for n in names if isinstance(n, str)))[:len(ROWS)]
     if not selected:  # nothing to run
         result = Prediction("none", "Pick a variant to compare.", np.zeros((28, 28)))
     else:
         result = _predict(drawing, selected, explain=explain)
-    return (answers.headline(result, selected), answers.table(result, selected, ENTRIES),
+    return (answers.headline(result, selected), answers.table(result, selected, ROWS),
             _why(result) if explain else gr.skip())
 
 
@@ -170,7 +173,14 @@ def _why(result: Prediction) -> str:
 
 def _choice_label(e: dict) -> str:
     flag = " · experimental" if e.get("experimental") else ""
-    return f"{e['name']} · {100 * e['test_accuracy']:.2f}% · {kib(e['bytes'], 1)} KiB{flag}"
+    votes = f" · the zoo votes ({len(e['members'])})" if "members" in e else ""
+    return (f"{e['name']} · {100 * e['test_accuracy']:.2f}% · {kib(e['bytes'], 1)} KiB"
+            f"{votes}{flag}")
+
+
+def _choice_label_pairs() -> list[tuple[str, str]]:
+    """The dropdown's (label, name) pairs: the ensembles first, then every variant."""
+    return [(_choice_label(e), n) for n, e in {**ENSEMBLES, **ENTRIES}.items()]
 
 
 def _zoo_table() -> pd.DataFrame:
@@ -255,7 +265,7 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
             table = gr.HTML(first_table, elem_id="answers")
             # A dropdown of names: compact on a phone whatever the zoo's size.
             variants = gr.Dropdown(
-                choices=[(_choice_label(e), n) for n, e in ENTRIES.items()],
+                choices=_choice_label_pairs(),
                 value=DEFAULT, multiselect=True, label="Variants to compare",
                 elem_id="variants")
     with gr.Accordion("Why this answer?", open=False) as why_box:
@@ -263,7 +273,7 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
     why_open = gr.State(False)
 
     with gr.Accordion("The whole zoo", open=False, visible=bool(ENTRIES)) as whole_zoo:
-        gr.Plot(frontier_chart(list(ENTRIES.values())), show_label=False, elem_id="zoo-chart")
+        gr.Plot(frontier_chart(list(ROWS.values())), show_label=False, elem_id="zoo-chart")
         gr.Dataframe(_zoo_table(), interactive=False, wrap=True)
     with gr.Accordion("The /predict API", open=False):
         gr.Markdown(API_EXAMPLE + "See docs/app.md for the answer's fields.")

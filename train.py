@@ -5,12 +5,14 @@
     python train.py --quick                 # a smoke run of seconds, into models-quick/
     python train.py --push --repo you/digit-zoo   # train, then publish in one commit
     python train.py --push-only --repo you/digit-zoo  # publish models/ as it is
+    python train.py --ensembles             # measure the registered ensembles, train nothing
 
 Each architecture is trained once in float; its other precisions are encoded from those
 weights, written, read back from disk and evaluated on the 10,000 MNIST test images, so
 the manifest's accuracy is the accuracy of the files that ship. An architecture's files are
 staged and swapped in together with the manifest (zoo.writer), so a run killed at any
-moment leaves every variant the manifest lists intact.
+moment leaves every variant the manifest lists intact. Then each registered ensemble whose
+members are all in the zoo is measured from those files (zoo.voting).
 """
 
 from __future__ import annotations
@@ -36,8 +38,16 @@ from zoo import hub  # its client (huggingface_hub) loads only when a run publis
 from zoo.artifacts import load_variant
 from zoo.detector import VARIANT, manifest_section, train_detector
 from zoo.hub import HubError
-from zoo.manifest import TRAINING, detector_entry, manifest_top, variant_entry
-from zoo.report import results_table
+from zoo.manifest import (
+    ENSEMBLES,
+    TRAINING,
+    detector_entry,
+    ensemble_entry,
+    manifest_top,
+    variant_entry,
+)
+from zoo.report import results
+from zoo.voting import average
 from zoo.writer import ZooWriteError, ZooWriter
 
 ROOT = Path(__file__).resolve().parent
@@ -81,6 +91,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--detector", action="store_true",
                    help="train only the not-a-digit detector (a full run, without "
                         "--variants, trains it after the variants)")
+    p.add_argument("--ensembles", action="store_true",
+                   help="train nothing: measure the registered ensembles on the variants "
+                        "already in --out (e.g. after adding one); every run that trains "
+                        "variants measures them too")
     p.add_argument("--list", action="store_true", help="list the matching variants and exit")
     p.add_argument("--epoch-cache-mb", type=int, default=1500, metavar="MB",
                    help="memory for prepared (shuffled, augmented) epochs that later "
@@ -108,6 +122,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.detector and (args.derive_only or args.push_only or args.variants != "*"):
         p.error("--detector trains the detector alone; drop --variants, --derive-only and "
                 "--push-only")
+    if args.ensembles and (args.detector or args.derive_only or args.push_only or args.epochs
+                           or args.seed is not None or args.variants != "*"):
+        p.error("--ensembles trains nothing; drop --variants, --epochs, --seed, --detector, "
+                "--derive-only and --push-only")
     if args.derive_only and (args.epochs or args.seed is not None or args.quick):
         p.error("--derive-only trains no float parent (it only fine-tunes int4/int2 from the "
                 "saved ones); it cannot take --epochs, --seed or --quick")
@@ -183,7 +201,9 @@ def quantisation_aware(v, parent, run: Run, images: np.ndarray, labels: np.ndarr
     if run.quick:
         recipe = recipe.with_(epochs=1)
     ptq_correct = evaluate(v.convert(parent), x_test, y_test)
-    child = parent.copy()
+    # Fine-tuned as it ships: a CNN's batch normalisation folded in, so the rounding in
+    # the loop is the rounding of the stored weights.
+    child = parent.folded().copy()
     seed = v.architecture.seed if run.seed is None else run.seed
     history = train(child, images, labels, recipe, seed, progress=run.progress,
                     cache=run.epoch_cache, desc=f"{v.name} (QAT)")
@@ -250,6 +270,44 @@ def train_zoo(run: Run, writer: ZooWriter) -> dict:
         # the architectures finished so far, and never half of one.
         manifest = writer.commit(entries, **manifest_top(n_test))
     return manifest
+
+
+def measure_ensembles(run: Run, writer: ZooWriter) -> dict:
+    """Measure every registered ensemble whose members are all in the zoo, from their files
+    as written, into `writer`; return the manifest written."""
+    variants = writer.manifest["variants"]
+    ready = [e for e in zoo.ensembles() if all(m in variants for m in e.members)]
+    for e in zoo.ensembles():
+        if e not in ready:
+            missing = ", ".join(m for m in e.members if m not in variants)
+            print(f"ensemble {e.name}: not measured, {run.out} lacks {missing}")
+    if not ready:
+        return writer.manifest
+    mnist = load_mnist(run.data, progress=False)
+    x_cal, y_cal = (mnist.train_images[-CALIBRATION_IMAGES:],
+                    mnist.train_labels[-CALIBRATION_IMAGES:])
+    x_test, y_test = mnist.test_images, mnist.test_labels
+    probs = {}  # each member's calibrated probabilities, computed once for every ensemble
+    for name in dict.fromkeys(m for e in ready for m in e.members):
+        model = load_variant(run.out, name, variants[name]["files"])
+        t = variants[name].get("temperature", 1.0)
+        probs[name] = [calibrated(logits(model, to_input(x, model.dtype)), t)
+                       for x in (x_cal, x_test)]
+    measured = {}
+    for e in ready:
+        p_cal, p_test = (average([probs[m][i] for m in e.members]) for i in (0, 1))
+        correct = int((p_test.argmax(axis=1) == y_test).sum())
+        measured[e.name] = ensemble_entry(
+            e, variants, test_correct=correct, test_images=len(y_test),
+            validation_correct=int((p_cal.argmax(axis=1) == y_cal).sum()),
+            validation_images=len(y_cal),
+            ece_test=expected_calibration_error(p_test, y_test),
+            date=dt.date.today().isoformat())
+        print(f"  ensemble {e.name:<15} {100 * correct / len(y_test):6.2f}%  "
+              f"{measured[e.name]['bytes'] / 1024:9.2f} KiB  ({' + '.join(e.members)})")
+    # Ensembles registered elsewhere (a plugin not loaded now) keep their figures while
+    # their members stay as they were measured; the writer drops them otherwise.
+    return writer.commit({}, ensembles={**writer.manifest.get(ENSEMBLES, {}), **measured})
 
 
 def train_not_a_digit(run: Run, writer: ZooWriter) -> dict:
@@ -351,12 +409,15 @@ def main(argv: list[str] | None = None) -> int:
         if not args.push_only:
             with open_out(run.out) as writer:
                 if not args.detector:
-                    manifest = train_zoo(run, writer)
-                if args.detector or (run.variants == "*" and not run.derive_only):
+                    if not args.ensembles:
+                        manifest = train_zoo(run, writer)
+                    manifest = measure_ensembles(run, writer)
+                if args.detector or (run.variants == "*" and not run.derive_only
+                                     and not args.ensembles):
                     manifest = train_not_a_digit(run, writer)
             if manifest["variants"]:
                 print()
-                print(results_table(manifest))
+                print(results(manifest))
         if publishing:
             return publish(args, run.out)
     except (MNISTError, TrainingDivergedError, FileNotFoundError, ValueError,

@@ -5,7 +5,13 @@ quarter the size. Tensors are named `conv.<i>.*` and `dense.<j>.*`; the last den
 is the classifier.
 
 config: {"input": [28, 28], "conv": [{"channels": 32, "kernel": 5, "pad": 0, "pool": 2},
-...], "dense": [128], "classes": 10}
+...], "dense": [128], "classes": 10, "batchnorm": false}
+
+With "batchnorm", a model made by `init` trains with batch normalisation between each
+convolution and its pooling (engine/batchnorm.py; its γ and β are parameters, its running
+statistics state); `folded()` is the same network with the normalisation folded into the
+convolutions, which is what every precision stores and what a loaded model is. Tensors
+`conv.<i>.bn_{scale,shift,mean,var}` appear in `state_dict` only while it is unfolded.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from functools import partial
 import numpy as np
 
 from engine import parallel
+from engine.batchnorm import BatchNorm
 from engine.conv import Conv2D, maxpool, maxpool_backward, zero_padded
 from engine.mlp import Dense
 from engine.model import Grads, Model, fold_scale
@@ -43,11 +50,20 @@ class CNN(Model):
     family = "cnn"
     shares_batches = True
 
-    def __init__(self, config: dict, convs: list[Conv2D], dense: list[Dense]):
+    def __init__(self, config: dict, convs: list[Conv2D], dense: list[Dense],
+                 norms: list[BatchNorm] | None = None):
         self._config = config
-        self.convs, self.dense = convs, dense
+        self.convs, self.dense, self.norms = convs, dense, norms
         self._pools = [c["pool"] for c in _convs(config)]
         self._indices: dict[tuple, np.ndarray] = {}  # the one-image path's gathers
+
+    @classmethod
+    def init(cls, config: dict, seed: int | np.random.Generator = 0,
+             dtype: str | np.dtype = "float32") -> CNN:
+        model = super().init(config, seed, dtype)
+        if config.get("batchnorm"):
+            model.norms = [BatchNorm.fresh(c.W.shape[-1], dtype) for c in model.convs]
+        return model
 
     @classmethod
     def _conv_shapes(cls, config: dict) -> tuple[dict[str, tuple[int, ...]], tuple[int, ...]]:
@@ -87,13 +103,19 @@ class CNN(Model):
         n_dense = len(config.get("dense", [])) + 1
         dense = [Dense(tensors[f"dense.{j}.weight"], tensors[f"dense.{j}.bias"],
                        tensors.get(f"dense.{j}.weight_scale")) for j in range(n_dense)]
-        return cls(config, convs, dense)
+        norms = None
+        if config.get("batchnorm") and "conv.0.bn_scale" in tensors:  # not yet folded
+            norms = [BatchNorm(*(tensors[f"conv.{i}.bn_{k}"]
+                                 for k in ("scale", "shift", "mean", "var")))
+                     for i in range(len(convs))]
+        return cls(config, convs, dense, norms)
 
     @classmethod
     def describe_shape(cls, config: dict) -> str:
         parts = [f"c{c['kernel']}x{c['channels']}" + (f"p{c['pool']}" if c["pool"] > 1 else "")
                  for c in _convs(config)]
-        return "-".join(parts + [f"d{d}" for d in config.get("dense", [])])
+        bn = "+bn" if config.get("batchnorm") else ""
+        return "-".join(parts + [f"d{d}" for d in config.get("dense", [])]) + bn
 
     def config(self) -> dict:
         return self._config
@@ -105,10 +127,32 @@ class CNN(Model):
                 out[f"{prefix}.{i}.weight"], out[f"{prefix}.{i}.bias"] = layer.W, layer.b
                 if layer.scale is not None:
                     out[f"{prefix}.{i}.weight_scale"] = layer.scale
+        for i, norm in enumerate(self.norms or []):
+            for k in ("scale", "shift", "mean", "var"):
+                out[f"conv.{i}.bn_{k}"] = getattr(norm, k)
         return out
 
     def parameters(self) -> list[np.ndarray]:
-        return [p for layer in (*self.convs, *self.dense) for p in (layer.W, layer.b)]
+        return [p for layer in (*self.convs, *self.dense) for p in (layer.W, layer.b)] + \
+            [p for norm in (self.norms or []) for p in (norm.scale, norm.shift)]
+
+    def folded(self) -> CNN:
+        """The network as it runs at inference: batch normalisation, if any, folded into
+        the convolutions (a new model; this one when there is nothing to fold)."""
+        if not self.norms:
+            return self
+        tensors = {k: v for k, v in self.state_dict().items() if "bn_" not in k}
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            tensors[f"conv.{i}.weight"], tensors[f"conv.{i}.bias"] = norm.fold(conv.W, conv.b)
+        out = type(self).from_state_dict(self._config, tensors)
+        out.name, out.meta = self.name, self.meta
+        return out
+
+    def input_gradient(self, x: np.ndarray, target: np.ndarray | int | None = None
+                       ) -> np.ndarray:
+        if self.norms:  # the running statistics, as inference uses them, not the batch's
+            return self.folded().input_gradient(x, target)
+        return super().input_gradient(x, target)
 
     @property
     def classifier(self) -> str:
@@ -121,6 +165,8 @@ class CNN(Model):
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Logits, CHUNK images at a time; inside `engine.parallel.splitting` the chunks are
         shared among the threads (each image's numbers are the same either way)."""
+        if self.norms:
+            return self.folded().forward(x)
         x = np.asarray(x, dtype=self.dtype)
         if len(x) <= CHUNK:
             return self._infer(x)
@@ -133,7 +179,9 @@ class CNN(Model):
 
     def _forward(self, x: np.ndarray, keep: bool):
         if not keep:
-            return self._infer(x), None
+            return self.folded()._infer(x), None
+        if self.norms:
+            return self._forward_normed(x)
         n = len(x)
         h, w = self._config.get("input", (28, 28))
         images = x.reshape(n, h, w, 1)
@@ -156,13 +204,48 @@ class CNN(Model):
             stacks[k] = kept
 
         parallel.each(stack, shares)
-        a = features.reshape(n, -1)
+        logits, acts = self._dense_forward(features)
+        return logits, (shares, cols, stacks, features.shape, acts)
+
+    def _dense_forward(self, features: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        a = features.reshape(len(features), -1)
         acts = [a]
         for layer in self.dense[:-1]:
             a = layer(a)
             np.maximum(a, 0, out=a)
             acts.append(a)
-        return self.dense[-1](a), (shares, cols, stacks, features.shape, acts)
+        return self.dense[-1](a), acts
+
+    def _forward_normed(self, x: np.ndarray):
+        """The training pass with batch normalisation: layer by layer, each convolution
+        on the threads' shares, the batch's statistics over all of them at once, then
+        normalisation, pooling and ReLU on the shares again."""
+        n = len(x)
+        h, w = self._config.get("input", (28, 28))
+        a = x.reshape(n, h, w, 1)
+        shares = parallel.shares(n)
+        cols, layers = [], []
+        for conv, pool, norm in zip(self.convs, self._pools, self.norms):
+            patches = np.empty(conv.patches_shape(a.shape), x.dtype)
+            _, oh, ow = patches.shape[:3]
+            z = np.empty((n, oh, ow, conv.W.shape[-1]), x.dtype)
+            parallel.each(partial(_convolve, conv, a, patches, z), shares)
+            inv = norm.standardise(z)  # z is x̂ from here on
+            out = np.empty((n, oh // pool, ow // pool, z.shape[-1]), x.dtype)
+            kept: list = [None] * len(shares)
+
+            def finish(k: int, s: slice, z=z, out=out, kept=kept, norm=norm, pool=pool) -> None:
+                y = norm.affine(z[s])
+                y, pool_cache = maxpool(y, pool) if pool > 1 else (y, None)
+                np.maximum(y, 0, out=out[s])
+                kept[k] = (pool_cache, out[s])
+
+            parallel.each(finish, shares)
+            cols.append(patches)
+            layers.append((z, inv, kept))
+            a = out
+        logits, acts = self._dense_forward(a)
+        return logits, (shares, cols, layers, a.shape, acts)
 
     def _infer(self, x: np.ndarray) -> np.ndarray:
         """Logits for inference, equal to the training path's (the same products, row by
@@ -231,14 +314,24 @@ class CNN(Model):
         dz = dz.reshape(spatial)
         douts = [dz[s] for s in shares]  # each share's gradient at its stack's current layer
         h, w = self._config.get("input", (28, 28))
+        normed = []  # dL/dγ, dL/dβ of each batch-normalised layer, last layer first
         for i in range(len(self.convs) - 1, -1, -1):
-            in_shapes = [stacks[k][i - 1][1].shape if i else (s.stop - s.start, h, w, 1)
-                         for k, s in enumerate(shares)] if i or inputs else None
-            g, douts = layer_backward(self.convs[i], cols[i], [kept[i] for kept in stacks],
-                                      douts, shares, params, in_shapes)
+            if self.norms:
+                z, inv, kept = stacks[i]
+                in_shapes = [stacks[i - 1][2][k][1].shape if i else (s.stop - s.start, h, w, 1)
+                             for k, s in enumerate(shares)] if i or inputs else None
+                g, douts, bn = normed_backward(self.convs[i], self.norms[i], cols[i], z, inv,
+                                               kept, douts, shares, params, in_shapes)
+                normed += bn
+            else:
+                in_shapes = [stacks[k][i - 1][1].shape if i else (s.stop - s.start, h, w, 1)
+                             for k, s in enumerate(shares)] if i or inputs else None
+                g, douts = layer_backward(self.convs[i], cols[i], [kept[i] for kept in stacks],
+                                          douts, shares, params, in_shapes)
             grads += g
         grads.reverse()
-        return grads, np.concatenate(douts).reshape(len(dz), -1) if inputs else None
+        normed.reverse()  # in parameters() order: γ, β of the first layer first
+        return grads + normed, np.concatenate(douts).reshape(len(dz), -1) if inputs else None
 
 
 def layer_forward(conv: Conv2D, pool: int, a: np.ndarray, cols: np.ndarray
@@ -251,13 +344,41 @@ def layer_forward(conv: Conv2D, pool: int, a: np.ndarray, cols: np.ndarray
     return a, (pool_cache, a)
 
 
+def _convolve(conv: Conv2D, a: np.ndarray, cols: np.ndarray, z: np.ndarray, _: int,
+              s: slice) -> None:
+    z[s] = conv(a[s], cols=cols[s])
+
+
 def layer_backward(conv: Conv2D, cols: np.ndarray, kept: list[tuple], douts: list[np.ndarray],
                    shares: list[slice], params: bool, in_shapes: list[tuple] | None
                    ) -> tuple[Grads, list[np.ndarray] | None]:
     """One layer's backward pass over the whole batch, its shares on the threads: from each
     share's dL/d(output) and what `layer_forward` kept, [dL/db, dL/dW] (when `params`) and
     each share's dL/d(input) (for inputs of `in_shapes`, when given)."""
-    dzc = np.empty((*cols.shape[:3], conv.W.shape[-1]), douts[0].dtype)
+    dzc = _through_pool(kept, douts, shares, (*cols.shape[:3], conv.W.shape[-1]))
+    return _conv_grads(conv, cols, dzc, shares, params, in_shapes)
+
+
+def normed_backward(conv: Conv2D, norm: BatchNorm, cols: np.ndarray, xhat: np.ndarray,
+                    inv: np.ndarray, kept: list[tuple], douts: list[np.ndarray],
+                    shares: list[slice], params: bool, in_shapes: list[tuple] | None
+                    ) -> tuple[Grads, list[np.ndarray] | None, Grads]:
+    """`layer_backward` for a batch-normalised layer, and [dL/dβ, dL/dγ] (when `params`).
+    The normalisation's sums run over the whole batch at once, between the shares'
+    passes."""
+    dy = _through_pool(kept, douts, shares, xhat.shape)
+    dscale, dshift = norm.param_grads(dy, xhat)
+    count = xhat.size // xhat.shape[-1]
+    parallel.each(lambda _, s: norm.input_grad(dy[s], xhat[s], inv, dscale, dshift, count,
+                                               out=dy[s]), shares)
+    grads, dins = _conv_grads(conv, cols, dy, shares, params, in_shapes)
+    return grads, dins, [dshift, dscale] if params else []
+
+
+def _through_pool(kept: list[tuple], douts: list[np.ndarray], shares: list[slice],
+                  shape: tuple[int, ...]) -> np.ndarray:
+    """dL/d(pre-pooling map), whole batch, from each share's dL/d(layer output)."""
+    dzc = np.empty(shape, douts[0].dtype)
 
     def through_pool(k: int, s: slice) -> None:
         pool_cache, a = kept[k]
@@ -268,6 +389,12 @@ def layer_backward(conv: Conv2D, cols: np.ndarray, kept: list[tuple], douts: lis
             maxpool_backward(pool_cache, d, out=dzc[s])
 
     parallel.each(through_pool, shares)
+    return dzc
+
+
+def _conv_grads(conv: Conv2D, cols: np.ndarray, dzc: np.ndarray, shares: list[slice],
+                params: bool, in_shapes: list[tuple] | None
+                ) -> tuple[Grads, list[np.ndarray] | None]:
     # The weight and bias gradients and each share's input gradient all read dzc alone:
     # one set of tasks, so a thread that finishes early takes the next.
     tasks = [partial(conv.weight_grad, cols, dzc), partial(conv.bias_grad, dzc)] if params \

@@ -126,6 +126,11 @@ class Model:
         twin.name, twin.meta = self.name, self.meta
         return twin
 
+    def folded(self) -> Model:
+        """The model as it runs and ships: what serves training only (a CNN's batch
+        normalisation) folded into the weights. Precisions store this form."""
+        return self
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self._forward(np.asarray(x, dtype=self.dtype), keep=False)[0]
 

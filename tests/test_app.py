@@ -89,6 +89,23 @@ def test_the_default_selection_leads_with_the_best_cnn():
     assert set(table["family"]) == {"mlp", "cnn"}
 
 
+def test_the_zoo_votes_is_offered_and_answers_as_a_row():
+    import app
+
+    assert app.ENSEMBLES and set(app.ENSEMBLES) <= set(app.DEFAULT)
+    name, e = next(iter(app.ENSEMBLES.items()))
+    labels = dict((v, k) for k, v in app._choice_label_pairs())
+    assert f"the zoo votes ({len(e['members'])})" in labels[name]
+    headline, table, _ = app.show(SEVEN, [name, *e["members"]], explain=False)
+    assert ">7<" in headline  # the first selected row, the ensemble, leads
+    assert f"<code>{name}</code>" in table and "the zoo votes: 3" in table
+    assert f"{e['bytes'] / 1024:,.1f} KiB" in table
+    result = app.predict(SEVEN, [name, *e["members"]])
+    assert result["status"] == "ok" and result["top"][name] == 7
+    assert np.allclose(result["calibrated"][name],
+                       np.mean([result["calibrated"][m] for m in e["members"]], axis=0))
+
+
 def test_blank_canvas_gets_a_hint_and_default_variants(app_url, tmp_path):
     result = call(app_url, np.full((280, 280), 255, np.uint8), [], tmp_path)
     assert result["status"] == "blank" and result["probabilities"] == {}
@@ -253,7 +270,8 @@ def test_variant_lists_are_validated_at_the_edge():
     assert list(one.probabilities) == ["mlp-h32-int8"] and one.status == "ok"
     twice = p.predict(SEVEN, ["mlp-h32-int8"] * 10_000)  # each name runs once
     assert list(twice.probabilities) == ["mlp-h32-int8"] and len(twice.ms) == 1
-    too_many = p.predict(SEVEN, [f"v{i}" for i in range(len(p.manifest["variants"]) + 1)])
+    most = len(p.manifest["variants"]) + len(p.ensembles)  # every row the zoo has
+    too_many = p.predict(SEVEN, [f"v{i}" for i in range(most + 1)])
     assert too_many.status == "error" and "at most" in too_many.message
     for bad in ([["x"]], [{}], 5, {"a": 1}):
         r = p.predict(SEVEN, bad)

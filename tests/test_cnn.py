@@ -180,3 +180,77 @@ def model_with_scales(model: CNN, rng, signed: bool) -> CNN:
             scale = np.abs(scale) * (rng.random(scale.shape) > 0.1)  # some channels zero
         tensors[f"conv.{i}.weight_scale"] = scale.astype(conv.W.dtype)
     return CNN.from_state_dict(model.config(), tensors)
+
+
+BN_CONFIG = {**CONFIG, "batchnorm": True}
+
+
+def random_bn_cnn(seed=1):
+    rng = np.random.default_rng(seed)
+    model = CNN.init(BN_CONFIG, seed, "float64")
+    for p in model.parameters():
+        if p.ndim == 1:  # γ away from 1, β and biases away from 0
+            p[:] += rng.normal(size=p.shape) * 0.3
+    return model, rng
+
+
+def test_batchnorm_backward_matches_finite_differences():
+    """The training pass normalises with the batch's own statistics; its gradients, γ and
+    β included, and the input's, against central differences of that same pass."""
+    model, rng = random_bn_cnn()
+    assert len(model.parameters()) == len(CNN.shapes(BN_CONFIG)) + 2 * len(model.convs)
+    x, y = rng.random((4, 10, 9)), rng.integers(0, 4, 4)
+    _, grads = model.loss_and_grads(x, y)
+    assert [g.shape for g in grads] == [p.shape for p in model.parameters()]
+    for param, analytic in zip(model.parameters(), grads):
+        numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], param)
+        assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8), \
+            np.abs(analytic - numeric).max()
+    logits, cache = model._forward(x, keep=True)
+    dlogits = rng.normal(size=logits.shape)
+    _, dx = model._backward(cache, dlogits, params=False, inputs=True)
+    numeric = numeric_grad(lambda: float((model._forward(x, keep=True)[0] * dlogits).sum()), x)
+    assert np.allclose(dx.reshape(x.shape), numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_batchnorm_keeps_running_statistics_and_folds_into_the_convolutions():
+    model, rng = random_bn_cnn(2)
+    x = rng.random((6, 10, 9))
+    model._forward(x, keep=True)
+    z = model.convs[0](x.reshape(6, 10, 9, 1))  # the first layer's batch statistics
+    norm = model.norms[0]
+    assert np.allclose(norm.mean, 0.1 * z.mean(axis=(0, 1, 2)))
+    assert np.allclose(norm.var, 0.9 + 0.1 * z.var(axis=(0, 1, 2), ddof=1))
+    # at inference: running statistics, and the folded model is the same function
+    folded = model.folded()
+    assert folded.norms is None and model.folded() is not model and folded.folded() is folded
+    assert set(folded.state_dict()) == set(CNN.shapes(BN_CONFIG))
+    h = (x.reshape(6, 10, 9, 1) - 0)  # by hand: conv, normalise with running stats, ...
+    for conv, pool, n in zip(model.convs, model._pools, model.norms):
+        h = conv(h)
+        h = (h - n.mean) / np.sqrt(n.var + 1e-5) * n.scale + n.shift
+        h = np.maximum(maxpool(h, pool)[0] if pool > 1 else h, 0)
+    h = np.maximum(model.dense[0](h.reshape(6, -1)), 0)
+    assert np.allclose(model.forward(x), model.dense[1](h))
+    assert np.array_equal(model.forward(x), folded.forward(x))
+    assert np.allclose(model.input_gradient(x), folded.input_gradient(x))
+    # a copy keeps the statistics; a saved (folded) state builds the plain network
+    assert np.array_equal(model.copy().forward(x), model.forward(x))
+    assert CNN.from_state_dict(BN_CONFIG, folded.state_dict()).norms is None
+    assert CNN.describe_shape(BN_CONFIG) == "c3x3p2-c2x4-d5+bn"
+
+
+def test_batchnorm_steps_do_not_depend_on_the_thread_count():
+    from engine import parallel
+
+    results = []
+    for n in (1, 2, 3):
+        rng = np.random.default_rng(5)
+        model = CNN.init(BN_CONFIG, 5, "float32")
+        x, y = rng.random((37, 10, 9)).astype(np.float32), rng.integers(0, 4, 37)
+        with parallel.splitting(n):
+            loss, grads = model.loss_and_grads(x, y)
+        results.append((loss, grads, model.norms[1].var.copy()))
+    for loss, grads, var in results[1:]:
+        assert loss == results[0][0] and np.array_equal(var, results[0][2])
+        assert all(np.array_equal(a, b) for a, b in zip(grads, results[0][1]))

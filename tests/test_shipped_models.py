@@ -10,7 +10,7 @@ from engine.training import to_input
 from tests.conftest import ROOT, requires_mnist
 from zoo.artifacts import sha256
 from zoo.manifest import read_manifest
-from zoo.report import END, START, results_table
+from zoo.report import END, START, results
 
 MODELS = ROOT / "models"
 MANIFEST = read_manifest(MODELS)
@@ -45,6 +45,24 @@ def test_reproduces_manifest_accuracy_and_calibration_exactly(name, mnist):
         assert round(ece, 5) == pytest.approx(e[key], abs=2e-5), key
 
 
+ENSEMBLES = MANIFEST.get("ensembles", {})
+
+
+def test_every_registered_ensemble_is_shipped_and_measured_on_these_files():
+    assert {e.name for e in zoo.ensembles()} <= set(ENSEMBLES)  # read_manifest checked hashes
+
+
+@requires_mnist
+@pytest.mark.parametrize("name", sorted(ENSEMBLES))
+def test_ensembles_reproduce_their_manifest_figures(name, mnist):
+    e = ENSEMBLES[name]
+    vote = zoo.LocalZoo(MODELS).load_ensemble(name)
+    probs = vote.predict_proba(to_input(mnist.test_images))
+    assert int((probs.argmax(axis=1) == mnist.test_labels).sum()) == e["test_correct"]
+    ece = expected_calibration_error(probs, mnist.test_labels)
+    assert round(ece, 5) == pytest.approx(e["ece_test"], abs=2e-5)
+
+
 def by(precision):
     return {e["architecture"]: e for e in ENTRIES.values() if e["precision"] == precision}
 
@@ -71,7 +89,7 @@ def test_zoo_reaches_the_goals():
 def test_readme_table_is_the_manifest():
     readme = (ROOT / "README.md").read_text()
     block = readme.split(START, 1)[1].split(END, 1)[0].strip()
-    assert block == results_table(MANIFEST), "run: python -m zoo.report --readme README.md"
+    assert block == results(MANIFEST), "run: python -m zoo.report --readme README.md"
 
 
 def test_manifest_is_plain_json_numbers():

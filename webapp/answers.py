@@ -72,6 +72,9 @@ def preview(image: np.ndarray) -> str:
 
 def _row(p: Prediction, name: str, entry: dict | None, flag: int | None) -> str:
     label = f"<code>{escape(name)}</code>"
+    if entry and isinstance(entry.get("members"), list):  # an ensemble's row
+        label += (f' <span class="tag" title="{escape(" + ".join(entry["members"]))}">the zoo '
+                  f'votes: {len(entry["members"])}</span>')
     if entry and entry.get("experimental"):
         label += ' <span class="tag">experimental</span>'
     size = f"{entry['bytes'] / 1024:,.1f} KiB" if entry else ""
@@ -95,7 +98,8 @@ def _row(p: Prediction, name: str, entry: dict | None, flag: int | None) -> str:
 
 
 def table(p: Prediction, selected: list[str], entries: dict[str, dict]) -> str:
-    """One row per selected variant: answer, confidence, ms, size, test accuracy."""
+    """One row per selected variant or ensemble: answer, confidence, ms, size, test
+    accuracy (an ensemble's size is its members' together, its ms theirs summed)."""
     flag = majority(p) if p.status == "ok" else None
     rows = "".join(_row(p, n, entries.get(n), flag) for n in selected)
     head = ("<tr><th>variant</th><th>says</th><th>sure</th><th>ms</th><th>size</th>"

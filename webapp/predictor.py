@@ -30,6 +30,7 @@ from zoo.hub import HubError, HubUnreachableError, repo_from_env
 from zoo.manifest import DETECTOR, ManifestError
 from zoo.report import ordered
 from zoo.sources import UnavailableZoo
+from zoo.voting import average
 
 log = logging.getLogger("digit_zoo.predictor")
 LOAD_WAIT = 15.0  # seconds a request waits for a variant's first load, then answers without it
@@ -126,6 +127,7 @@ class Predictor:
                 self.zoo = UnavailableZoo(str(e), f"no zoo ({folder} could not be read)")
                 notices.append(f"No models to show: {e}")
         self.manifest = self.zoo.manifest
+        self.ensembles: dict[str, dict] = self.zoo.ensembles
         self.problems: dict[str, str] = dict(self.zoo.problems)  # invalid manifest entries
         # Without a detector a letter gets a digit for an answer: the page must say so.
         self._no_detector = self.problems.pop(DETECTOR, None)
@@ -207,16 +209,17 @@ class Predictor:
             load.done.set()
 
     def variant_names(self, names) -> list[str]:
-        """The requested variants, each once: a string is one name, anything else must be a
-        list of names, at most as many as the zoo holds (a request's work stays bounded)."""
+        """The requested variants (or ensembles), each once: a string is one name, anything
+        else must be a list of names, at most as many as the zoo holds (a request's work
+        stays bounded: an ensemble's members run once however many name them)."""
         if isinstance(names, str):
             names = [names]
         if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
             raise ValueError("variants must be a list of variant names")
         unique = list(dict.fromkeys(names))
-        if len(unique) > len(self.manifest["variants"]):
-            raise ValueError(f"at most {len(self.manifest['variants'])} variants per request "
-                             f"(the zoo's size), not {len(unique)}")
+        if len(unique) > (most := len(self.manifest["variants"]) + len(self.ensembles)):
+            raise ValueError(f"at most {most} variants per request (the zoo's size), not "
+                             f"{len(unique)}")
         return unique
 
     def predict(self, drawing, names: list[str] | str, explain: bool = False) -> Prediction:
@@ -243,32 +246,70 @@ class Predictor:
             result.unchecked = f"{UNCHECKED}: {why}"
         if result.not_a_digit is not None and result.not_a_digit > self.threshold:
             result.status, result.message = "not_a_digit", NOT_A_DIGIT
+        # Each variant runs once, whether named or voting in a named ensemble; only the
+        # named ones get rows (and, explained, a saliency map: a refused drawing's
+        # readings are no answers, so nothing to explain).
+        shown = [n for n in names if n not in self.ensembles]
+        voters = [m for n in names if n in self.ensembles for m in self.ensembles[n]["members"]]
+        answers = {n: self._answer(n, x, explain and n in shown and result.status == "ok")
+                   for n in dict.fromkeys([*shown, *voters])}
         for name in names:
-            try:
-                model = self.model(name)
-            except Exception as e:  # one broken variant must not take the others down
-                log.warning("variant %s failed to load: %s", name, e)
-                result.errors[name] = str(e)
+            if name in self.ensembles:
+                self._vote(result, name, answers, x if explain and result.status == "ok"
+                           else None)
                 continue
-            try:  # a plugin family's pass can fail too: it costs that variant's row only
-                start = time.perf_counter()
-                logits = model.forward(x)[0]
-                ms = 1000 * (time.perf_counter() - start)
-                t = self.manifest["variants"][name].get("temperature", 1.0)
-                probs, cal = softmax(logits), softmax(logits / t)
-                # a refused drawing's readings are no answers: nothing to explain
-                saliency = (input_times_gradient(model, x)
-                            if explain and result.status == "ok" else None)
-            except Exception as e:
-                log.exception("variant %s failed to answer", name)
-                result.errors[name] = f"{name}: could not answer ({type(e).__name__}: {e})"
+            answer = answers[name]
+            if isinstance(answer, str):
+                result.errors[name] = answer
                 continue
-            result.ms[name] = ms
+            result.ms[name], probs, cal, saliency = answer
             result.probabilities[name] = [float(p) for p in probs]
             result.calibrated[name] = [float(p) for p in cal]
             if saliency is not None:
                 result.saliency[name] = saliency
         return result
+
+    def _answer(self, name: str, x: np.ndarray, explain: bool) -> tuple | str:
+        """(ms, probabilities, calibrated probabilities, saliency or None) of one variant
+        for the input `x`, or why it has none."""
+        try:
+            model = self.model(name)
+        except Exception as e:  # one broken variant must not take the others down
+            log.warning("variant %s failed to load: %s", name, e)
+            return str(e)
+        try:  # a plugin family's pass can fail too: it costs that variant's row only
+            start = time.perf_counter()
+            logits = model.forward(x)[0]
+            ms = 1000 * (time.perf_counter() - start)
+            t = self.manifest["variants"][name].get("temperature", 1.0)
+            saliency = input_times_gradient(model, x) if explain else None
+            return ms, softmax(logits), softmax(logits / t), saliency
+        except Exception as e:
+            log.exception("variant %s failed to answer", name)
+            return f"{name}: could not answer ({type(e).__name__}: {e})"
+
+    def _vote(self, result: Prediction, name: str, answers: dict,
+              explain: np.ndarray | None) -> None:
+        """The ensemble's row: its members' calibrated probabilities averaged (zoo.voting);
+        a member that cannot answer leaves the ensemble without one. With `explain` (the
+        input), its map: the members' input-times-gradient of the ensemble's answer, each
+        on its calibrated scale (divided by its temperature), averaged."""
+        members = self.ensembles[name]["members"]
+        if failed := next((m for m in members if isinstance(answers[m], str)), None):
+            result.errors[name] = f"{name}: its member {failed} has no answer ({answers[failed]})"
+            return
+        vote = [float(p) for p in average([answers[m][2] for m in members])]
+        result.ms[name] = sum(answers[m][0] for m in members)
+        result.probabilities[name] = result.calibrated[name] = vote
+        if explain is not None:
+            digit = int(np.argmax(vote))
+            try:
+                result.saliency[name] = np.mean([
+                    input_times_gradient(self.model(m), explain, digit)
+                    / self.manifest["variants"][m].get("temperature", 1.0) for m in members],
+                    axis=0).astype(np.float32)
+            except Exception:  # its answer stands; only the picture of why is missing
+                log.exception("ensemble %s could not be explained", name)
 
     def _load_detector(self) -> Model | None:
         model = self.zoo.load_detector()

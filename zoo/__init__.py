@@ -5,6 +5,7 @@
     model = zoo.load("cnn-c32c64-int8")   # a trained, verified, runnable model
     z = zoo.open("you/digit-zoo")       # or a models folder; None: the shipped zoo
     z.names, z.manifest, z.load("mlp-h128-int4")
+    z.load_ensemble("zoo-votes").predict_proba(x)   # the zoo votes (zoo.voting)
     model.predict_proba(x)              # x: (N, 28, 28) floats in [0, 1], white on black
 """
 
@@ -16,23 +17,27 @@ from zoo import architectures, families, precisions  # noqa: F401  (registers th
 from zoo.artifacts import ArtifactError
 from zoo.manifest import ManifestError
 from zoo.registry import (
+    Ensemble,
     Precision,
     UnknownVariantError,
     Variant,
     create,
+    ensembles,
     get_variant,
     load_plugins,
     register_architecture,
+    register_ensemble,
     register_family,
     register_precision,
     variants,
 )
 from zoo.sources import LocalZoo, UnavailableZoo, Zoo, default_models_dir
 
-__all__ = ["ArtifactError", "LocalZoo", "ManifestError", "Precision", "UnavailableZoo",
-           "UnknownVariantError", "Variant", "Zoo", "create", "default_models_dir",
-           "get_variant", "load", "load_plugins", "open", "register_architecture",
-           "register_family", "register_precision", "variants"]
+__all__ = ["ArtifactError", "Ensemble", "LocalZoo", "ManifestError", "Precision",
+           "UnavailableZoo", "UnknownVariantError", "Variant", "Zoo", "create",
+           "default_models_dir", "ensembles", "get_variant", "load", "load_plugins", "open",
+           "register_architecture", "register_ensemble", "register_family",
+           "register_precision", "variants"]
 
 load_plugins()
 

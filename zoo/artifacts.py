@@ -74,7 +74,7 @@ def sha256(data: bytes) -> str:
 
 def encode_variant(variant: Variant, model: Model) -> dict[str, bytes]:
     """The bytes of each of the variant's files, keyed by relative path."""
-    tensors, precision_config = variant.precision.encode(model)
+    tensors, precision_config = variant.precision.encode(model.folded())
     tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
     a = variant.architecture
     config = {"format_version": ARTIFACT_FORMAT, "name": variant.name,

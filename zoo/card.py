@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from zoo.report import ordered, results_table
+from zoo.report import ensembles_table, ordered, results_table
 
 LICENSE = "mit"
 LIBRARY = "digit-zoo"
@@ -27,13 +27,35 @@ def tags(manifest: dict) -> list[str]:
 
 
 def eval_results(manifest: dict) -> list[EvalResult]:
-    """One MNIST-test accuracy per variant, named after it (the Hub lists each)."""
+    """One MNIST-test accuracy per variant and per ensemble, named after it (the Hub lists
+    each)."""
+    entries = [*ordered(manifest), *(manifest.get("ensembles") or {}).values()]
     return [EvalResult(
         task_type="image-classification", task_name="Handwritten digit classification",
         dataset_type=DATASET, dataset_name="MNIST", dataset_split="test",
         metric_type="accuracy", metric_value=float(e["test_accuracy"]),
         metric_name=f"{e['name']} accuracy", metric_config=e["name"])
-        for e in ordered(manifest)]
+        for e in entries]
+
+
+def _ensembles(manifest: dict, repo_id: str) -> str:
+    table = ensembles_table(manifest)
+    if not table:
+        return ""
+    return f"""
+## Ensembles
+
+An ensemble answers with the mean of its members' calibrated probabilities (each member's
+logits divided by its fitted temperature, then softmax); its size is its members' sizes.
+Held-out accuracy is on the 5,000 training images no variant trained on.
+
+{table}
+
+```python
+vote = zoo.open("{repo_id}").load_ensemble("{next(iter(manifest["ensembles"]))}")
+probs = vote.predict_proba(preprocess(drawing).x)
+```
+"""
 
 
 def _training(entries: list[dict]) -> str:
@@ -91,7 +113,7 @@ Accuracy on the 10,000 MNIST test images; size is the variant's files; Δ is aga
 float32 parent the variant was derived from.
 
 {results_table(manifest)}
-
+{_ensembles(manifest, repo_id)}
 ## Use
 
 ```python

@@ -44,11 +44,12 @@ def smallest_reaching(entries: list[dict], accuracy: float) -> dict | None:
 
 
 def chart_points(entries: list[dict]) -> list[dict]:
-    """One row per variant and per reference point, for a log-size scatter plot."""
+    """One row per variant (or ensemble: its members' bytes together) and per reference
+    point, for a log-size scatter plot."""
     on_front = {e["name"] for e in pareto(entries)}
     rows = [{"name": e["name"], "KiB": e["bytes"] / 1024,
              "accuracy (%)": round(100 * e["test_accuracy"], 2),
-             "kind": f"digit-zoo {e['precision']}",
+             "kind": "digit-zoo ensemble" if "members" in e else f"digit-zoo {e['precision']}",
              "frontier": e["name"] in on_front} for e in entries]
     rows += [{"name": label, "KiB": size / 1024, "accuracy (%)": round(100 * acc, 2),
               "kind": "BitNetMCU (published)" if source == BITNETMCU else "MNIST_Engine (origin)",

@@ -208,6 +208,71 @@ def detector_problem(d: object) -> str | None:
     return _files_problem(d["name"], d.get("files"))
 
 
+ENSEMBLES = "ensembles"  # the manifest's evaluated ensembles (zoo.voting), if any
+
+
+def member_hashes(variants: dict, members: list[str]) -> dict[str, str]:
+    """{path: sha256} of every file of `members`: what an ensemble's figures were
+    measured on, so a member trained again makes them stale, not wrong."""
+    return {rel: info["sha256"] for m in members for rel, info in variants[m]["files"].items()}
+
+
+_ENSEMBLE_OPTIONAL = {
+    "ece_test": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "validation_accuracy": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "experimental": (lambda v: isinstance(v, bool), "true or false"),
+    "description": (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def ensemble_problem(name: object, e: object, variants: dict) -> str | None:
+    """What is wrong with one entry of the "ensembles" section given the zoo's usable
+    `variants` (worded to follow "ensemble <name>"), or None."""
+    if not is_valid_name(name):
+        return "is not a valid ensemble name"
+    if not isinstance(e, dict):
+        return f"is a {type(e).__name__}, not an object"
+    if e.get("name") != name:
+        return f"field 'name' is {_short(e.get('name'))}, not its key"
+    if name in variants:
+        return "has the name of a variant"
+    members = e.get("members")
+    if not (isinstance(members, list) and len(members) >= 2
+            and all(isinstance(m, str) for m in members) and len(set(members)) == len(members)):
+        return f"field 'members' must list two or more distinct variants, not {_short(members)}"
+    if missing := [m for m in members if m not in variants]:
+        return f"member {_short(missing[0])} is not a usable variant of this zoo"
+    for key in ("bytes", "test_correct", "test_accuracy"):
+        ok, want = _FIELDS[key]
+        if not ok(e.get(key)):
+            return f"field {key!r} must be {want}, not {_short(e.get(key))}"
+    for key, (ok, want) in _ENSEMBLE_OPTIONAL.items():
+        if key in e and not ok(e[key]):
+            return f"field {key!r} must be {want}, not {_short(e[key])}"
+    if e["bytes"] != sum(variants[m]["bytes"] for m in members):
+        return "field 'bytes' must be the sum of its members' sizes"
+    if e.get("member_sha256") != member_hashes(variants, members):
+        return ("was measured on other files than its members' (one was trained again "
+                "since); evaluate it again with `python train.py --ensembles`")
+    return None
+
+
+def without_stale_ensembles(manifest: dict) -> dict:
+    """`manifest` less every ensemble that does not describe its members as listed (what a
+    writer does when it replaces or drops a member: the figures go until re-measured)."""
+    section = manifest.get(ENSEMBLES)
+    if not isinstance(section, dict):
+        return manifest
+    fresh = {n: e for n, e in section.items()
+             if ensemble_problem(n, e, manifest["variants"]) is None}
+    if len(fresh) == len(section):
+        return manifest
+    out = {**manifest, ENSEMBLES: fresh}
+    if not fresh:
+        del out[ENSEMBLES]
+    return out
+
+
 def shipped_files(manifest: dict) -> dict[str, dict]:
     """{name: {path: {bytes, sha256}}} of everything the zoo ships: each variant, and the
     detector when there is one."""
@@ -246,6 +311,20 @@ def check_manifest(manifest: object, origin: str) -> tuple[dict, dict[str, str]]
     if DETECTOR in manifest and (problem := detector_problem(manifest[DETECTOR])):
         problems[DETECTOR] = f"{origin}: the detector {problem}"
         del usable[DETECTOR]  # the zoo still answers; it just cannot say "not a digit"
+    if ENSEMBLES in manifest:
+        section = manifest[ENSEMBLES]
+        if not isinstance(section, dict):
+            problems[ENSEMBLES] = f"{origin}: 'ensembles' is a {type(section).__name__}, " \
+                                  "not an object"
+            section = {}
+        good = {}
+        for name, e in section.items():
+            if problem := ensemble_problem(name, e, valid):
+                problems[name if isinstance(name, str) else repr(name)] = \
+                    f"{origin}: ensemble {_short(name)} {problem}"
+            else:
+                good[name] = e
+        usable[ENSEMBLES] = good
     return usable, problems
 
 
@@ -293,6 +372,24 @@ def variant_entry(described: dict, files: dict[str, dict], *, test_correct: int,
             **{k: calibration[k] for k in CALIBRATION},
             **{k: training[k] for k in TRAINING},
             "versions": versions,
+            "date": date}
+
+
+def ensemble_entry(ensemble, variants: dict, *, test_correct: int, test_images: int,
+                   validation_correct: int, validation_images: int, ece_test: float,
+                   date: str) -> dict:
+    """One ensemble's entry: its members (`variants`, the manifest's entries) and what
+    their averaged calibrated probabilities measured."""
+    members = list(ensemble.members)
+    return {"name": ensemble.name, "members": members,
+            "description": ensemble.description,
+            "experimental": any(variants[m].get("experimental", False) for m in members),
+            "bytes": sum(variants[m]["bytes"] for m in members),
+            "test_correct": test_correct,
+            "test_accuracy": test_correct / test_images,
+            "validation_accuracy": validation_correct / validation_images,
+            "ece_test": round(ece_test, 5),
+            "member_sha256": member_hashes(variants, members),
             "date": date}
 
 

@@ -6,7 +6,9 @@ Like timm's `@register_model`, adding to the zoo is one call in one module:
 - an *architecture* (`register_architecture`) is a family plus its config, recipe and seed,
   and appears in every registered precision;
 - a *precision* (`@register_precision`) stores any family's named tensors its own way,
-  and appears for every architecture.
+  and appears for every architecture;
+- an *ensemble* (`register_ensemble`) is a named set of variants whose calibrated
+  probabilities are averaged (zoo.voting); train.py evaluates it like a variant.
 Plugins are modules or .py files named in DIGIT_ZOO_PLUGINS (or passed to `load_plugins`)
 that make such calls.
 """
@@ -137,7 +139,7 @@ class Variant:
         """A trained float `model` of this architecture, as this precision stores and runs
         it (in memory: what saving and loading would give)."""
         a = self.architecture
-        tensors, config = self.precision.encode(model)
+        tensors, config = self.precision.encode(model.folded())
         out = a.model_class.from_state_dict(
             a.config, self.precision.decode(tensors, config, a.model_class.shapes(a.config)))
         out.name = self.name
@@ -165,9 +167,17 @@ class Variant:
                                                       self.precision.description]))}
 
 
+@dataclass(frozen=True)
+class Ensemble:
+    name: str
+    members: tuple[str, ...]  # variant names
+    description: str = ""
+
+
 FAMILIES: dict[str, type[Model]] = {}
 PRECISIONS: dict[str, Precision] = {}
 ARCHITECTURES: dict[str, Architecture] = {}
+ENSEMBLES: dict[str, Ensemble] = {}
 _PLUGIN_FILES: set[Path] = set()
 
 
@@ -222,6 +232,33 @@ def register_architecture(name: str, family_name: str, config: dict, *,
         raise ValueError(f"architecture {name!r} is already registered differently")
     ARCHITECTURES[name] = arch
     return arch
+
+
+def register_ensemble(name: str, members: list[str] | tuple[str, ...], *,
+                      description: str = "") -> Ensemble:
+    """Register the ensemble `name` of two or more variants (named; they may come from
+    plugins registered later, so they are checked when it is evaluated)."""
+    _check_name("ensemble", name)
+    members = tuple(members)
+    if len(members) < 2 or len(set(members)) != len(members):
+        raise ValueError(f"ensemble {name!r} needs two or more distinct members, not "
+                         f"{list(members)}")
+    for m in members:
+        _check_name("member", m)
+    if name in ARCHITECTURES or any(name.startswith(f"{a}-") for a in ARCHITECTURES):
+        raise ValueError(f"ensemble {name!r} would read as a variant's name")
+    ens = Ensemble(name, members, description)
+    if name in ENSEMBLES and ENSEMBLES[name] != ens:
+        raise ValueError(f"ensemble {name!r} is already registered differently")
+    ENSEMBLES[name] = ens
+    return ens
+
+
+def ensembles(pattern: str = "*") -> list[Ensemble]:
+    """Registered ensembles whose names match any comma-separated shell-style pattern."""
+    patterns = [p.strip() for p in pattern.split(",") if p.strip()] or ["*"]
+    return [e for e in ENSEMBLES.values()
+            if any(fnmatch.fnmatchcase(e.name, pat) for pat in patterns)]
 
 
 def variants(pattern: str = "*") -> list[Variant]:

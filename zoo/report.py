@@ -61,6 +61,33 @@ def results_table(manifest: dict) -> str:
     return markdown_table(HEADER, rows)
 
 
+ENSEMBLE_HEADER = ["ensemble", "members (calibrated probabilities averaged)", "size (KiB)",
+                   "test accuracy", "best member", "held-out accuracy", "ECE (test)"]
+
+
+def ensembles_table(manifest: dict) -> str:
+    """The manifest's ensembles beside their best member (empty text if it has none)."""
+    section = manifest.get("ensembles") or {}
+    rows = []
+    for e in sorted(section.values(), key=lambda e: (-e["test_accuracy"], e["bytes"])):
+        best = max(e["members"], key=lambda m: manifest["variants"][m]["test_accuracy"])
+        name = f"`{e['name']}`" + (" *(experimental)*" if e.get("experimental") else "")
+        held = e.get("validation_accuracy")
+        ece = e.get("ece_test")
+        rows.append([name, " + ".join(f"`{m}`" for m in e["members"]), kib(e["bytes"]),
+                     f"{100 * e['test_accuracy']:.2f}%",
+                     f"`{best}` {100 * manifest['variants'][best]['test_accuracy']:.2f}%",
+                     "–" if held is None else f"{100 * held:.2f}%",
+                     "–" if ece is None else f"{100 * ece:.2f}%"])
+    return markdown_table(ENSEMBLE_HEADER, rows) if rows else ""
+
+
+def results(manifest: dict) -> str:
+    """The README's results block: every variant, then the ensembles."""
+    ensembles = ensembles_table(manifest)
+    return results_table(manifest) + (f"\n\n{ensembles}" if ensembles else "")
+
+
 def markers(name: str = "results") -> tuple[str, str]:
     return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
 
@@ -83,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, help="rewrite this file's results block")
     args = parser.parse_args(argv)
     try:
-        table = results_table(read_manifest(args.models or default_models_dir()))
+        table = results(read_manifest(args.models or default_models_dir()))
     except ManifestError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

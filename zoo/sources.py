@@ -3,7 +3,8 @@ or none at all.
 
 Every zoo gives `manifest` (what was trained and measured: its valid entries), `problems`
 (why each other entry cannot be used), `names` (the usable variants), `label` (where it
-came from, for people), `load(name)` (a verified, runnable model) and `load_detector()`.
+came from, for people), `load(name)` (a verified, runnable model), `load_ensemble(name)`
+(its members, voting) and `load_detector()`.
 A zoo differs from another only in `_load`: where a variant's bytes come from.
 """
 
@@ -14,7 +15,8 @@ from pathlib import Path
 
 from engine.model import Model
 from zoo.artifacts import load_variant
-from zoo.manifest import DETECTOR, ManifestError, entry, read_usable
+from zoo.manifest import DETECTOR, ENSEMBLES, ManifestError, entry, read_usable
+from zoo.voting import Vote
 
 
 def default_models_dir() -> Path:
@@ -53,6 +55,24 @@ class Zoo:
         except ManifestError as e:
             raise self._missing(e) from None
         return self._load(name, files)
+
+    @property
+    def ensembles(self) -> dict[str, dict]:
+        """The usable ensembles' manifest entries, by name."""
+        return self.manifest.get(ENSEMBLES, {})
+
+    def load_ensemble(self, name: str) -> Vote:
+        """The ensemble `name`: each member loaded (verified) and calibrated as the
+        manifest says, voting."""
+        if name in self.problems:
+            raise ManifestError(self.problems[name])
+        if name not in self.ensembles:
+            raise self._missing(ManifestError(
+                f"the manifest lists no ensemble {name!r}; it has "
+                f"{', '.join(sorted(self.ensembles)) or 'none'}"))
+        members = self.ensembles[name]["members"]
+        return Vote(name, {m: self.load(m) for m in members},
+                    {m: self.manifest["variants"][m].get("temperature", 1.0) for m in members})
 
     def load_detector(self) -> Model | None:
         """The not-a-digit detector the manifest lists (hash-checked), or None when it

@@ -41,6 +41,7 @@ from zoo.manifest import (
     read_manifest,
     shipped_files,
     validate_manifest,
+    without_stale_ensembles,
     write_manifest,
 )
 from zoo.registry import Variant
@@ -97,7 +98,7 @@ def _without(manifest: dict, paths: set[str]) -> dict:
                                     if not paths & set(e["files"])}}
     if DETECTOR in out and paths & set(out[DETECTOR]["files"]):
         del out[DETECTOR]
-    return out
+    return without_stale_ensembles(out)
 
 
 class ZooWriter:
@@ -231,8 +232,11 @@ class ZooWriter:
         """Swap the staged files of `entries` in, with the manifest that lists them (plus
         top-level `fields`); return that manifest."""
         old = self.manifest if self.manifest["variants"] else None
-        new = {**self.manifest, **fields,
-               "variants": dict(sorted({**self.manifest["variants"], **entries}.items()))}
+        # An ensemble whose member changes loses its figures until train.py measures it
+        # again (its `ensembles` field, when given, is measured on these entries).
+        new = without_stale_ensembles({
+            **self.manifest, **fields,
+            "variants": dict(sorted({**self.manifest["variants"], **entries}.items()))})
         validate_manifest(new, f"the new manifest of {self.out}")  # what readers will check
         self._verify(old, new)  # a swap that starts can finish
         with _sigint_held():
