@@ -66,15 +66,18 @@ def random_cnn(seed=1):
     return model, rng
 
 
-def test_backward_matches_finite_differences():
-    model, rng = random_cnn()
-    x, y = rng.random((3, 10, 9)), rng.integers(0, 4, 3)
+def assert_parameter_grads_match(model, x, y):
     _, grads = model.loss_and_grads(x, y)
     assert [g.shape for g in grads] == [p.shape for p in model.parameters()]
     for param, analytic in zip(model.parameters(), grads):
         numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], param)
         assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8), \
             np.abs(analytic - numeric).max()
+
+
+def test_backward_matches_finite_differences():
+    model, rng = random_cnn()
+    assert_parameter_grads_match(model, rng.random((3, 10, 9)), rng.integers(0, 4, 3))
 
 
 @pytest.mark.parametrize("family", ["cnn", "mlp", "cnn-quantised"])
@@ -199,13 +202,8 @@ def test_batchnorm_backward_matches_finite_differences():
     β included, and the input's, against central differences of that same pass."""
     model, rng = random_bn_cnn()
     assert len(model.parameters()) == len(CNN.shapes(BN_CONFIG)) + 2 * len(model.convs)
-    x, y = rng.random((4, 10, 9)), rng.integers(0, 4, 4)
-    _, grads = model.loss_and_grads(x, y)
-    assert [g.shape for g in grads] == [p.shape for p in model.parameters()]
-    for param, analytic in zip(model.parameters(), grads):
-        numeric = numeric_grad(lambda: model.loss_and_grads(x, y)[0], param)
-        assert np.allclose(analytic, numeric, rtol=1e-5, atol=1e-8), \
-            np.abs(analytic - numeric).max()
+    x = rng.random((4, 10, 9))
+    assert_parameter_grads_match(model, x, rng.integers(0, 4, 4))
     logits, cache = model._forward(x, keep=True)
     dlogits = rng.normal(size=logits.shape)
     _, dx = model._backward(cache, dlogits, params=False, inputs=True)

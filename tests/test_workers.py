@@ -18,7 +18,7 @@ from webapp import workers
 from webapp.predictor import Predictor
 from webapp.workers import Workers
 
-NAMES = ["mlp-h128-int8", "cnn-c8c16-float32"]
+NAMES = ["mlp-h128-int8", "cnn-c8c16-float32", "zoo-votes"]  # an ensemble too
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,82 @@
+"""Which variants should vote: candidate ensembles on held-out and test images.
+
+Each candidate averages its members' calibrated probabilities (zoo.voting), as a registered
+ensemble does. The registered ensemble is the candidate with the best accuracy on the 5,000
+held-out training images (no variant trained on them); the test column is reported, never
+chosen on. Candidates are built by rule, not searched: the most accurate architectures on
+held-out images, in int8 (as accurate as float at a quarter of the bytes) and in 2 bits.
+
+    MNIST_DIR=... python bench/ensembles.py [--models DIR] [--doc docs/benchmarks.md]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from _common import emit, mnist, parser, table
+
+import zoo
+from engine.calibration import calibrated, expected_calibration_error
+from engine.model import logits
+from engine.training import to_input
+from zoo.report import kib
+
+HELD_OUT = 5000  # the last training images, as train.py keeps them out
+
+
+def candidates(best: list[str], mlp: str) -> list[list[str]]:
+    """Sets of architectures, by rule: the best two, three and four CNNs; the best two and
+    three with the best MLP (another family's mistakes); the best CNN with the MLP."""
+    return [best[:2], best[:3], best[:4], [*best[:2], mlp], [*best[:3], mlp], [best[0], mlp]]
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--models", help="models folder (default: the shipped models/)")
+    args = p.parse_args()
+    data = mnist(args.data)
+    x_held, y_held = data.train_images[-HELD_OUT:], data.train_labels[-HELD_OUT:]
+    x_test, y_test = data.test_images, data.test_labels
+    source = zoo.open(args.models)
+    variants = source.manifest["variants"]
+    probs: dict[str, list[np.ndarray]] = {}
+
+    def member(name: str) -> list[np.ndarray]:
+        if name not in probs:
+            model = source.load(name)
+            t = variants[name].get("temperature", 1.0)
+            probs[name] = [calibrated(logits(model, to_input(x, model.dtype)), t)
+                           for x in (x_held, x_test)]
+        return probs[name]
+
+    def held(name: str) -> float:
+        return float((member(name)[0].argmax(1) == y_held).mean())
+
+    floats = [e for e in variants.values() if e["precision"] == "float32"]
+    ranked = sorted(floats, key=lambda e: -held(e["name"]))
+    cnns = [e["architecture"] for e in ranked if e.get("family") == "cnn"]
+    mlp = next(e["architecture"] for e in ranked if e.get("family") == "mlp")
+    registered = {tuple(e.members): e.name for e in zoo.ensembles()}
+    rows = []
+    for precision in ("int8", "int2"):
+        for archs in candidates(cnns, mlp):
+            names = [f"{a}-{precision}" for a in archs]
+            if not all(n in variants for n in names):
+                continue
+            p_held, p_test = (np.mean([member(n)[i] for n in names], axis=0) for i in (0, 1))
+            rows.append([" + ".join(f"`{n}`" for n in names),
+                         registered.get(tuple(names), ""),
+                         kib(sum(variants[n]["bytes"] for n in names)),
+                         f"{100 * (p_held.argmax(1) == y_held).mean():.2f}%",
+                         f"{100 * (p_test.argmax(1) == y_test).mean():.2f}%",
+                         f"{100 * expected_calibration_error(p_test, y_test):.2f}%"])
+    singles = [[f"`{e['name']}`", "", kib(e["bytes"]), f"{100 * held(e['name']):.2f}%",
+                f"{100 * e['test_accuracy']:.2f}%", "–"] for e in ranked[:4]]
+    emit("ensembles", table(["members", "registered as", "KiB", "held-out", "MNIST test",
+                             "ECE (test)"], rows + singles)
+         + f"\n\nCandidates by rule from the architectures ranked on {HELD_OUT:,} held-out "
+         "training images; the last rows are the best single float32 variants there.",
+         args.doc)
+
+
+if __name__ == "__main__":
+    main()
