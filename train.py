@@ -20,34 +20,23 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
-import safetensors
 
 import zoo
-from engine.calibration import calibrated, expected_calibration_error, fit_temperature
+from engine.calibration import report as calibration_report
 from engine.data.mnist import MNISTError, load_mnist
 from engine.model import evaluate, logits
 from engine.training import EpochCache, TrainingDivergedError, to_input, train
-from zoo import hub  # its client (huggingface_hub) loads only when a run publishes
+from zoo import hub, voting  # hub's client (huggingface_hub) loads only when a run publishes
 from zoo.artifacts import load_variant
 from zoo.detector import VARIANT, manifest_section, train_detector
+from zoo.entries import TRAINING, detector_entry, manifest_top, variant_entry
 from zoo.hub import HubError
-from zoo.manifest import (
-    ENSEMBLES,
-    TRAINING,
-    detector_entry,
-    ensemble_entry,
-    manifest_top,
-    variant_entry,
-)
 from zoo.report import results
-from zoo.voting import average
 from zoo.writer import ZooWriteError, ZooWriter
 
 ROOT = Path(__file__).resolve().parent
@@ -55,11 +44,6 @@ QUICK_TRAIN_IMAGES, QUICK_EPOCHS = 6000, 2
 # The last 5,000 training images are never trained on: each variant's temperature is
 # fitted there, so calibration never sees the test set.
 CALIBRATION_IMAGES = 5000
-
-
-def library_versions() -> dict[str, str]:
-    return {"python": platform.python_version(), "numpy": np.__version__,
-            "opencv": cv2.__version__, "safetensors": safetensors.__version__}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -213,18 +197,6 @@ def quantisation_aware(v, parent, run: Run, images: np.ndarray, labels: np.ndarr
                    "ptq_accuracy": ptq_correct / len(y_test)}
 
 
-def calibrate(model, x_cal: np.ndarray, y_cal: np.ndarray, test_logits: np.ndarray,
-              y_test: np.ndarray) -> dict:
-    """The variant's temperature, fitted on the held-out images, and the expected
-    calibration error on the test set before and after dividing the logits by it."""
-    t = fit_temperature(logits(model, x_cal), y_cal)
-    return {"temperature": round(t, 4), "calibration_images": len(y_cal),
-            "ece_test": round(expected_calibration_error(calibrated(test_logits, 1.0),
-                                                         y_test), 5),
-            "ece_test_calibrated": round(expected_calibration_error(
-                calibrated(test_logits, round(t, 4)), y_test), 5)}
-
-
 def train_zoo(run: Run, writer: ZooWriter) -> dict:
     """Train what `run` selects into `writer`; return the manifest written."""
     selected = zoo.variants(run.variants)
@@ -238,7 +210,6 @@ def train_zoo(run: Run, writer: ZooWriter) -> dict:
         images, labels = images[:QUICK_TRAIN_IMAGES], labels[:QUICK_TRAIN_IMAGES]
     x_test, y_test = mnist.test_images, mnist.test_labels
     n_test = len(y_test)
-    versions = library_versions()
     verb = "deriving from" if run.derive_only else "training"
     print(f"MNIST from {mnist.source}; {verb} {len(archs)} architecture(s) "
           f"on {len(images):,} images -> {run.out}")
@@ -258,12 +229,12 @@ def train_zoo(run: Run, writer: ZooWriter) -> dict:
             loaded = writer.load_staged(v.name, files)
             test_logits = logits(loaded, to_input(x_test, loaded.dtype))
             correct = int((test_logits.argmax(axis=1) == y_test).sum())
-            calibration = calibrate(loaded, to_input(x_cal, loaded.dtype), y_cal,
-                                    test_logits, y_test)
+            calibration = calibration_report(logits(loaded, to_input(x_cal, loaded.dtype)),
+                                             y_cal, test_logits, y_test)
             entries[v.name] = variant_entry(
                 v.describe(), files, test_correct=correct, parent_correct=parent_correct,
                 test_images=n_test, qat=qat, calibration=calibration, training=training,
-                versions=versions, date=dt.date.today().isoformat())
+                date=dt.date.today().isoformat())
             print(f"  {v.name:<24} {100 * correct / n_test:6.2f}%  "
                   f"{files[next(iter(files))]['bytes'] / 1024:9.2f} KiB")
         # After each architecture, its files and manifest entries together: a crash keeps
@@ -284,30 +255,16 @@ def measure_ensembles(run: Run, writer: ZooWriter) -> dict:
     if not ready:
         return writer.manifest
     mnist = load_mnist(run.data, progress=False)
-    x_cal, y_cal = (mnist.train_images[-CALIBRATION_IMAGES:],
-                    mnist.train_labels[-CALIBRATION_IMAGES:])
-    x_test, y_test = mnist.test_images, mnist.test_labels
-    probs = {}  # each member's calibrated probabilities, computed once for every ensemble
-    for name in dict.fromkeys(m for e in ready for m in e.members):
-        model = load_variant(run.out, name, variants[name]["files"])
-        t = variants[name].get("temperature", 1.0)
-        probs[name] = [calibrated(logits(model, to_input(x, model.dtype)), t)
-                       for x in (x_cal, x_test)]
-    measured = {}
-    for e in ready:
-        p_cal, p_test = (average([probs[m][i] for m in e.members]) for i in (0, 1))
-        correct = int((p_test.argmax(axis=1) == y_test).sum())
-        measured[e.name] = ensemble_entry(
-            e, variants, test_correct=correct, test_images=len(y_test),
-            validation_correct=int((p_cal.argmax(axis=1) == y_cal).sum()),
-            validation_images=len(y_cal),
-            ece_test=expected_calibration_error(p_test, y_test),
-            date=dt.date.today().isoformat())
-        print(f"  ensemble {e.name:<15} {100 * correct / len(y_test):6.2f}%  "
-              f"{measured[e.name]['bytes'] / 1024:9.2f} KiB  ({' + '.join(e.members)})")
+    measured = voting.measure(
+        ready, variants, lambda name: load_variant(run.out, name, variants[name]["files"]),
+        (mnist.train_images[-CALIBRATION_IMAGES:], mnist.train_labels[-CALIBRATION_IMAGES:]),
+        (mnist.test_images, mnist.test_labels), dt.date.today().isoformat())
+    for name, e in measured.items():
+        print(f"  ensemble {name:<15} {100 * e['test_accuracy']:6.2f}%  "
+              f"{e['bytes'] / 1024:9.2f} KiB  ({' + '.join(e['members'])})")
     # Ensembles registered elsewhere (a plugin not loaded now) keep their figures while
     # their members stay as they were measured; the writer drops them otherwise.
-    return writer.commit({}, ensembles={**writer.manifest.get(ENSEMBLES, {}), **measured})
+    return writer.commit({}, ensembles={**writer.manifest.get("ensembles", {}), **measured})
 
 
 def train_not_a_digit(run: Run, writer: ZooWriter) -> dict:
@@ -336,7 +293,7 @@ def train_not_a_digit(run: Run, writer: ZooWriter) -> dict:
           f"{100 * held['drawn_flagged']:.2f}% of drawn digits, "
           f"{100 * held['mnist_flagged']:.2f}% of MNIST digits")
     section = detector_entry(manifest_section(files, facts), quick=run.quick,
-                             versions=library_versions(), date=dt.date.today().isoformat())
+                             date=dt.date.today().isoformat())
     return writer.commit({}, detector=section)
 
 

@@ -6,7 +6,10 @@ held-out training images (no variant trained on them); the test column is report
 chosen on. Candidates are built by rule, not searched: the most accurate architectures on
 held-out images, in int8 (as accurate as float at a quarter of the bytes) and in 2 bits.
 
-    MNIST_DIR=... python bench/ensembles.py [--models DIR] [--doc docs/benchmarks.md]
+    MNIST_DIR=... python bench/ensembles.py [--models DIR]
+
+Its table is the `bench:ensembles` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
+rewrites it there.
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ from threadpoolctl import threadpool_limits
 
 import zoo
 from engine import parallel
-from engine.cnn import CNN, CONV_DEFAULTS, layer_backward, layer_forward
+from engine.cnn import CNN, CONV_DEFAULTS
+from engine.conv_layer import layer_backward, layer_forward
 from engine.mlp import MLP
 from engine.model import Model
 from engine.optim import Adam

@@ -64,3 +64,15 @@ def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray,
 def calibrated(logits: np.ndarray, temperature: float) -> np.ndarray:
     """softmax(logits / T)."""
     return softmax(np.asarray(logits) / temperature)
+
+
+def report(held_logits: np.ndarray, held_labels: np.ndarray, test_logits: np.ndarray,
+           test_labels: np.ndarray) -> dict:
+    """The temperature fitted on held-out logits, and the expected calibration error on
+    the test set before and after dividing the logits by it (as a manifest records them)."""
+    t = round(fit_temperature(held_logits, held_labels), 4)
+    return {"temperature": t, "calibration_images": len(held_labels),
+            "ece_test": round(expected_calibration_error(calibrated(test_logits, 1.0),
+                                                         test_labels), 5),
+            "ece_test_calibrated": round(expected_calibration_error(
+                calibrated(test_logits, t), test_labels), 5)}

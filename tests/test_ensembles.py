@@ -14,11 +14,11 @@ from tests.conftest import mnist_dir, requires_mnist
 from tests.test_hub import make_zoo
 from tests.test_train_cli import run
 from webapp.predictor import Predictor
+from zoo.entries import ensemble_entry
 from zoo.manifest import (
     ENSEMBLES,
     ManifestError,
     check_manifest,
-    ensemble_entry,
     validate_manifest,
     without_stale_ensembles,
     write_manifest,

@@ -4,13 +4,8 @@ and what the schema accepts."""
 import pytest
 
 from tests.conftest import ROOT
-from zoo.manifest import (
-    detector_entry,
-    entry_problem,
-    manifest_top,
-    read_manifest,
-    variant_entry,
-)
+from zoo.entries import detector_entry, manifest_top, variant_entry
+from zoo.manifest import entry_problem, read_manifest
 
 SHIPPED = read_manifest(ROOT / "models")
 N = SHIPPED["dataset"]["test_images"]

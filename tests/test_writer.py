@@ -17,7 +17,13 @@ import pytest
 
 import zoo
 from zoo.detector import VARIANT as DETECTOR_VARIANT
-from zoo.manifest import DETECTOR, MANIFEST, read_manifest, write_manifest
+from zoo.manifest import (
+    DETECTOR,
+    MANIFEST,
+    read_manifest,
+    without_stale_ensembles,
+    write_manifest,
+)
 from zoo.writer import STAGING, ZooWriter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,7 +62,8 @@ def zoos(tmp_path_factory):
     names = [*RETRAINED, KEPT, full[DETECTOR]["name"]]
     for name in names:
         shutil.copytree(SHIPPED / "variants" / name, base / "variants" / name)
-    write_manifest(base, {**full, "variants": {n: full["variants"][n] for n in names[:-1]}})
+    write_manifest(base, without_stale_ensembles(
+        {**full, "variants": {n: full["variants"][n] for n in names[:-1]}}))
     before = shipped(read_manifest(base))
     done = base.parent / "done"
     shutil.copytree(base, done)

@@ -11,12 +11,15 @@ learnt: the average has nothing to fit, so nothing to overfit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from engine.calibration import calibrated
+from engine.calibration import calibrated, expected_calibration_error
 from engine.model import Model, logits
+from engine.training import to_input
+from zoo.entries import ensemble_entry
+from zoo.registry import Ensemble
 
 
 def average(probabilities: Sequence[np.ndarray]) -> np.ndarray:
@@ -42,3 +45,27 @@ class Vote:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(axis=-1)
+
+
+def measure(ensembles: Sequence[Ensemble], variants: dict, load: Callable[[str], Model],
+            held_out: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
+            date: str) -> dict[str, dict]:
+    """Each ensemble's manifest entry: its members (`variants`, their manifest entries;
+    `load` gives their models) voting on the held-out and the test images (uint8, with
+    labels). Each member runs once, however many ensembles it is in."""
+    probs: dict[str, list[np.ndarray]] = {}
+    for name in dict.fromkeys(m for e in ensembles for m in e.members):
+        model = load(name)
+        t = variants[name].get("temperature", 1.0)
+        probs[name] = [calibrated(logits(model, to_input(x, model.dtype)), t)
+                       for x, _ in (held_out, test)]
+    out = {}
+    for e in ensembles:
+        p_held, p_test = (average([probs[m][i] for m in e.members]) for i in (0, 1))
+        out[e.name] = ensemble_entry(
+            e, variants, test_correct=int((p_test.argmax(axis=1) == test[1]).sum()),
+            test_images=len(test[1]),
+            validation_correct=int((p_held.argmax(axis=1) == held_out[1]).sum()),
+            validation_images=len(held_out[1]),
+            ece_test=expected_calibration_error(p_test, test[1]), date=date)
+    return out
