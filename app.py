@@ -248,8 +248,8 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
         "# digit-zoo\n"
         "Draw a digit. Multi-layer perceptrons and convolutional networks written from "
         "scratch in NumPy, stored in float64, float32, int8 and (experimental) int4 and "
-        "2-bit ternary weights, answer side by side, with calibrated confidence; a drawing "
-        "that is not one digit is told so. "
+        "2-bit ternary weights, answer side by side, with calibrated confidence, and the "
+        "zoo votes; a drawing that is not one digit is told so. "
         f"Models: {PREDICTOR.source}.")
     if PREDICTOR.notice:
         gr.Markdown(f"⚠️ {PREDICTOR.notice}")
