@@ -14,13 +14,11 @@ rewrites it there.
 
 from __future__ import annotations
 
-import numpy as np
 from _common import emit, mnist, parser, table
 
 import zoo
-from engine.calibration import calibrated, expected_calibration_error
-from engine.model import logits
-from engine.training import to_input
+from zoo import voting
+from zoo.registry import Ensemble
 from zoo.report import kib
 
 HELD_OUT = 5000  # the last training images, as train.py keeps them out
@@ -41,38 +39,24 @@ def main() -> None:
     x_test, y_test = data.test_images, data.test_labels
     source = zoo.open(args.models)
     variants = source.manifest["variants"]
-    probs: dict[str, list[np.ndarray]] = {}
-
-    def member(name: str) -> list[np.ndarray]:
-        if name not in probs:
-            model = source.load(name)
-            t = variants[name].get("temperature", 1.0)
-            probs[name] = [calibrated(logits(model, to_input(x, model.dtype)), t)
-                           for x in (x_held, x_test)]
-        return probs[name]
-
-    def held(name: str) -> float:
-        return float((member(name)[0].argmax(1) == y_held).mean())
-
     floats = [e for e in variants.values() if e["precision"] == "float32"]
-    ranked = sorted(floats, key=lambda e: -held(e["name"]))
+    probs = voting.calibrated_probabilities([e["name"] for e in floats], variants,
+                                            source.load, x_held)
+    held = {n: float((p.argmax(1) == y_held).mean()) for n, (p,) in probs.items()}
+    ranked = sorted(floats, key=lambda e: -held[e["name"]])
     cnns = [e["architecture"] for e in ranked if e.get("family") == "cnn"]
     mlp = next(e["architecture"] for e in ranked if e.get("family") == "mlp")
     registered = {tuple(e.members): e.name for e in zoo.ensembles()}
-    rows = []
-    for precision in ("int8", "int2"):
-        for archs in candidates(cnns, mlp):
-            names = [f"{a}-{precision}" for a in archs]
-            if not all(n in variants for n in names):
-                continue
-            p_held, p_test = (np.mean([member(n)[i] for n in names], axis=0) for i in (0, 1))
-            rows.append([" + ".join(f"`{n}`" for n in names),
-                         registered.get(tuple(names), ""),
-                         kib(sum(variants[n]["bytes"] for n in names)),
-                         f"{100 * (p_held.argmax(1) == y_held).mean():.2f}%",
-                         f"{100 * (p_test.argmax(1) == y_test).mean():.2f}%",
-                         f"{100 * expected_calibration_error(p_test, y_test):.2f}%"])
-    singles = [[f"`{e['name']}`", "", kib(e["bytes"]), f"{100 * held(e['name']):.2f}%",
+    sets = [tuple(f"{a}-{precision}" for a in archs)
+            for precision in ("int8", "int2") for archs in candidates(cnns, mlp)]
+    sets = [names for names in sets if all(n in variants for n in names)]
+    measured = voting.measure([Ensemble(" + ".join(n), n) for n in sets], variants,
+                              source.load, (x_held, y_held), (x_test, y_test), "")
+    rows = [[" + ".join(f"`{m}`" for m in e["members"]),
+             registered.get(tuple(e["members"]), ""), kib(e["bytes"]),
+             f"{100 * e['validation_accuracy']:.2f}%", f"{100 * e['test_accuracy']:.2f}%",
+             f"{100 * e['ece_test']:.2f}%"] for e in measured.values()]
+    singles = [[f"`{e['name']}`", "", kib(e["bytes"]), f"{100 * held[e['name']]:.2f}%",
                 f"{100 * e['test_accuracy']:.2f}%", "–"] for e in ranked[:4]]
     emit("ensembles", table(["members", "registered as", "KiB", "held-out", "MNIST test",
                              "ECE (test)"], rows + singles)

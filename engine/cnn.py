@@ -22,8 +22,14 @@ import numpy as np
 
 from engine import parallel
 from engine.batchnorm import BatchNorm
-from engine.conv import Conv2D, maxpool, zero_padded
-from engine.conv_layer import convolve, layer_backward, layer_forward, normed_backward
+from engine.conv import Conv2D, zero_padded
+from engine.conv_layer import (
+    convolve,
+    layer_backward,
+    layer_forward,
+    normed_backward,
+    normed_rest,
+)
 from engine.mlp import Dense
 from engine.model import Grads, Model, fold_scale
 
@@ -234,14 +240,7 @@ class CNN(Model):
             inv = norm.standardise(z)  # z is x̂ from here on
             out = np.empty((n, oh // pool, ow // pool, z.shape[-1]), x.dtype)
             kept: list = [None] * len(shares)
-
-            def finish(k: int, s: slice, z=z, out=out, kept=kept, norm=norm, pool=pool) -> None:
-                y = norm.affine(z[s])
-                y, pool_cache = maxpool(y, pool) if pool > 1 else (y, None)
-                np.maximum(y, 0, out=out[s])
-                kept[k] = (pool_cache, out[s])
-
-            parallel.each(finish, shares)
+            parallel.each(partial(normed_rest, norm, pool, z, out, kept), shares)
             cols.append(patches)
             layers.append((z, inv, kept))
             a = out
@@ -315,20 +314,26 @@ class CNN(Model):
         dz = dz.reshape(spatial)
         douts = [dz[s] for s in shares]  # each share's gradient at its stack's current layer
         h, w = self._config.get("input", (28, 28))
+        def kept(i: int) -> list[tuple]:
+            """What each share kept of layer i: the normalised pass keeps it layer by
+            layer, the plain one share by share."""
+            return stacks[i][2] if self.norms else [stack[i] for stack in stacks]
+
         normed = []  # dL/dγ, dL/dβ of each batch-normalised layer, last layer first
         for i in range(len(self.convs) - 1, -1, -1):
+            in_shapes = None
+            if i or inputs:
+                before = kept(i - 1) if i else None
+                in_shapes = [before[k][1].shape if i else (s.stop - s.start, h, w, 1)
+                             for k, s in enumerate(shares)]
             if self.norms:
-                z, inv, kept = stacks[i]
-                in_shapes = [stacks[i - 1][2][k][1].shape if i else (s.stop - s.start, h, w, 1)
-                             for k, s in enumerate(shares)] if i or inputs else None
+                z, inv, _ = stacks[i]
                 g, douts, bn = normed_backward(self.convs[i], self.norms[i], cols[i], z, inv,
-                                               kept, douts, shares, params, in_shapes)
+                                               kept(i), douts, shares, params, in_shapes)
                 normed += bn
             else:
-                in_shapes = [stacks[k][i - 1][1].shape if i else (s.stop - s.start, h, w, 1)
-                             for k, s in enumerate(shares)] if i or inputs else None
-                g, douts = layer_backward(self.convs[i], cols[i], [kept[i] for kept in stacks],
-                                          douts, shares, params, in_shapes)
+                g, douts = layer_backward(self.convs[i], cols[i], kept(i), douts, shares,
+                                          params, in_shapes)
             grads += g
         grads.reverse()
         normed.reverse()  # in parameters() order: γ, β of the first layer first

@@ -30,8 +30,19 @@ def layer_forward(conv: Conv2D, pool: int, a: np.ndarray, cols: np.ndarray
 
 
 def convolve(conv: Conv2D, a: np.ndarray, cols: np.ndarray, z: np.ndarray, _: int,
-              s: slice) -> None:
+             s: slice) -> None:
+    """Share `s` of the images `a` through the convolution, into the whole batch's `z`."""
     z[s] = conv(a[s], cols=cols[s])
+
+
+def normed_rest(norm: BatchNorm, pool: int, xhat: np.ndarray, out: np.ndarray,
+                kept: list, k: int, s: slice) -> None:
+    """Share `s` (the k-th) of a standardised map `xhat` through γ, β, max-pooling and ReLU,
+    into the whole batch's `out`; what its backward pass needs into `kept[k]`."""
+    y = norm.affine(xhat[s])
+    y, pool_cache = maxpool(y, pool) if pool > 1 else (y, None)
+    np.maximum(y, 0, out=out[s])
+    kept[k] = (pool_cache, out[s])
 
 
 def layer_backward(conv: Conv2D, cols: np.ndarray, kept: list[tuple], douts: list[np.ndarray],

@@ -254,16 +254,21 @@ def register_ensemble(name: str, members: list[str] | tuple[str, ...], *,
     return ens
 
 
+def _matcher(pattern: str):
+    """Whether a name matches any of the comma-separated shell-style patterns."""
+    patterns = [p.strip() for p in pattern.split(",") if p.strip()] or ["*"]
+    return lambda name: any(fnmatch.fnmatchcase(name, pat) for pat in patterns)
+
+
 def ensembles(pattern: str = "*") -> list[Ensemble]:
     """Registered ensembles whose names match any comma-separated shell-style pattern."""
-    patterns = [p.strip() for p in pattern.split(",") if p.strip()] or ["*"]
-    return [e for e in ENSEMBLES.values()
-            if any(fnmatch.fnmatchcase(e.name, pat) for pat in patterns)]
+    matches = _matcher(pattern)
+    return [e for e in ENSEMBLES.values() if matches(e.name)]
 
 
 def variants(pattern: str = "*") -> list[Variant]:
     """Registered variants whose names match any comma-separated shell-style pattern."""
-    patterns = [p.strip() for p in pattern.split(",") if p.strip()] or ["*"]
+    matches = _matcher(pattern)
     found = []
     for arch in ARCHITECTURES.values():
         names = arch.precisions if arch.precisions is not None else tuple(PRECISIONS)
@@ -273,7 +278,7 @@ def variants(pattern: str = "*") -> list[Variant]:
             if p not in PRECISIONS:
                 raise ValueError(f"{arch.name} asks for unregistered precision {p!r}")
             v = Variant(arch, PRECISIONS[p])
-            if any(fnmatch.fnmatchcase(v.name, pat) for pat in patterns):
+            if matches(v.name):
                 found.append(v)
     return found
 

@@ -11,7 +11,7 @@ learnt: the average has nothing to fit, so nothing to overfit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -47,18 +47,27 @@ class Vote:
         return self.predict_proba(x).argmax(axis=-1)
 
 
+def calibrated_probabilities(names: Iterable[str], variants: dict,
+                             load: Callable[[str], Model], *images: np.ndarray
+                             ) -> dict[str, list[np.ndarray]]:
+    """{name: [its calibrated probabilities for each of `images` (uint8)]}: each variant
+    (`variants`, the manifest's entries; `load` gives its model) loaded and run once."""
+    out = {}
+    for name in dict.fromkeys(names):
+        model = load(name)
+        t = variants[name].get("temperature", 1.0)
+        out[name] = [calibrated(logits(model, to_input(x, model.dtype)), t) for x in images]
+    return out
+
+
 def measure(ensembles: Sequence[Ensemble], variants: dict, load: Callable[[str], Model],
             held_out: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
             date: str) -> dict[str, dict]:
     """Each ensemble's manifest entry: its members (`variants`, their manifest entries;
     `load` gives their models) voting on the held-out and the test images (uint8, with
     labels). Each member runs once, however many ensembles it is in."""
-    probs: dict[str, list[np.ndarray]] = {}
-    for name in dict.fromkeys(m for e in ensembles for m in e.members):
-        model = load(name)
-        t = variants[name].get("temperature", 1.0)
-        probs[name] = [calibrated(logits(model, to_input(x, model.dtype)), t)
-                       for x, _ in (held_out, test)]
+    probs = calibrated_probabilities((m for e in ensembles for m in e.members), variants,
+                                     load, held_out[0], test[0])
     out = {}
     for e in ensembles:
         p_held, p_test = (average([probs[m][i] for m in e.members]) for i in (0, 1))
