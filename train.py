@@ -8,11 +8,10 @@
     python train.py --ensembles             # measure the registered ensembles, train nothing
 
 Each architecture is trained once in float; its other precisions are encoded from those
-weights, written, read back from disk and evaluated on the 10,000 MNIST test images, so
-the manifest's accuracy is the accuracy of the files that ship. An architecture's files are
-staged and swapped in together with the manifest (zoo.writer), so a run killed at any
-moment leaves every variant the manifest lists intact. Then each registered ensemble whose
-members are all in the zoo is measured from those files (zoo.voting).
+weights, written, read back and evaluated (MNIST test, drawn digits: zoo.entries.measured),
+so the manifest describes the files that ship. An architecture's files and the manifest
+are swapped in together (zoo.writer): a run killed at any moment leaves every variant the
+manifest lists intact. Then the registered ensembles are measured (zoo.voting).
 """
 
 from __future__ import annotations
@@ -27,14 +26,14 @@ from pathlib import Path
 import numpy as np
 
 import zoo
-from engine.calibration import report as calibration_report
 from engine.data.mnist import MNISTError, load_mnist
-from engine.model import evaluate, logits
+from engine.model import evaluate
 from engine.training import EpochCache, TrainingDivergedError, to_input, train
 from zoo import hub, voting  # hub's client (huggingface_hub) loads only when a run publishes
 from zoo.artifacts import load_variant
 from zoo.detector import VARIANT, manifest_section, train_detector
-from zoo.entries import TRAINING, detector_entry, manifest_top, variant_entry
+from zoo.drawings import PER_STYLE, missing_drawn_figures
+from zoo.entries import TRAINING, detector_entry, manifest_top, measured, variant_entry
 from zoo.hub import HubError
 from zoo.report import results
 from zoo.writer import ZooWriteError, ZooWriter
@@ -77,8 +76,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "--variants, trains it after the variants)")
     p.add_argument("--ensembles", action="store_true",
                    help="train nothing: measure the registered ensembles on the variants "
-                        "already in --out (e.g. after adding one); every run that trains "
-                        "variants measures them too")
+                        "already in --out (e.g. after adding one), and any drawn-digit figure "
+                        "an older entry lacks; every run that trains variants does too")
     p.add_argument("--list", action="store_true", help="list the matching variants and exit")
     p.add_argument("--epoch-cache-mb", type=int, default=1500, metavar="MB",
                    help="memory for prepared (shuffled, augmented) epochs that later "
@@ -133,6 +132,7 @@ class Run:
     quick: bool = False
     derive_only: bool = False
     progress: bool = True
+    drawn_per_style: int = PER_STYLE  # zoo.drawings; a smoke run measures on fewer
     # Every architecture and fine-tune with the same seed trains on the same epochs.
     epoch_cache: EpochCache | None = None
 
@@ -142,7 +142,7 @@ class Run:
             ROOT / ("models-quick" if args.quick else "models")
         return cls(out=out, variants=args.variants, data=args.data, epochs=args.epochs,
                    seed=args.seed, quick=args.quick, derive_only=args.derive_only,
-                   progress=not args.no_progress,
+                   progress=not args.no_progress, drawn_per_style=10 if args.quick else PER_STYLE,
                    epoch_cache=EpochCache(args.epoch_cache_mb * 2**20))
 
 
@@ -226,17 +226,13 @@ def train_zoo(run: Run, writer: ZooWriter) -> dict:
                                                  to_input(x_test, dtype), y_test)
             files = writer.stage(v, source)
             # Evaluate the files as written, so the manifest describes what ships.
-            loaded = writer.load_staged(v.name, files)
-            test_logits = logits(loaded, to_input(x_test, loaded.dtype))
-            correct = int((test_logits.argmax(axis=1) == y_test).sum())
-            calibration = calibration_report(logits(loaded, to_input(x_cal, loaded.dtype)),
-                                             y_cal, test_logits, y_test)
+            figures = measured(writer.load_staged(v.name, files), (x_test, y_test),
+                               (x_cal, y_cal), run.drawn_per_style)
             entries[v.name] = variant_entry(
-                v.describe(), files, test_correct=correct, parent_correct=parent_correct,
-                test_images=n_test, qat=qat, calibration=calibration, training=training,
-                date=dt.date.today().isoformat())
-            print(f"  {v.name:<24} {100 * correct / n_test:6.2f}%  "
-                  f"{files[next(iter(files))]['bytes'] / 1024:9.2f} KiB")
+                v.describe(), files, parent_correct=parent_correct, test_images=n_test,
+                qat=qat, training=training, date=dt.date.today().isoformat(), **figures)
+            print(f"  {v.name:<24} {100 * figures['test_correct'] / n_test:6.2f}%  "
+                  f"{entries[v.name]['bytes'] / 1024:9.2f} KiB")
         # After each architecture, its files and manifest entries together: a crash keeps
         # the architectures finished so far, and never half of one.
         manifest = writer.commit(entries, **manifest_top(n_test))
@@ -244,8 +240,12 @@ def train_zoo(run: Run, writer: ZooWriter) -> dict:
 
 
 def measure_ensembles(run: Run, writer: ZooWriter) -> dict:
-    """Measure every registered ensemble whose members are all in the zoo, from their files
-    as written, into `writer`; return the manifest written."""
+    """Measure the registered ensembles whose members are all in the zoo, and any drawn-digit
+    figure an older entry lacks, from the files as written; return the manifest written."""
+    def load(name: str):
+        return load_variant(run.out, name, writer.manifest["variants"][name]["files"])
+    if filled := missing_drawn_figures(writer.manifest["variants"], load, run.drawn_per_style):
+        writer.commit(filled)
     variants = writer.manifest["variants"]
     ready = [e for e in zoo.ensembles() if all(m in variants for m in e.members)]
     for e in zoo.ensembles():
@@ -255,16 +255,16 @@ def measure_ensembles(run: Run, writer: ZooWriter) -> dict:
     if not ready:
         return writer.manifest
     mnist = load_mnist(run.data, progress=False)
-    measured = voting.measure(
-        ready, variants, lambda name: load_variant(run.out, name, variants[name]["files"]),
+    votes = voting.measure(
+        ready, variants, load,
         (mnist.train_images[-CALIBRATION_IMAGES:], mnist.train_labels[-CALIBRATION_IMAGES:]),
         (mnist.test_images, mnist.test_labels), dt.date.today().isoformat())
-    for name, e in measured.items():
+    for name, e in votes.items():
         print(f"  ensemble {name:<15} {100 * e['test_accuracy']:6.2f}%  "
               f"{e['bytes'] / 1024:9.2f} KiB  ({' + '.join(e['members'])})")
     # Ensembles registered elsewhere (a plugin not loaded now) keep their figures while
     # their members stay as they were measured; the writer drops them otherwise.
-    return writer.commit({}, ensembles={**writer.manifest.get("ensembles", {}), **measured})
+    return writer.commit({}, ensembles={**writer.manifest.get("ensembles", {}), **votes})
 
 
 def train_not_a_digit(run: Run, writer: ZooWriter) -> dict:

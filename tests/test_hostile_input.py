@@ -1,4 +1,4 @@
-"""Hostile and careless input (issue 11): bounded work per drawing, an answer for every payload.
+"""Hostile and careless input: bounded work per drawing, an answer for every payload.
 
 Cost is asserted on what reaches OpenCV and on what is allocated (tracemalloc sees NumPy's
 allocations), never on wall-clock time; bench/hostile.py prints the times.

@@ -4,6 +4,7 @@ and what the schema accepts."""
 import pytest
 
 from tests.conftest import ROOT
+from zoo.drawings import FIELDS
 from zoo.entries import detector_entry, manifest_top, variant_entry
 from zoo.manifest import entry_problem, read_manifest
 
@@ -16,7 +17,7 @@ def rebuilt(e: dict) -> dict:
     return variant_entry(e, e["files"], test_correct=e["test_correct"],
                          parent_correct=round(e["parent_accuracy"] * N), test_images=N,
                          qat=e["qat"], calibration=e, training=e, versions=e["versions"],
-                         date=e["date"])
+                         date=e["date"], drawn={k: e[k] for k in FIELDS if k in e})
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED["variants"]))

@@ -133,7 +133,7 @@ def test_ink_map_polarity():
     assert np.allclose(ink_map(img), ink_map(255 - img), atol=0.01)
 
 
-# Reading ink by what is on the canvas (issue 11): value ranges, pens, alpha, sizes, frames.
+# Reading ink by what is on the canvas: value ranges, pens, alpha, sizes, frames.
 
 def same_reading(drawing, reference=None, tol=0.06):
     reference = seven() if reference is None else reference

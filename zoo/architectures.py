@@ -48,11 +48,13 @@ register_architecture(
 
 # Batch normalisation (trained, then folded into the convolutions: engine/batchnorm.py)
 # lets deeper stacks of 3x3 convolutions train; every precision stores the folded weights.
+# The widest trains twice as long: 40 epochs beat 20 on the held-out training images
+# (99.64% against 99.62% for the float32 parent).
 register_architecture(
     "cnn-c32c64c128", "cnn",
     {"conv": [{"channels": 32, "kernel": 3, "pad": 1}, {"channels": 64, "kernel": 3, "pad": 1},
               {"channels": 128, "kernel": 3, "pad": 1}], "dense": [], "batchnorm": True},
-    recipe=CNN_RECIPE,
+    recipe=CNN_RECIPE.with_(epochs=40),
     description="CNN aimed at the ceiling: three padded 3x3 convolutions of 32, 64 and 128 "
                 "channels with batch normalisation (folded away), then the classifier.")
 register_architecture(
@@ -65,14 +67,26 @@ register_architecture(
                 "resolution, 32, 32, 64) with batch normalisation (folded away) down to a "
                 "2x2 map, then the classifier.")
 
+# Aimed at 99% in 4 KiB, every byte counted: the last convolution max-pools its whole 5x5
+# map, so the classifier reads 20 numbers, and the 8 full-resolution channels cost 72
+# weights. Trained twice as long as the others: at 20 epochs a 24-wide version read 98.90%
+# of the held-out images in 2 bits.
+register_architecture(
+    "cnn-c8c16c16c20", "cnn",
+    {"conv": [{"channels": 8, "kernel": 3, "pad": 1, "pool": 1},
+              {"channels": 16, "kernel": 3, "pad": 1}, {"channels": 16, "kernel": 3, "pad": 1},
+              {"channels": 20, "kernel": 3, "pool": 5}], "dense": [], "batchnorm": True},
+    recipe=CNN_RECIPE.with_(epochs=40),
+    description="CNN for the size frontier at 99% in 4 KiB: four 3x3 convolutions (8 at full "
+                "resolution, 16, 16, 20) with batch normalisation (folded away), the last "
+                "max-pooled over its whole 5x5 map, then the classifier.")
+
 # The zoo votes: of the candidate sets bench/ensembles.py builds by rule (the architectures
-# ranked on held-out training images), the one most accurate on those images, in int8 and
-# in 2 bits.
+# ranked on held-out training images), the one most accurate on those images (a tie to the
+# smaller), in int8 and in 2 bits.
 register_ensemble(
-    "zoo-votes",
-    ["cnn-c32c64c128-int8", "cnn-c16c32c32c64-int8", "cnn-c32c64-int8", "mlp-h512x256-int8"],
-    description="The zoo's three best CNNs and its best MLP on held-out images, in int8, "
-                "voting.")
+    "zoo-votes", ["cnn-c32c64c128-int8", "mlp-h512x256-int8"],
+    description="The zoo's best CNN and its best MLP on held-out images, in int8, voting.")
 register_ensemble(
     "zoo-votes-2bit",
     ["cnn-c32c64c128-int2", "cnn-c16c32c32c64-int2", "mlp-h512x256-int2"],

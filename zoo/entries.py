@@ -11,8 +11,14 @@ import cv2
 import numpy as np
 import safetensors
 
+from engine.calibration import report as calibration_report
+from engine.model import Model, logits
+from engine.training import to_input
+from zoo.drawings import drawn_figures
 from zoo.manifest import MANIFEST_FORMAT, member_hashes
 from zoo.registry import Ensemble
+
+Labelled = tuple[np.ndarray, np.ndarray]
 
 DESCRIBED = ("name", "architecture", "family", "shape", "model_config", "precision", "bits",
              "experimental", "parent", "params")  # from Variant.describe()
@@ -35,11 +41,24 @@ def manifest_top(test_images: int) -> dict:
             "dataset": {"name": "MNIST", "test_images": test_images}}
 
 
+def measured(model: Model, test: Labelled, held_out: Labelled, drawn_per_style: int) -> dict:
+    """What a variant's files measure, as `variant_entry` takes it: MNIST test images
+    (uint8) read, calibration fitted on `held_out` and checked on `test`, drawn digits."""
+    (x_test, y_test), (x_cal, y_cal) = test, held_out
+    z = logits(model, to_input(x_test, model.dtype))
+    return {"test_correct": int((z.argmax(axis=1) == y_test).sum()),
+            "calibration": calibration_report(logits(model, to_input(x_cal, model.dtype)),
+                                              y_cal, z, y_test),
+            "drawn": drawn_figures(model, drawn_per_style)}
+
+
 def variant_entry(described: dict, files: dict[str, dict], *, test_correct: int,
                   parent_correct: int, test_images: int, qat: dict | None, calibration: dict,
-                  training: dict, date: str, versions: dict[str, str] | None = None) -> dict:
+                  training: dict, date: str, drawn: dict | None = None,
+                  versions: dict[str, str] | None = None) -> dict:
     """One variant's entry: what it is (`described`, a Variant.describe()), its written
-    `files`, what those files measured on the test set, and how they were made."""
+    `files`, what those files measured on the test set (and on drawn digits:
+    zoo.drawings), and how they were made."""
     return {**{k: described[k] for k in DESCRIBED},
             "files": files,
             "bytes": sum(f["bytes"] for f in files.values()),
@@ -48,6 +67,7 @@ def variant_entry(described: dict, files: dict[str, dict], *, test_correct: int,
             "parent_accuracy": parent_correct / test_images,
             "delta_to_parent": round(100 * (test_correct - parent_correct) / test_images, 2),
             "qat": qat,
+            **(drawn or {}),
             **{k: calibration[k] for k in CALIBRATION},
             **{k: training[k] for k in TRAINING},
             "versions": versions or manifest_versions(),

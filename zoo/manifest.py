@@ -138,6 +138,7 @@ _OPTIONAL = {
     "qat": (lambda v: v is None or (isinstance(v, dict) and _is_number(v.get("ptq_accuracy"))
                                     and 0 <= v["ptq_accuracy"] <= 1),
             "null or an object with 'ptq_accuracy' in [0, 1]"),
+    "drawn_accuracy": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
 }
 
 

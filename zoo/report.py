@@ -16,7 +16,7 @@ from zoo.manifest import ManifestError, read_manifest
 from zoo.sources import default_models_dir
 
 HEADER = ["variant", "family", "shape", "precision", "params", "size (KiB)", "% of float64",
-          "test accuracy", "Δ to parent"]
+          "test accuracy", "Δ to parent", "drawn digits", "training (s)"]
 
 
 def ordered(manifest: dict) -> list[dict]:
@@ -56,9 +56,19 @@ def results_table(manifest: dict) -> str:
         if e.get("qat"):  # fine-tuned with quantisation in the loop; PTQ scored this much
             delta += f" (QAT; rounded after training: {100 * e['qat']['ptq_accuracy']:.2f}%)"
         name = f"`{e['name']}`" + (" *(experimental)*" if e.get("experimental") else "")
+        drawn = f"{100 * e['drawn_accuracy']:.2f}%" if "drawn_accuracy" in e else "–"
         rows.append([name, family_of(e), shape_of(e), e["precision"], f"{e['params']:,}",
-                     kib(e["bytes"]), ratio, f"{100 * e['test_accuracy']:.2f}%", delta])
+                     kib(e["bytes"]), ratio, f"{100 * e['test_accuracy']:.2f}%", delta, drawn,
+                     training_time(e)])
     return markdown_table(HEADER, rows)
+
+
+def training_time(e: dict) -> str:
+    """The float parent's training, plus the variant's own fine-tune when it has one."""
+    if not isinstance(e.get("train_seconds"), (int, float)):
+        return "–"
+    own = (e.get("qat") or {}).get("train_seconds")
+    return f"{e['train_seconds']:,.0f}" + (f" + {own:,.0f}" if own else "")
 
 
 ENSEMBLE_HEADER = ["ensemble", "members (calibrated probabilities averaged)", "size (KiB)",
