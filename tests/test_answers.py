@@ -9,7 +9,7 @@ import numpy as np
 from webapp import answers
 from webapp.predictor import Prediction
 
-ENTRIES = {"a": {"bytes": 2048, "test_accuracy": 0.9912},
+ENTRIES = {"a": {"bytes": 2048, "test_accuracy": 0.9912, "drawn_accuracy": 0.9345},
            "b": {"bytes": 1024, "test_accuracy": 0.98, "experimental": True}}
 
 
@@ -43,7 +43,8 @@ def test_the_first_selected_variant_leads_and_every_selected_one_has_a_row():
     rows = cells(answers.table(p, ["b", "a"], ENTRIES))
     assert [r[0] for r in rows] == ["b experimental", "a"]
     assert rows[1][:3] == ["a", "7", "99.9%"]  # rounded down: never a certainty
-    assert rows[1][4:] == ["2.0 KiB", "99.12%"]
+    assert rows[1][4:] == ["2.0 KiB", "99.12%", "93.5%"]
+    assert rows[0][4:] == ["1.0 KiB", "98.00%", ""]  # no drawn-digit figure: a blank cell
 
 
 def test_disagreement_is_flagged_on_the_odd_rows():
@@ -60,7 +61,7 @@ def test_a_hint_instead_of_answers_and_errors_in_their_row():
     blank = Prediction("blank", "Draw a digit.", np.zeros((28, 28)))
     assert answers.headline(blank, ["a"]) == '<div class="headline hint">Draw a digit.</div>'
     html = answers.table(blank, ["a"], ENTRIES)
-    assert cells(html) == [["a", "·", "", "", "2.0 KiB", "99.12%"]] and "<img" not in html
+    assert cells(html) == [["a", "·", "", "", "2.0 KiB", "99.12%", "93.5%"]] and "<img" not in html
     p = prediction(a=(3, 0.9))
     p.errors["b"] = "variant 'b': model.safetensors was modified or truncated"
     rows = cells(answers.table(p, ["a", "b"], ENTRIES))

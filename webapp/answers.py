@@ -79,31 +79,35 @@ def _row(p: Prediction, name: str, entry: dict | None, flag: int | None) -> str:
         label += ' <span class="tag">experimental</span>'
     size = f"{entry['bytes'] / 1024:,.1f} KiB" if entry else ""
     acc = f"{100 * entry['test_accuracy']:.2f}%" if entry else ""
+    drawn = f"{100 * entry['drawn_accuracy']:.1f}%" \
+        if entry and "drawn_accuracy" in entry else ""  # zoo.drawings; an ensemble has none
+    facts = f"<td>{size}</td><td>{acc}</td><td>{drawn}</td>"
     if name in p.errors:
         return (f'<tr class="error"><td>{label}</td><td colspan="3">⚠️ could not load: '
-                f'{escape(p.errors[name])}</td><td>{size}</td><td>{acc}</td></tr>')
+                f'{escape(p.errors[name])}</td>{facts}</tr>')
     if name not in p.probabilities:  # nothing to show yet: a hint instead of answers
         return (f'<tr><td>{label}</td><td class="answer">·</td><td></td><td></td>'
-                f'<td>{size}</td><td>{acc}</td></tr>')
+                f'{facts}</tr>')
     if p.status == "not_a_digit":  # one verdict: no row reads a refused drawing as a digit
         return (f'<tr class="refused"><td>{label}</td><td class="answer">–</td>'
-                f'<td>not a digit</td><td>{p.ms[name]:.2f}</td><td>{size}</td>'
-                f'<td>{acc}</td></tr>')
+                f'<td>not a digit</td><td>{p.ms[name]:.2f}</td>{facts}</tr>')
     digit, conf = _top(p, name)
     odd = flag is not None and digit != flag
     answer = f"{digit} ⚠️" if odd else str(digit)
     return (f'<tr{" class=disagree" if odd else ""}><td>{label}</td>'
             f'<td class="answer">{answer}</td><td>{_pct(conf)}</td>'
-            f'<td>{p.ms[name]:.2f}</td><td>{size}</td><td>{acc}</td></tr>')
+            f'<td>{p.ms[name]:.2f}</td>{facts}</tr>')
 
 
 def table(p: Prediction, selected: list[str], entries: dict[str, dict]) -> str:
-    """One row per selected variant or ensemble: answer, confidence, ms, size, test
-    accuracy (an ensemble's size is its members' together, its ms theirs summed)."""
+    """One row per selected variant or ensemble: answer, confidence, ms, size, MNIST test
+    and drawn-digit accuracy (an ensemble's size is its members' together, its ms theirs
+    summed)."""
     flag = majority(p) if p.status == "ok" else None
     rows = "".join(_row(p, n, entries.get(n), flag) for n in selected)
     head = ("<tr><th>variant</th><th>says</th><th>sure</th><th>ms</th><th>size</th>"
-            "<th>MNIST test</th></tr>")
+            "<th>MNIST test</th><th title=\"1,800 digits drawn in styles no variant trains "
+            "on\">drawn</th></tr>")
     body = (f'<div class="answers"><div class="scroll"><table>{head}{rows}</table></div>'
             f'{preview(p.image) if p.status == "ok" else ""}</div>')
     if flag is not None:

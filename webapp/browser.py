@@ -110,6 +110,7 @@ CSS = """
   .answers td code {font-size: .75rem}  /* a name stays whole, on one line */
   .answers .tag {display: block}
   .answers th:nth-child(4), .answers td:nth-child(4),
-  .answers th:nth-child(5), .answers td:nth-child(5) {display: none}
+  .answers th:nth-child(5), .answers td:nth-child(5),
+  .answers th:nth-child(7), .answers td:nth-child(7) {display: none}
 }
 """
