@@ -251,6 +251,9 @@ def test_answers_sit_beside_the_pad_on_a_desktop_and_under_it_on_a_phone(browser
         else:  # the table under the headline, no wider than the phone
             assert table["y"] >= headline["y"] + headline["height"], (headline, table)
             assert table["x"] + table["width"] <= viewport["width"], table
+            # and whole in its box: no column cut off behind a sideways scroll
+            assert page.evaluate("[...document.querySelectorAll('#answers .scroll')].every("
+                                 "s => s.scrollWidth <= s.clientWidth)")
             # each variant's name whole, on one line
             assert page.evaluate("[...document.querySelectorAll('#answers td:first-child "
                                  "code')].every(c => c.getClientRects().length === 1)")
