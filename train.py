@@ -32,7 +32,7 @@ from engine.training import EpochCache, TrainingDivergedError, to_input, train
 from zoo import hub, voting  # hub's client (huggingface_hub) loads only when a run publishes
 from zoo.artifacts import load_variant
 from zoo.detector import VARIANT, manifest_section, train_detector
-from zoo.drawings import PER_STYLE, missing_drawn_figures
+from zoo.drawings import PER_STYLE, drawn_digits, missing_drawn_figures
 from zoo.entries import TRAINING, detector_entry, manifest_top, measured, variant_entry
 from zoo.hub import HubError
 from zoo.report import results
@@ -133,8 +133,7 @@ class Run:
     derive_only: bool = False
     progress: bool = True
     drawn_per_style: int = PER_STYLE  # zoo.drawings; a smoke run measures on fewer
-    # Every architecture and fine-tune with the same seed trains on the same epochs.
-    epoch_cache: EpochCache | None = None
+    epoch_cache: EpochCache | None = None  # one seed's epochs, shared by every training
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Run:
@@ -258,7 +257,8 @@ def measure_ensembles(run: Run, writer: ZooWriter) -> dict:
     votes = voting.measure(
         ready, variants, load,
         (mnist.train_images[-CALIBRATION_IMAGES:], mnist.train_labels[-CALIBRATION_IMAGES:]),
-        (mnist.test_images, mnist.test_labels), dt.date.today().isoformat())
+        (mnist.test_images, mnist.test_labels), dt.date.today().isoformat(),
+        drawn_digits(run.drawn_per_style))
     for name, e in votes.items():
         print(f"  ensemble {name:<15} {100 * e['test_accuracy']:6.2f}%  "
               f"{e['bytes'] / 1024:9.2f} KiB  ({' + '.join(e['members'])})")

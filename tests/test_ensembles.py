@@ -99,6 +99,7 @@ def test_an_ensemble_loads_and_votes_with_each_members_temperature(tmp_path):
     ({"member_sha256": {}}, "measured on other files"),
     ({"name": "other"}, "not its key"),
     ({"ece_test": "low"}, "ece_test"),
+    ({"drawn_accuracy": 2}, "drawn_accuracy"),
 ])
 def test_a_bad_ensemble_entry_is_left_out_alone(tmp_path, change, problem):
     manifest = zoo_with_ensemble(tmp_path, **change)
@@ -195,6 +196,9 @@ def test_train_measures_registered_ensembles_and_a_retrain_measures_them_again(t
     vote = zoo.LocalZoo(out).load_ensemble("pair")
     assert int((vote.predict(to_input(mnist.test_images)) == mnist.test_labels).sum()) \
         == e["test_correct"]
+    from zoo.drawings import drawn_digits
+    x, y = drawn_digits(10)  # a smoke run's drawn digits
+    assert (e["drawn_correct"], e["drawn_images"]) == (int((vote.predict(x) == y).sum()), len(y))
 
     # a member trained again: the ensemble is measured on its new files
     again = run("train.py", "--plugin", str(plugin), "--variants", PAIR[1], "--seed", "3",

@@ -9,7 +9,7 @@ from engine.model import logits
 from engine.training import to_input
 from tests.conftest import ROOT, requires_mnist
 from zoo.artifacts import sha256
-from zoo.drawings import drawn_figures
+from zoo.drawings import drawn_digits, drawn_figures
 from zoo.manifest import read_manifest
 from zoo.report import END, START, results
 
@@ -64,6 +64,9 @@ def test_ensembles_reproduce_their_manifest_figures(name, mnist):
     assert int((probs.argmax(axis=1) == mnist.test_labels).sum()) == e["test_correct"]
     ece = expected_calibration_error(probs, mnist.test_labels)
     assert round(ece, 5) == pytest.approx(e["ece_test"], abs=2e-5)
+    x, y = drawn_digits()
+    assert int((vote.predict(x) == y).sum()) == e["drawn_correct"]
+    assert e["drawn_images"] == len(y)
 
 
 def by(precision):

@@ -80,7 +80,7 @@ def _row(p: Prediction, name: str, entry: dict | None, flag: int | None) -> str:
     size = f"{entry['bytes'] / 1024:,.1f} KiB" if entry else ""
     acc = f"{100 * entry['test_accuracy']:.2f}%" if entry else ""
     drawn = f"{100 * entry['drawn_accuracy']:.1f}%" \
-        if entry and "drawn_accuracy" in entry else ""  # zoo.drawings; an ensemble has none
+        if entry and "drawn_accuracy" in entry else ""  # zoo.drawings; older entries have none
     facts = f"<td>{size}</td><td>{acc}</td><td>{drawn}</td>"
     if name in p.errors:
         return (f'<tr class="error"><td>{label}</td><td colspan="3">⚠️ could not load: '

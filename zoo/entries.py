@@ -76,7 +76,7 @@ def variant_entry(described: dict, files: dict[str, dict], *, test_correct: int,
 
 def ensemble_entry(ensemble: Ensemble, variants: dict, *, test_correct: int, test_images: int,
                    validation_correct: int, validation_images: int, ece_test: float,
-                   date: str) -> dict:
+                   date: str, drawn: dict | None = None) -> dict:
     """One ensemble's entry: its members (`variants`, the manifest's entries) and what
     their averaged calibrated probabilities measured."""
     members = list(ensemble.members)
@@ -88,6 +88,7 @@ def ensemble_entry(ensemble: Ensemble, variants: dict, *, test_correct: int, tes
             "test_accuracy": test_correct / test_images,
             "validation_accuracy": validation_correct / validation_images,
             "ece_test": round(ece_test, 5),
+            **(drawn or {}),
             "member_sha256": member_hashes(variants, members),
             "date": date}
 

@@ -221,6 +221,7 @@ def member_hashes(variants: dict, members: list[str]) -> dict[str, str]:
 _ENSEMBLE_OPTIONAL = {
     "ece_test": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "validation_accuracy": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "drawn_accuracy": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "experimental": (lambda v: isinstance(v, bool), "true or false"),
     "description": (lambda v: isinstance(v, str), "a string"),
 }

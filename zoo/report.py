@@ -72,7 +72,8 @@ def training_time(e: dict) -> str:
 
 
 ENSEMBLE_HEADER = ["ensemble", "members (calibrated probabilities averaged)", "size (KiB)",
-                   "test accuracy", "best member", "held-out accuracy", "ECE (test)"]
+                   "test accuracy", "best member", "held-out accuracy", "ECE (test)",
+                   "drawn digits"]
 
 
 def ensembles_table(manifest: dict) -> str:
@@ -83,12 +84,13 @@ def ensembles_table(manifest: dict) -> str:
         best = max(e["members"], key=lambda m: manifest["variants"][m]["test_accuracy"])
         name = f"`{e['name']}`" + (" *(experimental)*" if e.get("experimental") else "")
         held = e.get("validation_accuracy")
-        ece = e.get("ece_test")
+        ece, drawn = e.get("ece_test"), e.get("drawn_accuracy")
         rows.append([name, " + ".join(f"`{m}`" for m in e["members"]), kib(e["bytes"]),
                      f"{100 * e['test_accuracy']:.2f}%",
                      f"`{best}` {100 * manifest['variants'][best]['test_accuracy']:.2f}%",
                      "–" if held is None else f"{100 * held:.2f}%",
-                     "–" if ece is None else f"{100 * ece:.2f}%"])
+                     "–" if ece is None else f"{100 * ece:.2f}%",
+                     "–" if drawn is None else f"{100 * drawn:.2f}%"])
     return markdown_table(ENSEMBLE_HEADER, rows) if rows else ""
 
 

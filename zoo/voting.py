@@ -47,34 +47,48 @@ class Vote:
         return self.predict_proba(x).argmax(axis=-1)
 
 
+def _input(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """uint8 images as every model reads them; floats (already in [0, 1]) as they are."""
+    return images.astype(dtype) if images.dtype.kind == "f" else to_input(images, dtype)
+
+
 def calibrated_probabilities(names: Iterable[str], variants: dict,
                              load: Callable[[str], Model], *images: np.ndarray
                              ) -> dict[str, list[np.ndarray]]:
-    """{name: [its calibrated probabilities for each of `images` (uint8)]}: each variant
-    (`variants`, the manifest's entries; `load` gives its model) loaded and run once."""
+    """{name: [its calibrated probabilities for each of `images` (uint8, or floats in
+    [0, 1])]}: each variant (`variants`, the manifest's entries; `load` gives its model)
+    loaded and run once."""
     out = {}
     for name in dict.fromkeys(names):
         model = load(name)
         t = variants[name].get("temperature", 1.0)
-        out[name] = [calibrated(logits(model, to_input(x, model.dtype)), t) for x in images]
+        out[name] = [calibrated(logits(model, _input(x, model.dtype)), t) for x in images]
     return out
 
 
 def measure(ensembles: Sequence[Ensemble], variants: dict, load: Callable[[str], Model],
             held_out: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
-            date: str) -> dict[str, dict]:
+            date: str, drawn: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, dict]:
     """Each ensemble's manifest entry: its members (`variants`, their manifest entries;
     `load` gives their models) voting on the held-out and the test images (uint8, with
-    labels). Each member runs once, however many ensembles it is in."""
+    labels), and on `drawn` digits if given (zoo.drawings). Each member runs once,
+    however many ensembles it is in."""
+    sets = [held_out, test] + ([drawn] if drawn is not None else [])
     probs = calibrated_probabilities((m for e in ensembles for m in e.members), variants,
-                                     load, held_out[0], test[0])
+                                     load, *(x for x, _ in sets))
     out = {}
     for e in ensembles:
-        p_held, p_test = (average([probs[m][i] for m in e.members]) for i in (0, 1))
+        p_held, p_test, *p_drawn = (average([probs[m][i] for m in e.members])
+                                    for i in range(len(sets)))
+        figures = None
+        if p_drawn:
+            correct = int((p_drawn[0].argmax(axis=1) == drawn[1]).sum())
+            figures = {"drawn_correct": correct, "drawn_images": len(drawn[1]),
+                       "drawn_accuracy": correct / len(drawn[1])}
         out[e.name] = ensemble_entry(
             e, variants, test_correct=int((p_test.argmax(axis=1) == test[1]).sum()),
             test_images=len(test[1]),
             validation_correct=int((p_held.argmax(axis=1) == held_out[1]).sum()),
             validation_images=len(held_out[1]),
-            ece_test=expected_calibration_error(p_test, test[1]), date=date)
+            ece_test=expected_calibration_error(p_test, test[1]), date=date, drawn=figures)
     return out
