@@ -36,12 +36,15 @@ def drawn_digits(per_style: int = PER_STYLE, seed: int = SEED) -> tuple[np.ndarr
     return np.stack(images).astype(np.float32), np.array(labels)
 
 
+def fields(correct: int, images: int) -> dict:
+    """The manifest's drawn-digit fields, a variant's or an ensemble's."""
+    return {"drawn_correct": correct, "drawn_images": images, "drawn_accuracy": correct / images}
+
+
 def drawn_figures(model: Model, per_style: int = PER_STYLE) -> dict:
     """The manifest's drawn-digit fields for `model` (a smoke run measures fewer)."""
     x, y = drawn_digits(per_style)
-    correct = evaluate(model, x.astype(model.dtype), y)
-    return {"drawn_correct": correct, "drawn_images": len(y),
-            "drawn_accuracy": correct / len(y)}
+    return fields(evaluate(model, x.astype(model.dtype), y), len(y))
 
 
 def missing_drawn_figures(variants: dict, load: Callable[[str], Model],

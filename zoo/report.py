@@ -56,11 +56,15 @@ def results_table(manifest: dict) -> str:
         if e.get("qat"):  # fine-tuned with quantisation in the loop; PTQ scored this much
             delta += f" (QAT; rounded after training: {100 * e['qat']['ptq_accuracy']:.2f}%)"
         name = f"`{e['name']}`" + (" *(experimental)*" if e.get("experimental") else "")
-        drawn = f"{100 * e['drawn_accuracy']:.2f}%" if "drawn_accuracy" in e else "–"
         rows.append([name, family_of(e), shape_of(e), e["precision"], f"{e['params']:,}",
-                     kib(e["bytes"]), ratio, f"{100 * e['test_accuracy']:.2f}%", delta, drawn,
-                     training_time(e)])
+                     kib(e["bytes"]), ratio, f"{100 * e['test_accuracy']:.2f}%", delta,
+                     percent(e.get("drawn_accuracy")), training_time(e)])
     return markdown_table(HEADER, rows)
+
+
+def percent(fraction: float | None) -> str:
+    """A fraction as a percentage, or a dash for a figure the manifest does not have."""
+    return "–" if fraction is None else f"{100 * fraction:.2f}%"
 
 
 def training_time(e: dict) -> str:
@@ -83,14 +87,11 @@ def ensembles_table(manifest: dict) -> str:
     for e in sorted(section.values(), key=lambda e: (-e["test_accuracy"], e["bytes"])):
         best = max(e["members"], key=lambda m: manifest["variants"][m]["test_accuracy"])
         name = f"`{e['name']}`" + (" *(experimental)*" if e.get("experimental") else "")
-        held = e.get("validation_accuracy")
-        ece, drawn = e.get("ece_test"), e.get("drawn_accuracy")
         rows.append([name, " + ".join(f"`{m}`" for m in e["members"]), kib(e["bytes"]),
                      f"{100 * e['test_accuracy']:.2f}%",
                      f"`{best}` {100 * manifest['variants'][best]['test_accuracy']:.2f}%",
-                     "–" if held is None else f"{100 * held:.2f}%",
-                     "–" if ece is None else f"{100 * ece:.2f}%",
-                     "–" if drawn is None else f"{100 * drawn:.2f}%"])
+                     *(percent(e.get(k)) for k in ("validation_accuracy", "ece_test",
+                                                   "drawn_accuracy"))])
     return markdown_table(ENSEMBLE_HEADER, rows) if rows else ""
 
 

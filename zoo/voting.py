@@ -18,6 +18,7 @@ import numpy as np
 from engine.calibration import calibrated, expected_calibration_error
 from engine.model import Model, logits
 from engine.training import to_input
+from zoo import drawings
 from zoo.entries import ensemble_entry
 from zoo.registry import Ensemble
 
@@ -80,11 +81,8 @@ def measure(ensembles: Sequence[Ensemble], variants: dict, load: Callable[[str],
     for e in ensembles:
         p_held, p_test, *p_drawn = (average([probs[m][i] for m in e.members])
                                     for i in range(len(sets)))
-        figures = None
-        if p_drawn:
-            correct = int((p_drawn[0].argmax(axis=1) == drawn[1]).sum())
-            figures = {"drawn_correct": correct, "drawn_images": len(drawn[1]),
-                       "drawn_accuracy": correct / len(drawn[1])}
+        figures = drawings.fields(int((p_drawn[0].argmax(axis=1) == drawn[1]).sum()),
+                                  len(drawn[1])) if p_drawn else None
         out[e.name] = ensemble_entry(
             e, variants, test_correct=int((p_test.argmax(axis=1) == test[1]).sum()),
             test_images=len(test[1]),
