@@ -132,8 +132,11 @@ class Run:
     quick: bool = False
     derive_only: bool = False
     progress: bool = True
-    drawn_per_style: int = PER_STYLE  # zoo.drawings; a smoke run measures on fewer
     epoch_cache: EpochCache | None = None  # one seed's epochs, shared by every training
+
+    @property
+    def drawn_per_style(self) -> int:  # zoo.drawings; a smoke run measures on fewer
+        return 10 if self.quick else PER_STYLE
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Run:
@@ -141,7 +144,7 @@ class Run:
             ROOT / ("models-quick" if args.quick else "models")
         return cls(out=out, variants=args.variants, data=args.data, epochs=args.epochs,
                    seed=args.seed, quick=args.quick, derive_only=args.derive_only,
-                   progress=not args.no_progress, drawn_per_style=10 if args.quick else PER_STYLE,
+                   progress=not args.no_progress,
                    epoch_cache=EpochCache(args.epoch_cache_mb * 2**20))
 
 
@@ -239,8 +242,7 @@ def train_zoo(run: Run, writer: ZooWriter) -> dict:
 
 
 def measure_ensembles(run: Run, writer: ZooWriter) -> dict:
-    """Measure the registered ensembles whose members are all in the zoo, and any drawn-digit
-    figure an older entry lacks, from the files as written; return the manifest written."""
+    """Measure the ensembles and any missing drawn figure from the files; return the manifest."""
     def load(name: str):
         return load_variant(run.out, name, writer.manifest["variants"][name]["files"])
     if filled := missing_drawn_figures(writer.manifest["variants"], load, run.drawn_per_style):
@@ -275,12 +277,10 @@ def train_not_a_digit(run: Run, writer: ZooWriter) -> dict:
     mnist = load_mnist(run.data, progress=run.progress)
     images = mnist.train_images[:-CALIBRATION_IMAGES]
     held_out = mnist.train_images[-CALIBRATION_IMAGES:]
-    sizes = {}
+    sizes = {"epochs": run.epochs} if run.epochs else {}
     if run.quick:
         images = images[:QUICK_TRAIN_IMAGES]
         sizes = {"negatives": 1000, "drawn": 300, "epochs": run.epochs or 1}
-    elif run.epochs:
-        sizes = {"epochs": run.epochs}
     print(f"training the not-a-digit detector on {len(images):,} MNIST digits, drawn digits "
           "and synthetic non-digits")
     model, facts = train_detector(images, held_out, seed=run.seed or 0,
