@@ -38,6 +38,7 @@ from engine.image import DrawingError
 from webapp import answers, json_endpoint, why
 from webapp.browser import CSS, KEEP_BRUSH, PAD_HEIGHT, STROKE
 from webapp.canvas import open_data_url
+from webapp.handoffs import in_one_thread, login_check_on_the_loop
 from webapp.optional_inputs import optional_inputs
 from webapp.pad import sketchpad
 from webapp.predictor import Prediction, Predictor
@@ -311,6 +312,7 @@ with gr.Blocks(title="digit-zoo", delete_cache=(60, 60)) as demo:
           gr.JSON(visible=False, label="result"), api_name="predict",
           concurrency_id="api", concurrency_limit=2)
     optional_inputs(demo, "predict", required=1)  # like predict's own defaults
+    in_one_thread(demo, "predict")
 
 # status_update_rate: by default every finished job sends every waiting client its new place
 # in the line (50 clients: 50 messages per answer); every 10 s is enough for a page that
@@ -320,13 +322,15 @@ safe_cache_deletion(demo)
 
 
 def launch(**kwargs):
-    """demo.launch with the app's limits and style, and the JSON endpoint POST /api/predict
-    (webapp/json_endpoint.py) on its server; keyword arguments override them."""
+    """demo.launch with the app's limits and style, the JSON endpoint POST /api/predict
+    (webapp/json_endpoint.py) on its server, and Gradio's login check on its event loop
+    (webapp/handoffs.py); keyword arguments override them."""
     block = not kwargs.pop("prevent_thread_lock", False)
     launched = demo.launch(**{**LAUNCH, **kwargs, "prevent_thread_lock": True})
     # Gradio makes its FastAPI app in launch(): the route joins it there, before launch
     # returns (so `gradio app.py`, which launches the demo itself, serves no /api/predict).
     json_endpoint.mount(demo.app, _predict)
+    login_check_on_the_loop(demo.app)
     if isinstance(MODELS, Workers):  # ready before the first drawing, not during it
         threading.Thread(target=MODELS.warm, daemon=True, name="digit-zoo workers").start()
     if block:

@@ -16,7 +16,12 @@ request a new Gradio session, like as many one-off visitors. --path json sends t
 drawings to the JSON endpoint instead, as PNG bodies over one keep-alive connection per
 client (the hostile clients too: the same files, and junk variant lists).
 
-The clients share the machine with the server. They talk plain http to 127.0.0.1 with
+The clients share the machine with the server; they stand in for visitors' machines, so
+they run at a lower priority (--nice, 10 by default) and take the CPU the server leaves,
+and every client opens its session (gradio_client reads the app's config and API, and
+sends one drawing, not counted) before the clock starts: the figures are the server's
+answers, not its start-up. Clients at
+--nice 0 compete with the server for the 2 cores. They talk plain http to 127.0.0.1 with
 ssl_verify=False: otherwise gradio_client builds an SSL context (reading the CA bundle) for
 every request, about 60 ms of the clients' CPU per request, which the server then lacks.
 
@@ -168,6 +173,7 @@ class Run:
         self.outcomes: Counter = Counter()
         self.errors: Counter = Counter()
         self.hostile: dict[str, list] = {}
+        self.stop_at = float("inf")  # no request starts after it (set when the clock starts)
 
     def add(self, seconds: float, outcome: str, error: str = "") -> None:
         with self.lock:
@@ -263,15 +269,26 @@ def busy(e: Exception) -> bool:
 
 
 def client(sender: Callable, drawings: list, first: int, n: int, variants, run: Run,
-           stop_at: float, folder_: Path) -> None:
+           go: threading.Barrier, folder_: Path) -> None:
     try:
         c = sender()
+        warm = unique_png(drawings[first % len(drawings)][0], -1 - first, folder_)
+        try:  # the session's first request, uncounted: gradio_client's own lazy start
+            c.predict(warm, variants)
+        finally:
+            warm.unlink(missing_ok=True)
     except Exception as e:  # the app refused even the connection: count every drawing
+        c = e
+    try:
+        go.wait()  # every client connected; the clock starts
+    except threading.BrokenBarrierError:
+        pass
+    if isinstance(c, Exception):
         for _ in range(n):
-            run.add(0.0, "error", f"connect: {type(e).__name__}: {e}")
+            run.add(0.0, "error", f"connect: {type(c).__name__}: {c}")
         return
     for i in range(first, first + n):
-        if time.time() > stop_at:
+        if time.time() > run.stop_at:
             run.add(0.0, "not sent (deadline)")
             continue
         drawing, label = drawings[i % len(drawings)]
@@ -336,6 +353,8 @@ def main() -> None:
     p.add_argument("--fresh-sessions", action="store_true",
                    help="a new Gradio session per request")
     p.add_argument("--queue-size", type=int, help="the app's ZOO_QUEUE_SIZE")
+    p.add_argument("--nice", type=int, default=10,
+                   help="the clients' niceness (0: level with the server)")
     p.add_argument("--settle", type=float, default=0,
                    help="then wait this long and measure the upload folder again")
     args = p.parse_args()
@@ -356,25 +375,34 @@ def main() -> None:
                                    "composite": handle_file(str(unique_png(drawings[0][0], -1,
                                                                            files)))},
                                   variants, api_name="/predict")["top"])
-        rss0, cpu0, up0 = rss_mb(proc.pid), cpu_s(proc.pid), folder(uploads)
-        own0 = time.process_time()
         run, done = Run(), threading.Event()
         sender = partial(SENDERS[args.path], url, fresh=args.fresh_sessions)
         hostile = [threading.Thread(target=hostile_client, daemon=True,
                                     args=(sender, hostile_files(files), names,
                                           args.hostile_kinds.split(","), run, done))
                    for _ in range(args.hostile)]
-        start = time.perf_counter()
-        stop_at = time.time() + args.deadline
+        # The clients stand in for visitors' machines: they take what CPU the server leaves.
+        os.nice(args.nice)  # this thread's, and so its clients' (Linux: per thread)
+        go = threading.Barrier(args.clients + 1)
         threads = [threading.Thread(target=client, args=(
-            sender, drawings, i * args.drawings, args.drawings, variants, run, stop_at, files))
+            sender, drawings, i * args.drawings, args.drawings, variants, run, go, files))
             for i in range(args.clients)]
+        connect = time.perf_counter()
+        for t in threads:
+            t.start()
+        with contextlib.suppress(threading.BrokenBarrierError):  # counted as errors
+            go.wait(timeout=300)  # every session open and warm ...
+        connect = time.perf_counter() - connect
+        rss0, cpu0, up0 = rss_mb(proc.pid), cpu_s(proc.pid), folder(uploads)
+        own0 = time.process_time()
+        start = time.perf_counter()  # ... before the clock starts
+        run.stop_at = time.time() + args.deadline
         sampler = Sampler(proc.pid, run)
         sampler.start()
-        for t in hostile + threads:
+        for t in hostile:
             t.start()
         for t in threads:
-            t.join(max(1.0, stop_at - time.time() + 150))
+            t.join(max(1.0, run.stop_at - time.time() + 150))
         wall = time.perf_counter() - start
         sampler.stop.set()
         done.set()
@@ -423,7 +451,8 @@ def main() -> None:
     sessions = "a new session per request" if args.fresh_sessions else "one session per client"
     kind = ("HTTP clients (one keep-alive connection each)" if args.path == "json"
             else f"gradio_client clients ({sessions})")
-    text += (f"\n\n{args.clients} {kind} on 127.0.0.1, variants: "
+    text += (f"\n\n{args.clients} {kind} on 127.0.0.1 at nice {args.nice} (sessions "
+             f"opened and warmed in {connect:.1f} s before the clock started), variants: "
              f"{', '.join(names)}; {args.hostile} hostile clients.")
     emit("load-json" if args.path == "json" else "load", text, args.doc)
 

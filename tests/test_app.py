@@ -2,6 +2,7 @@
 
 import asyncio
 import base64
+import inspect
 import os
 import shutil
 import socket
@@ -323,6 +324,28 @@ def test_the_server_keeps_little_per_call():
     assert app.LAUNCH["state_session_capacity"] == app.SESSIONS <= 1000
     assert app.LAUNCH["run_history"] is False  # no per-run record in each browser
     assert app.LAUNCH["max_file_size"]
+
+
+def test_the_api_reads_its_inputs_in_its_own_thread_on_a_fast_server(app_url, tmp_path):
+    """/predict preprocesses its inputs and postprocesses its answer in its function's
+    thread, not in a thread hop each, and Gradio's login check runs on the event loop
+    (webapp.handoffs), with the same answers; the server runs on uvloop and httptools
+    (requirements.txt), not pure-Python HTTP."""
+    import app
+
+    fn = next(f for f in app.demo.fns.values() if f.api_name == "predict")
+    assert not fn.preprocess and not fn.postprocess and fn.fn.__wrapped__ is app.predict
+    result = call(app_url, SEVEN, ["mlp-h32-int8"], tmp_path, with_input=True)
+    local = app.predict(SEVEN, ["mlp-h32-int8"], with_input=True)
+    assert result["top"] == local["top"] == {"mlp-h32-int8": 7}
+    assert np.allclose(result["input"], local["input"])
+    check = next(dep.call for route in app.demo.app.routes if route.path == "/config"
+                 for dep in route.dependant.dependencies)
+    assert check.__name__ == "login_check" and not inspect.iscoroutinefunction(check)
+    assert inspect.iscoroutinefunction(app.demo.app.dependency_overrides[check])
+    config = app.demo.server.config
+    assert config.http_protocol_class.__module__.endswith("httptools_impl")
+    assert config.get_loop_factory().__module__.startswith("uvloop")
 
 
 def test_a_stroke_is_one_job_and_the_page_is_not_the_api():

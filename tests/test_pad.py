@@ -135,3 +135,18 @@ def test_a_stale_or_unknown_id_is_an_empty_pad(pad):
 def test_png_header_only_declares_what_it_says():
     with PIL.Image.open(BytesIO(png_header_only(123, 45))) as im:
         assert im.size == (123, 45)
+
+
+def test_a_clients_error_is_dropped_and_only_the_models_own_dump_keeps_one(pad):
+    """A refusal travels as the value's "error": a client cannot set one (it would be shown
+    as the app's message), but the model's own dump, checked again by an endpoint that reads
+    its inputs itself (webapp.handoffs), keeps it."""
+    from webapp.handoffs import CHECKED
+
+    sent = {"background": None, "layers": [], "composite": None, "error": "<b>from a client</b>"}
+    assert pad.data_model.model_validate(sent).error is None
+    assert "error" not in pad.preprocess(pad.data_model.model_validate(sent))
+    refused = pad.data_model.model_validate({"image": "x"})  # not a Sketchpad value
+    assert refused.error and pad.data_model.model_validate(refused.model_dump()).error is None
+    again = pad.data_model.model_validate(refused.model_dump(), context=CHECKED)
+    assert pad.preprocess(again)["error"] == refused.error

@@ -29,7 +29,7 @@ import gradio as gr
 from gradio.components.base import server
 from gradio.components.image_editor import AcceptBlobs, EditorData, EditorDataBlobs
 from gradio.data_classes import FileData
-from pydantic import ValidationError, model_validator
+from pydantic import ValidationError, ValidationInfo, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from engine.image import DrawingError
@@ -91,7 +91,10 @@ class DrawingData(EditorData):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _sketchpad_value(cls, value, handler):
+    def _sketchpad_value(cls, value, handler, info: ValidationInfo):
+        if isinstance(value, dict) and value.get("error") and (info.context or {}).get(
+                "checked"):  # this model's own dump (webapp.handoffs): the error is ours
+            return cls.model_construct(error=str(value["error"]))
         ours = isinstance(value, dict) and any(k in value for k in (*KEYS, "id"))
         if not ours and FileData.is_file_data(value):  # a script's handle_file("digit.png")
             value, ours = {"composite": value}, True
