@@ -174,7 +174,8 @@ def test_default_count(monkeypatch):
     monkeypatch.setenv("ZOO_WORKERS", "3")
     assert workers.default_count() == 3
     monkeypatch.delenv("ZOO_WORKERS")
-    default = min(2, len(os.sched_getaffinity(0)) - 1)
-    assert workers.default_count() == default
+    cores = len(os.sched_getaffinity(0))
+    default = workers.default_count()
+    assert default == (0 if cores == 1 else 2 if cores == 2 else min(4, cores))
     monkeypatch.setenv("ZOO_WORKERS", "lots")  # a typo must not stop the app from starting
     assert workers.default_count() == default
