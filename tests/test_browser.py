@@ -33,8 +33,9 @@ PLACEHOLDER = "select the draw tool to start"  # Gradio's, when no drawing tool 
 WATCH = """digit => {
   const headline = document.querySelector('#headline');
   window.__lift = null; window.__answer = null;
-  document.addEventListener('pointerup', () => { window.__lift = performance.now(); },
-                            {capture: true, once: true});
+  // the event's own time: a listener runs after the pad's, which may do work first
+  window.addEventListener('pointerup', e => { window.__lift = e.timeStamp; },
+                          {capture: true, once: true});
   const seen = () => {
     const d = headline.querySelector('.digit');
     if (window.__answer === null && d && d.textContent.trim() === digit) {

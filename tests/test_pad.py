@@ -150,3 +150,29 @@ def test_a_clients_error_is_dropped_and_only_the_models_own_dump_keeps_one(pad):
     assert refused.error and pad.data_model.model_validate(refused.model_dump()).error is None
     again = pad.data_model.model_validate(refused.model_dump(), context=CHECKED)
     assert pad.preprocess(again)["error"] == refused.error
+
+
+def test_a_large_upload_is_decoded_by_opencv_at_the_large_images_pace(pad, monkeypatch):
+    """Past LARGE_PIXELS the pad decodes as the JSON endpoint does: by OpenCV (which lets
+    the server's other threads run), one at a time at webapp.turns.LARGE's pace, to the
+    same pixels as Pillow's; ordinary drawings never wait for it, and a busy pace is a
+    refusal with its reason, not an error."""
+    from webapp import turns
+    from webapp.turns import BusyError
+
+    calls = []
+    real = turns.LARGE.run
+    monkeypatch.setattr(turns.LARGE, "run", lambda fn, *a: calls.append(1) or real(fn, *a))
+    big = cv2.resize(seven(), (1400, 1400), interpolation=cv2.INTER_NEAREST)  # 1.96 Mpx
+
+    def read(image: np.ndarray, key: str) -> dict:
+        blob(pad, key, "composite", png(image))
+        return pad.preprocess(EditorData(id=key))
+
+    assert np.array_equal(read(big, "big")["composite"], big) and calls == [1]
+    assert np.array_equal(read(seven(), "small")["composite"], seven()) and calls == [1]
+
+    def busy(fn, *a):
+        raise BusyError("the server is busy with large images; try again")
+    monkeypatch.setattr(turns.LARGE, "run", busy)
+    assert read(big, "again")["error"] == "the server is busy with large images; try again"

@@ -13,12 +13,14 @@ import binascii
 from collections.abc import Mapping
 from io import BytesIO
 
+import cv2
 import numpy as np
 import PIL.Image
 
 from engine.image import MAX_SIDE, DrawingError, as_rgba, image_shape, working_image
 
 MAX_LAYERS = 4  # the app's pad sends one; an API client has no use for many
+LARGE_PIXELS = 2**20  # an image file declaring more is decoded at the pace of webapp.turns.LARGE
 MAX_LAYER_PIXELS = 2 * MAX_SIDE * MAX_SIDE  # background and layers together: two full canvases
 KEYS = ("background", "layers", "composite")
 DRAWING = ('the drawing must be a Sketchpad value {"background", "layers", "composite"} or '
@@ -123,3 +125,27 @@ def open_data_url(url: object, max_chars: int = 16 * 2**20) -> PIL.Image.Image:
     except (binascii.Error, ValueError) as e:  # ValueError: not ASCII
         raise DrawingError(f"the drawing's data URL is not base64 ({e})") from None
     return open_image(decoded)
+
+
+def is_large(image) -> bool:
+    """An image file whose header declares more than LARGE_PIXELS (not yet decoded)."""
+    size = getattr(image, "size", None)
+    return isinstance(size, tuple) and len(size) == 2 and size[0] * size[1] > LARGE_PIXELS
+
+
+def decode_pixels(image: PIL.Image.Image):
+    """A large image's pixels, decoded by OpenCV, which lets other threads run meanwhile
+    (Pillow holds the GIL while it decodes: 70 ms of a stalled server for 16 Mpx): the
+    same values as Pillow's for a lossless file, as RGB(A). Anything else (JPEG, 16-bit,
+    palettes, other modes) stays with Pillow: `image` itself is returned."""
+    source = getattr(image, "fp", None)
+    if not isinstance(source, BytesIO) or image.format not in ("PNG", "BMP") \
+            or image.mode not in ("L", "RGB", "RGBA"):
+        return image
+    pixels = cv2.imdecode(np.frombuffer(source.getvalue(), np.uint8), cv2.IMREAD_UNCHANGED)
+    shape = image.size[::-1] + {"L": (), "RGB": (3,), "RGBA": (4,)}[image.mode]
+    if pixels is None or pixels.dtype != np.uint8 or pixels.shape != shape:
+        return image
+    if image.mode == "RGB":
+        return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    return cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA) if image.mode == "RGBA" else pixels

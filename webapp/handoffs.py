@@ -41,6 +41,10 @@ def in_one_thread(demo: gr.Blocks, api_name: str) -> None:
             return answer.model_dump()
         return answer
 
+    # Gradio reads the function's type hints on every call (looking for gr.Request and
+    # the like); the wrapped function's are strings (postponed annotations), evaluated
+    # each time. The wrapper takes none of those, so it declares no hints.
+    one_thread.__annotations__ = {}
     fn.fn, fn.preprocess, fn.postprocess = one_thread, False, False
 
 

@@ -17,8 +17,8 @@ any size from 8 to 4096 a side, greyscale, RGB or RGBA}, with "variants", "with_
 unreadable) is the answer's "status", as on /predict, with HTTP 200; HTTP errors are for a
 request that is not one: 400 malformed, 408 a body too slow to arrive, 413 too large, 415
 another content type, 503 busy (no turn within 10 s: webapp/turns.py). An image file
-declaring more than LARGE_PIXELS is decoded at the pace of webapp.turns.LARGE, outside
-the ordinary turns.
+declaring more than webapp.canvas.LARGE_PIXELS is decoded at the pace of webapp.turns.LARGE,
+outside the ordinary turns.
 """
 
 from __future__ import annotations
@@ -28,23 +28,20 @@ import base64
 import binascii
 import json
 from collections.abc import Callable
-from io import BytesIO
 
 import anyio
-import cv2
 import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from engine.image import DrawingError
-from webapp.canvas import ImageTooLargeError, open_image
+from webapp.canvas import ImageTooLargeError, decode_pixels, is_large, open_image
 from webapp.predictor import Prediction
 from webapp.turns import LARGE, TURNS, BusyError
 
 MAX_BODY = 8 * 2**20  # as the app's uploads: a 4096x4096 PNG of a drawing is far smaller
 BODY_WAIT = 10.0  # seconds the body may take to arrive once the request has its turn
 ROUTE = "/api/predict"
-LARGE_PIXELS = 2**20  # an image file declaring more is decoded at the pace of webapp.turns.LARGE
 
 Answer = Callable[[object, object, bool], Prediction]
 
@@ -71,30 +68,6 @@ def _image(data: bytes):
         raise BadRequestError(str(e), 413) from None
     except DrawingError as e:
         raise BadRequestError(str(e)) from None
-
-
-def _large(drawing) -> bool:
-    """An image file whose header declares more than LARGE_PIXELS (not yet decoded)."""
-    size = getattr(drawing, "size", None)
-    return isinstance(size, tuple) and len(size) == 2 and size[0] * size[1] > LARGE_PIXELS
-
-
-def _pixels(image):
-    """A large image's pixels, decoded by OpenCV, which lets other threads run meanwhile
-    (Pillow holds the GIL while it decodes: 70 ms of a stalled server for 16 Mpx): the
-    same values as Pillow's for a lossless file, as RGB(A). Anything else (JPEG, 16-bit,
-    palettes, other modes) stays with Pillow."""
-    source = getattr(image, "fp", None)
-    if not isinstance(source, BytesIO) or image.format not in ("PNG", "BMP") \
-            or image.mode not in ("L", "RGB", "RGBA"):
-        return image
-    pixels = cv2.imdecode(np.frombuffer(source.getvalue(), np.uint8), cv2.IMREAD_UNCHANGED)
-    shape = image.size[::-1] + {"L": (), "RGB": (3,), "RGBA": (4,)}[image.mode]
-    if pixels is None or pixels.dtype != np.uint8 or pixels.shape != shape:
-        return image
-    if image.mode == "RGB":
-        return cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
-    return cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA) if image.mode == "RGBA" else pixels
 
 
 def parse(body: bytes, content_type: str, query: dict[str, list[str]]) -> tuple:
@@ -163,14 +136,14 @@ def endpoint(answer: Answer) -> Callable:
     """
 
     def finish(drawing, variants, with_input: bool, explain: bool) -> dict:
-        if _large(drawing):
-            drawing = _pixels(drawing)
+        if is_large(drawing):
+            drawing = decode_pixels(drawing)
         return answer(drawing, variants, explain).to_json(with_input=with_input)
 
     def run(body: bytes, content_type: str, query: dict) -> dict | tuple:
         """The answer, or for a large image what it needs (answered at LARGE's pace)."""
         parsed = parse(body, content_type, query)
-        return parsed if _large(parsed[0]) else finish(*parsed)
+        return parsed if is_large(parsed[0]) else finish(*parsed)
 
     async def predict(request: Request) -> JSONResponse:
         try:

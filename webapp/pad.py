@@ -23,9 +23,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import MutableMapping
 from io import BytesIO
+from pathlib import Path
 from types import MethodType
 
 import gradio as gr
+import numpy as np
 from gradio.components.base import server
 from gradio.components.image_editor import AcceptBlobs, EditorData, EditorDataBlobs
 from gradio.data_classes import FileData
@@ -33,7 +35,16 @@ from pydantic import ValidationError, ValidationInfo, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from engine.image import DrawingError
-from webapp.canvas import DRAWING, KEYS, MAX_LAYERS, not_a_drawing, read_header
+from webapp.canvas import (
+    DRAWING,
+    KEYS,
+    MAX_LAYERS,
+    decode_pixels,
+    is_large,
+    not_a_drawing,
+    read_header,
+)
+from webapp.turns import LARGE, BusyError
 
 MAX_PENDING = 1024  # strokes whose blobs wait for their event (each a few KB from a browser)
 MAX_PENDING_BYTES = 64 * 2**20  # ... and at most this much of them, whoever posts them
@@ -135,15 +146,33 @@ def _accept_blobs(self: gr.Sketchpad, data: AcceptBlobs) -> None:
 
 
 def _decode(self: gr.Sketchpad, file, flatten_on_white: bool = False):
-    """Gradio's decoding, once the header has said the image is small enough."""
+    """Gradio's decoding, once the header has said the image is small enough; an image
+    declaring more than LARGE_PIXELS (no browser's pad sends one) is decoded by OpenCV,
+    which lets the server's other threads run, one at a time at LARGE's pace, as the JSON
+    endpoint decodes it."""
     if file is None:
         return None
-    source = file.path if hasattr(file, "path") else BytesIO(file)
+    data = Path(file.path).read_bytes() if hasattr(file, "path") else bytes(file)
     try:  # any format Pillow reads, as Gradio's own decoding would take
-        read_header(source, formats=None).close()
+        image = read_header(BytesIO(data), formats=None)
     except DrawingError as e:
         raise RefusedImageError(str(e)) from e
-    return self.convert_and_format_image(file, flatten_on_white)
+    if not is_large(image):
+        image.close()
+        return self.convert_and_format_image(file, flatten_on_white)
+
+    def pixels():
+        decoded = decode_pixels(image)
+        if isinstance(decoded, np.ndarray):
+            return decoded
+        return self.convert_and_format_image(file, flatten_on_white)  # Pillow's formats
+
+    try:
+        return LARGE.run(pixels)
+    except BusyError as e:
+        raise RefusedImageError(str(e)) from e
+    finally:
+        image.close()
 
 
 def _preprocess(self: gr.Sketchpad, payload: EditorData | None) -> dict | None:
