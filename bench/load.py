@@ -17,13 +17,13 @@ drawings to the JSON endpoint instead, as PNG bodies over one keep-alive connect
 client (the hostile clients too: the same files, and junk variant lists).
 
 The clients share the machine with the server; they stand in for visitors' machines, so
-they run at a lower priority (--nice, 10 by default) and take the CPU the server leaves,
-and every client opens its session (gradio_client reads the app's config and API, and
-sends one drawing, not counted) before the clock starts: the figures are the server's
-answers, not its start-up. Clients at
---nice 0 compete with the server for the 2 cores. They talk plain http to 127.0.0.1 with
-ssl_verify=False: otherwise gradio_client builds an SSL context (reading the CA bundle) for
-every request, about 60 ms of the clients' CPU per request, which the server then lacks.
+they run at a lower priority (--nice, 10 by default; 0 puts them level with the server)
+and take the CPU the server leaves, and every client opens its session (gradio_client
+reads the app's config and API, and sends one drawing, not counted) before the clock
+starts: the figures are the server's answers, not its start-up. They talk plain http to
+127.0.0.1 with ssl_verify=False: otherwise gradio_client builds an SSL context (reading the
+CA bundle) for every request, about 60 ms of the clients' CPU per request, which the
+server then lacks.
 
     MNIST_DIR=... python bench/load.py                         # 50 clients x 20 drawings
     MNIST_DIR=... python bench/load.py --clients 5 --drawings 10 --hostile 1
