@@ -152,17 +152,19 @@ def _decode(self: gr.Sketchpad, file, flatten_on_white: bool = False):
     endpoint decodes it."""
     if file is None:
         return None
-    data = Path(file.path).read_bytes() if hasattr(file, "path") else bytes(file)
+    source = file.path if hasattr(file, "path") else BytesIO(file)
     try:  # any format Pillow reads, as Gradio's own decoding would take
-        image = read_header(BytesIO(data), formats=None)
+        with read_header(source, formats=None) as header:
+            large = is_large(header)
     except DrawingError as e:
         raise RefusedImageError(str(e)) from e
-    if not is_large(image):
-        image.close()
+    if not large:
         return self.convert_and_format_image(file, flatten_on_white)
 
-    def pixels():
-        decoded = decode_pixels(image)
+    def pixels():  # the file's bytes read only for such an image, in its paced turn
+        data = Path(source).read_bytes() if isinstance(source, str) else source.getvalue()
+        with read_header(BytesIO(data), formats=None) as image:
+            decoded = decode_pixels(image)
         if isinstance(decoded, np.ndarray):
             return decoded
         return self.convert_and_format_image(file, flatten_on_white)  # Pillow's formats
@@ -171,8 +173,6 @@ def _decode(self: gr.Sketchpad, file, flatten_on_white: bool = False):
         return LARGE.run(pixels)
     except BusyError as e:
         raise RefusedImageError(str(e)) from e
-    finally:
-        image.close()
 
 
 def _preprocess(self: gr.Sketchpad, payload: EditorData | None) -> dict | None:
