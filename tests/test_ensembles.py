@@ -14,6 +14,7 @@ from tests.conftest import mnist_dir, requires_mnist
 from tests.test_hub import make_zoo
 from tests.test_train_cli import run
 from webapp.predictor import Predictor
+from zoo.choosing import candidates, pick
 from zoo.entries import ensemble_entry
 from zoo.manifest import (
     ENSEMBLES,
@@ -236,3 +237,34 @@ def test_the_chart_shows_an_ensemble_at_its_members_bytes(tmp_path):
     pair = next(r for r in rows if r["name"] == "pair")
     assert pair["kind"] == "digit-zoo ensemble"
     assert pair["KiB"] == manifest[ENSEMBLES]["pair"]["bytes"] / 1024
+
+
+def entries(*archs):
+    """Manifest-like entries of every precision of each (architecture, family, bytes)."""
+    return {f"{a}-{p}": {"name": f"{a}-{p}", "architecture": a, "family": f,
+                         "precision": p, "bytes": b}
+            for a, f, b in archs for p in ("float32", "int8", "int2")}
+
+
+def test_the_rule_ranks_architectures_on_held_out_accuracy():
+    variants = entries(("c1", "cnn", 10), ("c2", "cnn", 20), ("c3", "cnn", 30),
+                       ("m1", "mlp", 40), ("m2", "mlp", 50))
+    held = {"c1-float32": 0.990, "c2-float32": 0.995, "c3-float32": 0.993,
+            "m1-float32": 0.980, "m2-float32": 0.985}
+    sets = candidates(variants, held)
+    assert sets[:5] == [("c2-int8", "c3-int8"), ("c2-int8", "c3-int8", "c1-int8"),
+                        ("c2-int8", "c3-int8", "m2-int8"),
+                        ("c2-int8", "c3-int8", "c1-int8", "m2-int8"), ("c2-int8", "m2-int8")]
+    assert sets[5:] == [tuple(n.replace("int8", "int2") for n in s) for s in sets[:5]]
+    del variants["c1-int2"]  # a candidate needs every member shipped
+    assert all("c1-int2" not in s for s in candidates(variants, held))
+
+
+def test_the_pick_is_the_best_held_out_set_a_tie_to_the_smaller():
+    variants = entries(("a", "cnn", 10), ("b", "cnn", 20), ("c", "cnn", 5))
+    held = {("a-int8", "b-int8"): 0.996, ("a-int8", "c-int8"): 0.996,
+            ("a-int8", "b-int8", "c-int8"): 0.995, ("a-int2", "b-int2"): 0.99,
+            ("b-int2", "c-int2"): 0.991}
+    assert pick(held, variants) == {"int8": ("a-int8", "c-int8"), "int2": ("b-int2", "c-int2")}
+    held[("a-int8", "b-int8", "c-int8")] = 0.997
+    assert pick(held, variants)["int8"] == ("a-int8", "b-int8", "c-int8")

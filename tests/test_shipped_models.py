@@ -8,6 +8,8 @@ from engine.calibration import calibrated, expected_calibration_error
 from engine.model import logits
 from engine.training import to_input
 from tests.conftest import ROOT, requires_mnist
+from train import CALIBRATION_IMAGES
+from zoo import choosing
 from zoo.artifacts import sha256
 from zoo.drawings import drawn_digits, drawn_figures
 from zoo.manifest import read_manifest
@@ -67,6 +69,15 @@ def test_ensembles_reproduce_their_manifest_figures(name, mnist):
     x, y = drawn_digits()
     assert int((vote.predict(x) == y).sum()) == e["drawn_correct"]
     assert e["drawn_images"] == len(y)
+
+
+@requires_mnist
+def test_the_registered_ensembles_are_the_rules_picks_on_held_out_images(mnist):
+    """No ensemble is chosen on the test set: its members are what zoo/choosing.py's rule
+    picks from these files on the training images no variant trained on."""
+    x, y = (a[-CALIBRATION_IMAGES:] for a in (mnist.train_images, mnist.train_labels))
+    picks = choosing.choose(ENTRIES, zoo.LocalZoo(MODELS).load, x, y)
+    assert set(picks.values()) == {e.members for e in zoo.ensembles()}
 
 
 def by(precision):
