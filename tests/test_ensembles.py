@@ -258,6 +258,10 @@ def test_the_rule_ranks_architectures_on_held_out_accuracy():
     assert sets[5:] == [tuple(n.replace("int8", "int2") for n in s) for s in sets[:5]]
     del variants["c1-int2"]  # a candidate needs every member shipped
     assert all("c1-int2" not in s for s in candidates(variants, held))
+    cnns_only = {n: e for n, e in variants.items() if e["family"] == "cnn"}
+    assert candidates(cnns_only, held)[:2] == sets[:2]  # no MLP: no set with one
+    one_cnn = {n: e for n, e in variants.items() if e["architecture"] in ("c1", "m2")}
+    assert candidates(one_cnn, held) == [("c1-int8", "m2-int8")]  # a vote needs two
 
 
 def test_the_pick_is_the_best_held_out_set_a_tie_to_the_smaller():

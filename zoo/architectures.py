@@ -59,8 +59,8 @@ register_architecture(
                 "channels with batch normalisation (folded away), then the classifier.")
 # The same network from another seed (its own initial weights, batch order and
 # augmentation): a voter whose mistakes are its own, for the ensembles below. A third
-# seed added one held-out image to the 2-bit vote and none to the int8 one, for 31 more
-# minutes of training: not kept.
+# seed added one held-out image to the 2-bit vote and took one from the int8 one, for 32
+# more minutes of training: not kept.
 register_architecture(
     "cnn-c32c64c128-seed1", "cnn", WIDEST, recipe=CNN_RECIPE.with_(epochs=40), seed=1,
     description="cnn-c32c64c128 trained from seed 1 rather than 0: the same network, other "

@@ -27,10 +27,11 @@ def candidates(variants: dict, held_accuracy: dict[str, float]) -> list[tuple[st
     ranked = sorted((e for e in variants.values() if e["name"] in held_accuracy),
                     key=lambda e: -held_accuracy[e["name"]])
     cnns = [e["architecture"] for e in ranked if e.get("family") == "cnn"]
-    mlp = next(e["architecture"] for e in ranked if e.get("family") == "mlp")
-    sets = [cnns[:2], cnns[:3], cnns[:4], [*cnns[:2], mlp], [*cnns[:3], mlp], [cnns[0], mlp]]
+    mlp = [e["architecture"] for e in ranked if e.get("family") == "mlp"][:1]
+    sets = [cnns[:2], cnns[:3], cnns[:4], cnns[:2] + mlp, cnns[:3] + mlp, cnns[:1] + mlp]
     out = [tuple(f"{a}-{p}" for a in archs) for p in PRECISIONS for archs in sets]
-    return [names for names in dict.fromkeys(out) if all(n in variants for n in names)]
+    return [names for names in dict.fromkeys(out)
+            if len(names) >= 2 and all(n in variants for n in names)]
 
 
 def pick(held_accuracy: dict[tuple[str, ...], float], variants: dict
