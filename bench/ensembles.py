@@ -32,9 +32,7 @@ def main() -> None:
     x_test, y_test = data.test_images, data.test_labels
     source = zoo.open(args.models)
     variants = source.manifest["variants"]
-    floats = [(n,) for n, e in variants.items() if e["precision"] == "float32"]
-    held = {s[0]: a for s, a in
-            choosing.accuracy(floats, variants, source.load, x_held, y_held).items()}
+    held = choosing.float_accuracy(variants, source.load, x_held, y_held)
     ranked = sorted((variants[n] for n in held), key=lambda e: -held[e["name"]])
     registered = {tuple(e.members): e.name for e in zoo.ensembles()}
     sets = choosing.candidates(variants, held)

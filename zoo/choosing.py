@@ -48,10 +48,15 @@ def choose(variants: dict, load: Callable[[str], Model], images: np.ndarray,
            labels: np.ndarray) -> dict[str, tuple[str, ...]]:
     """The rule's picks for the zoo whose manifest entries are `variants` (`load` gives a
     variant's model), judged on the held-out `images` (uint8) and `labels`."""
-    floats = [(n,) for n, e in variants.items() if e["precision"] == "float32"]
-    single = {s[0]: a for s, a in accuracy(floats, variants, load, images, labels).items()}
-    sets = candidates(variants, single)
+    sets = candidates(variants, float_accuracy(variants, load, images, labels))
     return pick(accuracy(sets, variants, load, images, labels), variants)
+
+
+def float_accuracy(variants: dict, load: Callable[[str], Model], images: np.ndarray,
+                   labels: np.ndarray) -> dict[str, float]:
+    """{float32 variant: its accuracy on `images`}: what ranks the architectures."""
+    floats = [(n,) for n, e in variants.items() if e["precision"] == "float32"]
+    return {s[0]: a for s, a in accuracy(floats, variants, load, images, labels).items()}
 
 
 def accuracy(sets: Iterable[tuple[str, ...]], variants: dict, load: Callable[[str], Model],
