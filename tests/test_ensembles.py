@@ -10,11 +10,12 @@ import pytest
 import zoo
 from engine.calibration import calibrated
 from engine.model import logits
+from engine.views import AS_GIVEN, VIEWS, view
 from tests.conftest import mnist_dir, requires_mnist
 from tests.test_hub import make_zoo
 from tests.test_train_cli import run
 from webapp.predictor import Predictor
-from zoo.choosing import candidates, pick
+from zoo.choosing import candidates, pick, readings
 from zoo.entries import ensemble_entry
 from zoo.manifest import (
     ENSEMBLES,
@@ -26,7 +27,7 @@ from zoo.manifest import (
 )
 from zoo.registry import ENSEMBLES as REGISTERED
 from zoo.registry import Ensemble
-from zoo.voting import average
+from zoo.voting import average, read
 
 PAIR = ("mlp-h32-float32", "mlp-h32-int8")
 
@@ -48,6 +49,8 @@ def registry(monkeypatch):
 def test_a_bad_registration_is_refused(registry, name, members, message):
     with pytest.raises(ValueError, match=message):
         registry.register_ensemble(name, members)
+    with pytest.raises(ValueError, match="views must be"):
+        registry.register_ensemble("pair", PAIR, views=["as-given", "sideways"])
 
 
 def test_registering_is_idempotent_and_names_are_unique(registry):
@@ -101,6 +104,10 @@ def test_an_ensemble_loads_and_votes_with_each_members_temperature(tmp_path):
     ({"name": "other"}, "not its key"),
     ({"ece_test": "low"}, "ece_test"),
     ({"drawn_accuracy": 2}, "drawn_accuracy"),
+    ({"views": ["as-given", "sideways"]}, "views"),
+    ({"views": ["up", "up"]}, "views"),
+    ({"views": "up"}, "views"),
+    ({"views": []}, "views"),
 ])
 def test_a_bad_ensemble_entry_is_left_out_alone(tmp_path, change, problem):
     manifest = zoo_with_ensemble(tmp_path, **change)
@@ -264,11 +271,56 @@ def test_the_rule_ranks_architectures_on_held_out_accuracy():
     assert candidates(one_cnn, held) == [("c1-int8", "m2-int8")]  # a vote needs two
 
 
-def test_the_pick_is_the_best_held_out_set_a_tie_to_the_smaller():
+def test_the_pick_is_the_best_held_out_reading_a_tie_to_the_smaller_then_fewer_views():
     variants = entries(("a", "cnn", 10), ("b", "cnn", 20), ("c", "cnn", 5))
-    held = {("a-int8", "b-int8"): 0.996, ("a-int8", "c-int8"): 0.996,
-            ("a-int8", "b-int8", "c-int8"): 0.995, ("a-int2", "b-int2"): 0.99,
-            ("b-int2", "c-int2"): 0.991}
-    assert pick(held, variants) == {"int8": ("a-int8", "c-int8"), "int2": ("b-int2", "c-int2")}
-    held[("a-int8", "b-int8", "c-int8")] = 0.997
-    assert pick(held, variants)["int8"] == ("a-int8", "b-int8", "c-int8")
+    one, all_ = (AS_GIVEN,), VIEWS
+    held = {(("a-int8", "b-int8"), one): 0.996, (("a-int8", "c-int8"), one): 0.996,
+            (("a-int8", "c-int8"), all_): 0.996,
+            (("a-int8", "b-int8", "c-int8"), one): 0.995, (("a-int2", "b-int2"), one): 0.99,
+            (("b-int2", "c-int2"), one): 0.991}
+    assert pick(held, variants) == {"int8": (("a-int8", "c-int8"), one),
+                                    "int2": (("b-int2", "c-int2"), one)}
+    held[(("a-int8", "b-int8", "c-int8"), all_)] = 0.997
+    assert pick(held, variants)["int8"] == (("a-int8", "b-int8", "c-int8"), all_)
+    # every candidate set is read both ways
+    assert readings([("a-int8", "b-int8")]) == [(("a-int8", "b-int8"), one),
+                                               (("a-int8", "b-int8"), all_)]
+
+
+def test_an_ensemble_in_views_averages_each_members_views_then_the_members(tmp_path):
+    manifest = zoo_with_ensemble(tmp_path, views=list(VIEWS))
+    z = zoo.LocalZoo(tmp_path)
+    vote = z.load_ensemble("pair")
+    assert vote.views == VIEWS
+    x = np.random.default_rng(1).random((3, 28, 28))
+    temps = {m: manifest["variants"][m]["temperature"] for m in PAIR}
+    per_member = [np.mean([calibrated(logits(z.load(m), view(x, v)), temps[m]) for v in VIEWS],
+                          axis=0) for m in PAIR]
+    assert np.allclose(vote.predict_proba(x), np.mean(per_member, axis=0))
+    # many images go a view at a time, with the same answers
+    many = np.random.default_rng(2).random((400, 28, 28))
+    model = z.load(PAIR[0])
+    assert np.allclose(read(model, many, 1.5, VIEWS)[:3], read(model, many[:3], 1.5, VIEWS))
+    # the app's row is the library's vote
+    drawing = np.zeros((280, 280), np.uint8)
+    drawing[60:220, 130:150] = 255
+    p = Predictor(models_dir=tmp_path)
+    result = p.predict(drawing, ["pair"])
+    assert result.status == "ok" and not result.errors
+    assert np.allclose(result.calibrated["pair"], vote.predict_proba(result.image[None])[0])
+    assert result.ms["pair"] > 0
+    why = p.predict(drawing, ["pair"], explain=True)  # the map explains the drawing as given
+    digit = int(np.argmax(why.calibrated["pair"]))
+    from engine.explain import input_times_gradient
+    want = np.mean([input_times_gradient(p.model(m), why.image[None], digit) / temps[m]
+                    for m in PAIR], axis=0)
+    assert np.allclose(why.saliency["pair"], want, atol=1e-6)
+
+
+def test_an_ensemble_in_views_whose_member_cannot_load_says_which(tmp_path):
+    zoo_with_ensemble(tmp_path, views=list(VIEWS))
+    (tmp_path / "variants/mlp-h32-int8/model.safetensors").write_bytes(b"tampered")
+    result = Predictor(models_dir=tmp_path).predict(np.eye(280, dtype=np.uint8) * 255,
+                                                    ["pair", "mlp-h32-float32"])
+    assert "its member mlp-h32-int8 has no answer" in result.errors["pair"]
+    assert "pair" not in result.probabilities and "mlp-h32-float32" in result.probabilities

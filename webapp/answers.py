@@ -73,8 +73,12 @@ def preview(image: np.ndarray) -> str:
 def _row(p: Prediction, name: str, entry: dict | None, flag: int | None) -> str:
     label = f"<code>{escape(name)}</code>"
     if entry and isinstance(entry.get("members"), list):  # an ensemble's row
-        label += (f' <span class="tag" title="{escape(" + ".join(entry["members"]))}">the zoo '
-                  f'votes: {len(entry["members"])}</span>')
+        views = entry.get("views") or []
+        seen = f" × {len(views)} views" if len(views) > 1 else ""
+        title = " + ".join(entry["members"]) + (f", each reading: {', '.join(views)}"
+                                                if seen else "")
+        label += (f' <span class="tag" title="{escape(title)}">the zoo votes: '
+                  f'{len(entry["members"])}{seen}</span>')
     if entry and entry.get("experimental"):
         label += ' <span class="tag">experimental</span>'
     size = f"{entry['bytes'] / 1024:,.1f} KiB" if entry else ""

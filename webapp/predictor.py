@@ -24,13 +24,14 @@ from engine.explain import input_times_gradient
 from engine.functional import softmax
 from engine.model import Model
 from engine.preprocess import DrawingError, preprocess
+from engine.views import AS_GIVEN
 from webapp.canvas import to_array
 from zoo.artifacts import ArtifactError
 from zoo.hub import HubError, HubUnreachableError, repo_from_env
 from zoo.manifest import DETECTOR, ManifestError
 from zoo.report import ordered
 from zoo.sources import UnavailableZoo
-from zoo.voting import average
+from zoo.voting import average, read
 
 log = logging.getLogger("digit_zoo.predictor")
 LOAD_WAIT = 15.0  # seconds a request waits for a variant's first load, then answers without it
@@ -246,17 +247,18 @@ class Predictor:
             result.unchecked = f"{UNCHECKED}: {why}"
         if result.not_a_digit is not None and result.not_a_digit > self.threshold:
             result.status, result.message = "not_a_digit", NOT_A_DIGIT
-        # Each variant runs once, whether named or voting in a named ensemble; only the
-        # named ones get rows (and, explained, a saliency map: a refused drawing's
-        # readings are no answers, so nothing to explain).
+        # Each variant runs once, whether named or voting in a named ensemble (one whose
+        # members read several views runs them itself); only the named ones get rows (and,
+        # explained, a saliency map: a refused drawing's readings are no answers, so
+        # nothing to explain).
         shown = [n for n in names if n not in self.ensembles]
-        voters = [m for n in names if n in self.ensembles for m in self.ensembles[n]["members"]]
+        voters = [m for n in names if n in self.ensembles and self._views(n) == (AS_GIVEN,)
+                  for m in self.ensembles[n]["members"]]
         answers = {n: self._answer(n, x, explain and n in shown and result.status == "ok")
                    for n in dict.fromkeys([*shown, *voters])}
         for name in names:
             if name in self.ensembles:
-                self._vote(result, name, answers, x if explain and result.status == "ok"
-                           else None)
+                self._vote(result, name, answers, x, explain and result.status == "ok")
                 continue
             answer = answers[name]
             if isinstance(answer, str):
@@ -288,28 +290,45 @@ class Predictor:
             log.exception("variant %s failed to answer", name)
             return f"{name}: could not answer ({type(e).__name__}: {e})"
 
-    def _vote(self, result: Prediction, name: str, answers: dict,
-              explain: np.ndarray | None) -> None:
-        """The ensemble's row: its members' calibrated probabilities averaged (zoo.voting);
-        a member that cannot answer leaves the ensemble without one. With `explain` (the
-        input), its map: the members' input-times-gradient of the ensemble's answer, each
-        on its calibrated scale (divided by its temperature), averaged."""
-        members = self.ensembles[name]["members"]
-        if failed := next((m for m in members if isinstance(answers[m], str)), None):
-            result.errors[name] = f"{name}: its member {failed} has no answer ({answers[failed]})"
-            return
-        vote = [float(p) for p in average([answers[m][2] for m in members])]
-        result.ms[name] = sum(answers[m][0] for m in members)
+    def _vote(self, result: Prediction, name: str, answers: dict, x: np.ndarray,
+              explain: bool) -> None:
+        """The ensemble's row: its members' calibrated probabilities averaged (zoo.voting),
+        each member's first averaged over the ensemble's views when it reads more than the
+        drawing as given; a member that cannot answer leaves the ensemble without one. With
+        `explain`, its map: the members' input-times-gradient of the ensemble's answer on
+        the drawing as given, each on its calibrated scale (divided by its temperature),
+        averaged."""
+        members, views = self.ensembles[name]["members"], self._views(name)
+        temperature = {m: self.manifest["variants"][m].get("temperature", 1.0) for m in members}
+        if views == (AS_GIVEN,):  # the members' own answers are their readings
+            if failed := next((m for m in members if isinstance(answers[m], str)), None):
+                result.errors[name] = (f"{name}: its member {failed} has no answer "
+                                       f"({answers[failed]})")
+                return
+            readings = [answers[m][2] for m in members]
+            result.ms[name] = sum(answers[m][0] for m in members)
+        else:
+            readings, start = [], time.perf_counter()
+            for m in members:
+                try:
+                    readings.append(read(self.model(m), x, temperature[m], views)[0])
+                except Exception as err:  # a member's load error, or a plugin's pass
+                    result.errors[name] = f"{name}: its member {m} has no answer ({err})"
+                    return
+            result.ms[name] = 1000 * (time.perf_counter() - start)
+        vote = [float(p) for p in average(readings)]
         result.probabilities[name] = result.calibrated[name] = vote
-        if explain is not None:
+        if explain:
             digit = int(np.argmax(vote))
             try:
                 result.saliency[name] = np.mean([
-                    input_times_gradient(self.model(m), explain, digit)
-                    / self.manifest["variants"][m].get("temperature", 1.0) for m in members],
-                    axis=0).astype(np.float32)
+                    input_times_gradient(self.model(m), x, digit) / temperature[m]
+                    for m in members], axis=0).astype(np.float32)
             except Exception:  # its answer stands; only the picture of why is missing
                 log.exception("ensemble %s could not be explained", name)
+
+    def _views(self, ensemble: str) -> tuple[str, ...]:
+        return tuple(self.ensembles[ensemble].get("views", [AS_GIVEN]))
 
     def _load_detector(self) -> Model | None:
         model = self.zoo.load_detector()

@@ -6,6 +6,7 @@ the quantised variants are derived from the trained weights without retraining.
 """
 
 from engine.training import Recipe
+from engine.views import VIEWS
 from zoo import families  # noqa: F401  (the families these architectures use)
 from zoo.registry import register_architecture, register_ensemble
 
@@ -89,11 +90,14 @@ register_architecture(
                 "resolution, 16, 16, 20) with batch normalisation (folded away), the last "
                 "max-pooled over its whole 5x5 map, then the classifier.")
 
-# The zoo votes: the sets zoo/choosing.py's rule picks on held-out training images (the
-# rule's order; a test checks the shipped files still give these picks), in int8 and in 2 bits.
+# The zoo votes: the sets and views zoo/choosing.py's rule picks on held-out training images
+# (the rule's order; a test checks the shipped files still give these picks), in int8 and in
+# 2 bits.
 register_ensemble(
-    "zoo-votes", ["cnn-c32c64c128-seed1-int8", "cnn-c32c64c128-int8"],
-    description="The zoo's best network from two seeds, in int8, voting.")
+    "zoo-votes", ["cnn-c32c64c128-seed1-int8", "cnn-c32c64c128-int8"], views=VIEWS,
+    description="The zoo's best network from two seeds, in int8, each reading the drawing "
+                "seven ways (as given, moved a pixel each way, turned 6 degrees each way), "
+                "voting.")
 register_ensemble(
     "zoo-votes-2bit",
     ["cnn-c32c64c128-seed1-int2", "cnn-c32c64c128-int2", "mlp-h512x256-int2"],

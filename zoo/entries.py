@@ -80,7 +80,7 @@ def ensemble_entry(ensemble: Ensemble, variants: dict, *, test_correct: int, tes
     """One ensemble's entry: its members (`variants`, the manifest's entries) and what
     their averaged calibrated probabilities measured."""
     members = list(ensemble.members)
-    return {"name": ensemble.name, "members": members,
+    return {"name": ensemble.name, "members": members, "views": list(ensemble.views),
             "description": ensemble.description,
             "experimental": any(variants[m].get("experimental", False) for m in members),
             "bytes": sum(variants[m]["bytes"] for m in members),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engine.atomic import atomic_write
 from engine.files import FileSizeError, read_limited
+from engine.views import VIEWS, check_views
 from zoo.artifacts import file_limit, variant_files
 from zoo.registry import is_valid_name
 
@@ -224,7 +225,17 @@ _ENSEMBLE_OPTIONAL = {
     "drawn_accuracy": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
     "experimental": (lambda v: isinstance(v, bool), "true or false"),
     "description": (lambda v: isinstance(v, str), "a string"),
+    "views": (lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v)
+              and _known_views(v), f"a list of distinct views from {list(VIEWS)}"),
 }
+
+
+def _known_views(names: list[str]) -> bool:
+    try:
+        check_views(names)
+    except ValueError:
+        return False
+    return True
 
 
 def ensemble_problem(name: object, e: object, variants: dict) -> str | None:

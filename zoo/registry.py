@@ -8,7 +8,8 @@ Like timm's `@register_model`, adding to the zoo is one call in one module:
 - a *precision* (`@register_precision`) stores any family's named tensors its own way,
   and appears for every architecture;
 - an *ensemble* (`register_ensemble`) is a named set of variants whose calibrated
-  probabilities are averaged (zoo.voting); train.py evaluates it like a variant.
+  probabilities are averaged (zoo.voting), each member reading the drawing one or more ways
+  (engine.views); train.py evaluates it like a variant.
 Plugins are modules or .py files named in DIGIT_ZOO_PLUGINS (or passed to `load_plugins`)
 that make such calls.
 """
@@ -22,6 +23,7 @@ import importlib.util
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -31,6 +33,7 @@ import numpy as np
 from engine.model import Model
 from engine.qat import QAT
 from engine.training import Recipe, init_model
+from engine.views import AS_GIVEN, check_views
 
 # A variant's name becomes a folder name (variants/<name>/) here and on the Hub, so it is
 # kept to characters that cannot climb out of it or mean anything to a shell or a URL.
@@ -172,6 +175,7 @@ class Ensemble:
     name: str
     members: tuple[str, ...]  # variant names
     description: str = ""
+    views: tuple[str, ...] = (AS_GIVEN,)  # engine.views: how each member reads a drawing
 
 
 FAMILIES: dict[str, type[Model]] = {}
@@ -235,9 +239,10 @@ def register_architecture(name: str, family_name: str, config: dict, *,
 
 
 def register_ensemble(name: str, members: list[str] | tuple[str, ...], *,
-                      description: str = "") -> Ensemble:
+                      views: Sequence[str] = (AS_GIVEN,), description: str = "") -> Ensemble:
     """Register the ensemble `name` of two or more variants (named; they may come from
-    plugins registered later, so they are checked when it is evaluated)."""
+    plugins registered later, so they are checked when it is evaluated), each member
+    reading every drawing in each of `views` (engine.views) before they vote."""
     _check_name("ensemble", name)
     members = tuple(members)
     if len(members) < 2 or len(set(members)) != len(members):
@@ -247,7 +252,7 @@ def register_ensemble(name: str, members: list[str] | tuple[str, ...], *,
         _check_name("member", m)
     if name in ARCHITECTURES or any(name.startswith(f"{a}-") for a in ARCHITECTURES):
         raise ValueError(f"ensemble {name!r} would read as a variant's name")
-    ens = Ensemble(name, members, description)
+    ens = Ensemble(name, members, description, check_views(views))
     if name in ENSEMBLES and ENSEMBLES[name] != ens:
         raise ValueError(f"ensemble {name!r} is already registered differently")
     ENSEMBLES[name] = ens

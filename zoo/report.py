@@ -87,7 +87,9 @@ def ensembles_table(manifest: dict) -> str:
     for e in sorted(section.values(), key=lambda e: (-e["test_accuracy"], e["bytes"])):
         best = max(e["members"], key=lambda m: manifest["variants"][m]["test_accuracy"])
         name = f"`{e['name']}`" + (" *(experimental)*" if e.get("experimental") else "")
-        rows.append([name, " + ".join(f"`{m}`" for m in e["members"]), kib(e["bytes"]),
+        views = e.get("views") or []
+        seen = f", each in {len(views)} views" if len(views) > 1 else ""
+        rows.append([name, " + ".join(f"`{m}`" for m in e["members"]) + seen, kib(e["bytes"]),
                      f"{100 * e['test_accuracy']:.2f}%",
                      f"`{best}` {100 * manifest['variants'][best]['test_accuracy']:.2f}%",
                      *(percent(e.get(k)) for k in ("validation_accuracy", "ece_test",

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from engine.model import Model
+from engine.views import AS_GIVEN
 from zoo.artifacts import load_variant
 from zoo.manifest import DETECTOR, ENSEMBLES, ManifestError, entry, read_usable
 from zoo.voting import Vote
@@ -70,9 +71,10 @@ class Zoo:
             raise self._missing(ManifestError(
                 f"the manifest lists no ensemble {name!r}; it has "
                 f"{', '.join(sorted(self.ensembles)) or 'none'}"))
-        members = self.ensembles[name]["members"]
-        return Vote(name, {m: self.load(m) for m in members},
-                    {m: self.manifest["variants"][m].get("temperature", 1.0) for m in members})
+        e = self.ensembles[name]
+        return Vote(name, {m: self.load(m) for m in e["members"]},
+                    {m: self.manifest["variants"][m].get("temperature", 1.0)
+                     for m in e["members"]}, e.get("views", [AS_GIVEN]))
 
     def load_detector(self) -> Model | None:
         """The not-a-digit detector the manifest lists (hash-checked), or None when it
