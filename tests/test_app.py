@@ -15,7 +15,10 @@ import numpy as np
 import pytest
 
 from engine.data.drawn import draw
+from engine.preprocess import preprocess
+from engine.views import AS_GIVEN
 from tests.conftest import ROOT, WRITER, free_port, requires_mnist, seven
+from webapp.canvas import to_array
 from webapp.predictor import Predictor
 
 SEVEN = seven(pen=10, box=(70, 60, 200, 230))  # a thick-pen 7, as a mouse draws it
@@ -101,10 +104,16 @@ def test_the_zoo_votes_is_offered_and_answers_as_a_row():
     assert ">7<" in headline  # the first selected row, the ensemble, leads
     assert f"<code>{name}</code>" in table and f"the zoo votes: {len(e['members'])}" in table
     assert f"{e['bytes'] / 1024:,.1f} KiB" in table
+    views = e.get("views", [AS_GIVEN])
+    assert (f"× {len(views)} views" in table) == (len(views) > 1)
     result = app.predict(SEVEN, [name, *e["members"]])
     assert result["status"] == "ok" and result["top"][name] == 7
+    vote = app.PREDICTOR.zoo.load_ensemble(name)  # the library's vote, views and all
     assert np.allclose(result["calibrated"][name],
-                       np.mean([result["calibrated"][m] for m in e["members"]], axis=0))
+                       vote.predict_proba(preprocess(to_array(SEVEN)).x)[0], atol=1e-6)
+    if views == [AS_GIVEN]:  # the members' own rows are their readings
+        assert np.allclose(result["calibrated"][name],
+                           np.mean([result["calibrated"][m] for m in e["members"]], axis=0))
 
 
 def test_blank_canvas_gets_a_hint_and_default_variants(app_url, tmp_path):
