@@ -4,7 +4,8 @@ A network trained on shifted and rotated digits should answer the same for each 
 where it is unsure, its answers over a few moves differ, and their mean is steadier than
 any one (test-time augmentation). The moves are the training augmentation's smallest: one
 pixel each way, and 6 degrees each way (half its largest rotation). Shifts fill with
-background rather than wrapping, so no ink crosses an edge.
+background rather than wrapping, so no ink crosses an edge. `read` is a model's calibrated
+probabilities averaged over views: what an ensemble's member answers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+
+from engine.calibration import calibrated
+from engine.model import Model, logits
 
 AS_GIVEN = "as-given"
 VIEWS = (AS_GIVEN, "right", "left", "down", "up", "anticlockwise", "clockwise")
@@ -93,3 +97,21 @@ def views(x: np.ndarray, names: Sequence[str]) -> np.ndarray:
     if names == (AS_GIVEN,):
         return x
     return np.concatenate([view(x, n) for n in names])
+
+
+ONE_PASS = 2000  # images: a drawing's views go through the model together up to this many
+
+
+def read(model: Model, x: np.ndarray, temperature: float = 1.0,
+         seen: Sequence[str] = (AS_GIVEN,)) -> np.ndarray:
+    """`model`'s calibrated probabilities (softmax(logits / temperature)) for the
+    (N, 28, 28) input `x`, averaged over the views `seen`. A few images' views run as one
+    batch; many, a view at a time, so memory stays that of one view."""
+    names = check_views(seen)
+    if len(names) * len(x) <= ONE_PASS:
+        p = calibrated(model.forward(views(x, names)), temperature)
+        p = p.reshape(len(names), len(x), -1)
+    else:
+        p = np.stack([calibrated(logits(model, view(x, n), ONE_PASS), temperature)
+                      for n in names])
+    return p.mean(axis=0)

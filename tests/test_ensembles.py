@@ -10,7 +10,7 @@ import pytest
 import zoo
 from engine.calibration import calibrated
 from engine.model import logits
-from engine.views import AS_GIVEN, VIEWS, view
+from engine.views import AS_GIVEN, VIEWS, read, view
 from tests.conftest import mnist_dir, requires_mnist
 from tests.test_hub import make_zoo
 from tests.test_train_cli import run
@@ -27,7 +27,7 @@ from zoo.manifest import (
 )
 from zoo.registry import ENSEMBLES as REGISTERED
 from zoo.registry import Ensemble
-from zoo.voting import average, read
+from zoo.voting import average
 
 PAIR = ("mlp-h32-float32", "mlp-h32-int8")
 

@@ -24,14 +24,14 @@ from engine.explain import input_times_gradient
 from engine.functional import softmax
 from engine.model import Model
 from engine.preprocess import DrawingError, preprocess
-from engine.views import AS_GIVEN
+from engine.views import AS_GIVEN, read
 from webapp.canvas import to_array
 from zoo.artifacts import ArtifactError
 from zoo.hub import HubError, HubUnreachableError, repo_from_env
 from zoo.manifest import DETECTOR, ManifestError
 from zoo.report import ordered
 from zoo.sources import UnavailableZoo
-from zoo.voting import average, read
+from zoo.voting import average
 
 log = logging.getLogger("digit_zoo.predictor")
 LOAD_WAIT = 15.0  # seconds a request waits for a variant's first load, then answers without it

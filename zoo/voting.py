@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from engine.calibration import calibrated, expected_calibration_error
-from engine.model import Model, logits
+from engine.calibration import expected_calibration_error
+from engine.model import Model
 from engine.training import to_input
-from engine.views import AS_GIVEN, check_views, view
-from engine.views import views as all_views
+from engine.views import AS_GIVEN, check_views, read
 from zoo import drawings
 from zoo.entries import ensemble_entry
 from zoo.registry import Ensemble
@@ -52,24 +51,6 @@ class Vote:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(axis=-1)
-
-
-ONE_PASS = 2000  # images: a drawing's views go through the model together up to this many
-
-
-def read(model: Model, x: np.ndarray, temperature: float = 1.0,
-         views: Sequence[str] = (AS_GIVEN,)) -> np.ndarray:
-    """`model`'s calibrated probabilities for the (N, 28, 28) input `x`, averaged over
-    `views` (engine.views). A few images' views run as one batch; many, a view at a time,
-    so memory stays that of one view."""
-    names = check_views(views)
-    if len(names) * len(x) <= ONE_PASS:
-        p = calibrated(model.forward(all_views(x, names)), temperature)
-        p = p.reshape(len(names), len(x), -1)
-    else:
-        p = np.stack([calibrated(logits(model, view(x, n), ONE_PASS), temperature)
-                      for n in names])
-    return p.mean(axis=0)
 
 
 def _input(images: np.ndarray, dtype: np.dtype) -> np.ndarray:
