@@ -20,7 +20,6 @@ import numpy as np
 from engine.model import Model
 from engine.views import AS_GIVEN, VIEWS
 from zoo import voting
-from zoo.registry import Ensemble
 
 PRECISIONS = ("int8", "int2")
 VIEW_SETS = ((AS_GIVEN,), VIEWS)
@@ -77,5 +76,5 @@ def accuracy(sets: Iterable[Reading], variants: dict, load: Callable[[str], Mode
     sets = list(sets)
     probs = voting.calibrated_probabilities(((m, v) for s, v in sets for m in s), variants,
                                             load, images)
-    return {(s, v): float((voting.vote(Ensemble("", s, views=v), probs).argmax(axis=1)
-                           == labels).mean()) for s, v in sets}
+    return {(s, v): float((voting.vote(s, v, probs).argmax(axis=1) == labels).mean())
+            for s, v in sets}

@@ -76,9 +76,11 @@ def calibrated_probabilities(readings: Iterable[tuple[str, tuple[str, ...]]], va
     return out
 
 
-def vote(ensemble: Ensemble, probabilities: dict, i: int = 0) -> np.ndarray:
-    """`ensemble`'s answer on the `i`th image set of `calibrated_probabilities`' result."""
-    return average([probabilities[m, ensemble.views][i] for m in ensemble.members])
+def vote(members: Sequence[str], views: Sequence[str], probabilities: dict,
+         i: int = 0) -> np.ndarray:
+    """The answer of `members` reading `views`, on the `i`th image set of
+    `calibrated_probabilities`' result."""
+    return average([probabilities[m, tuple(views)][i] for m in members])
 
 
 def measure(ensembles: Sequence[Ensemble], variants: dict, load: Callable[[str], Model],
@@ -93,7 +95,8 @@ def measure(ensembles: Sequence[Ensemble], variants: dict, load: Callable[[str],
                                      variants, load, *(x for x, _ in sets))
     out = {}
     for e in ensembles:
-        p_held, p_test, *p_drawn = (vote(e, probs, i) for i in range(len(sets)))
+        p_held, p_test, *p_drawn = (vote(e.members, e.views, probs, i)
+                                    for i in range(len(sets)))
         figures = drawings.fields(int((p_drawn[0].argmax(axis=1) == drawn[1]).sum()),
                                   len(drawn[1])) if p_drawn else None
         out[e.name] = ensemble_entry(
