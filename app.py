@@ -174,7 +174,7 @@ def _why(result: Prediction) -> str:
 
 def _choice_label(e: dict) -> str:
     flag = " · experimental" if e.get("experimental") else ""
-    votes = f" · the zoo votes ({len(e['members'])})" if "members" in e else ""
+    votes = f" · the zoo votes ({answers.voters(e)})" if "members" in e else ""
     return (f"{e['name']} · {100 * e['test_accuracy']:.2f}% · {kib(e['bytes'], 1)} KiB"
             f"{votes}{flag}")
 

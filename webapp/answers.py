@@ -70,15 +70,20 @@ def preview(image: np.ndarray) -> str:
             f'<figcaption>what the models see</figcaption></figure>')
 
 
+def voters(ensemble: dict) -> str:
+    """How many vote in an ensemble (its manifest entry): "3", or "2 × 7 views"."""
+    views = ensemble.get("views") or []
+    return f"{len(ensemble['members'])}" + (f" × {len(views)} views" if len(views) > 1 else "")
+
+
 def _row(p: Prediction, name: str, entry: dict | None, flag: int | None) -> str:
     label = f"<code>{escape(name)}</code>"
     if entry and isinstance(entry.get("members"), list):  # an ensemble's row
         views = entry.get("views") or []
-        seen = f" × {len(views)} views" if len(views) > 1 else ""
         title = " + ".join(entry["members"]) + (f", each reading: {', '.join(views)}"
-                                                if seen else "")
+                                                if len(views) > 1 else "")
         label += (f' <span class="tag" title="{escape(title)}">the zoo votes: '
-                  f'{len(entry["members"])}{seen}</span>')
+                  f'{voters(entry)}</span>')
     if entry and entry.get("experimental"):
         label += ' <span class="tag">experimental</span>'
     size = f"{entry['bytes'] / 1024:,.1f} KiB" if entry else ""
