@@ -65,5 +65,6 @@ def main() -> None:
 def _views(names: list[str] | tuple[str, ...]) -> str:
     return "as given" if list(names) == [AS_GIVEN] else f"{len(names)} views"
 
+
 if __name__ == "__main__":
     main()
