@@ -90,15 +90,6 @@ def view(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
-def views(x: np.ndarray, names: Sequence[str]) -> np.ndarray:
-    """(len(names) * N, H, W): the images `x` seen each of `names`' ways, one view after
-    another (reshape to (len(names), N, ...) to take them apart)."""
-    names = check_views(names)
-    if names == (AS_GIVEN,):
-        return x
-    return np.concatenate([view(x, n) for n in names])
-
-
 def read(model: Model, x: np.ndarray, temperature: float = 1.0,
          seen: Sequence[str] = (AS_GIVEN,)) -> np.ndarray:
     """`model`'s calibrated probabilities (softmax(logits / temperature)) for the
