@@ -275,15 +275,15 @@ def train_not_a_digit(run: Run, writer: ZooWriter) -> dict:
         raise ValueError(f"the detector joins a zoo: {run.out} has no variants yet; train "
                          "them first (`python train.py`)")
     mnist = load_mnist(run.data, progress=run.progress)
-    images = mnist.train_images[:-CALIBRATION_IMAGES]
-    held_out = mnist.train_images[-CALIBRATION_IMAGES:]
+    images, labels = (a[:-CALIBRATION_IMAGES] for a in (mnist.train_images, mnist.train_labels))
+    held_out, held_labels = (a[-CALIBRATION_IMAGES:] for a in (mnist.train_images,
+                                                                mnist.train_labels))
     sizes = {"epochs": run.epochs} if run.epochs else {}
     if run.quick:
-        images = images[:QUICK_TRAIN_IMAGES]
-        sizes = {"negatives": 1000, "drawn": 300, "epochs": run.epochs or 1}
-    print(f"training the not-a-digit detector on {len(images):,} MNIST digits, drawn digits "
-          "and synthetic non-digits")
-    model, facts = train_detector(images, held_out, seed=run.seed or 0,
+        images, labels = images[:QUICK_TRAIN_IMAGES], labels[:QUICK_TRAIN_IMAGES]
+        sizes = {"negatives": 1000, "drawn": 300, "validation": 300, "epochs": run.epochs or 1}
+    print(f"training the not-a-digit detector on {len(images):,} MNIST digits and drawings")
+    model, facts = train_detector(images, labels, held_out, held_labels, seed=run.seed or 0,
                                   progress=run.progress, **sizes)
     files = writer.stage(VARIANT, model)
     writer.load_staged(VARIANT.name, files)  # what ships reads back

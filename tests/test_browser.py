@@ -234,6 +234,52 @@ def test_clear_and_undo_keep_the_brush_and_the_pad_keeps_answering(page, tmp_pat
     report("after clear and undo", seconds)
 
 
+# Drawings a visitor makes, as strokes in the pad's unit square.
+NOT_DIGITS = {
+    "a letter A": [[(0.3, 0.8), (0.5, 0.2), (0.7, 0.8)], [(0.38, 0.58), (0.62, 0.58)]],
+    "a scribble": [[(0.2 + 0.6 * (i % 2), 0.2 + 0.6 * i / 9) for i in range(10)]],
+    "the number 17": [[(0.25, 0.3), (0.25, 0.7)], [(0.45, 0.3), (0.75, 0.3), (0.55, 0.7)]],
+}
+DIGITS = {
+    "a small 7 in a corner": ("7", [[(0.16, 0.14), (0.3, 0.14), (0.21, 0.32)]]),
+    "a printed 1 (flag and foot)": ("1", [[(0.38, 0.3), (0.52, 0.15), (0.52, 0.85)],
+                                          [(0.38, 0.85), (0.66, 0.85)]]),
+    "a barred 7": ("7", [[(0.3, 0.2), (0.72, 0.2), (0.45, 0.85)], [(0.42, 0.52), (0.66, 0.52)]]),
+}
+
+
+def draw_strokes(page, strokes) -> None:
+    """Each stroke, then the answer to the last one (each stroke sends its own request)."""
+    for points in strokes:
+        with page.expect_response(lambda r: "/gradio_api/run/predict" in r.url):
+            stroke(page, points)
+    playwright.expect(page.locator("#headline")).not_to_contain_class("reading",
+                                                                    timeout=20_000)
+
+
+def test_a_letter_a_scribble_and_17_show_no_digit_and_printed_digits_are_read(page, tmp_path):
+    """One verdict: a refused drawing shows no digit anywhere; drawings that are one
+    digit, small and in a corner or in a printed face, are read."""
+    clear = page.locator('#pad button[aria-label="Clear canvas"]')
+    for name, strokes in NOT_DIGITS.items():
+        draw_strokes(page, strokes)
+        playwright.expect(page.locator("#headline")).to_contain_text("does not look like one "
+                                                                     "digit", timeout=20_000)
+        assert page.locator("#headline .digit").count() == 0, name
+        assert set(answers(page)) == {"–"}, (name, answers(page))
+        page.screenshot(path=str(shots_dir(tmp_path) / f"{name.replace(' ', '-')}.png"))
+        clear.click()
+        playwright.expect(page.locator("#headline .headline")).to_have_text("Draw a digit.",
+                                                                          timeout=20_000)
+    for name, (digit, strokes) in DIGITS.items():
+        draw_strokes(page, strokes)
+        playwright.expect(page.locator("#headline .digit")).to_have_text(digit, timeout=20_000)
+        page.screenshot(path=str(shots_dir(tmp_path) / f"{name.replace(' ', '-')}.png"))
+        clear.click()
+        playwright.expect(page.locator("#headline .headline")).to_have_text("Draw a digit.",
+                                                                          timeout=20_000)
+
+
 def test_answers_sit_beside_the_pad_on_a_desktop_and_under_it_on_a_phone(browser, tmp_path):
     for viewport in (DESKTOP, PHONE):
         page = open_page(browser, viewport)

@@ -144,11 +144,12 @@ def test_every_variant_is_calibrated():
 
 @requires_mnist
 def test_the_detector_flags_non_digits_and_spares_digits(mnist):
-    """On images the detector never saw (the bench's seed, MNIST test digits):
-    non-digits flagged, drawn and MNIST digits left alone."""
+    """On images the detector never saw (the bench's seed, MNIST test digits): non-digits
+    from every generator flagged, MNIST, redrawn and pen-stroke digits left alone, in every
+    style."""
+    from engine.data import strokes
     from engine.data.drawn import drawn_digits
-    from engine.data.nondigits import nondigit_drawings
-    from zoo.detector import as_images, not_a_digit_probability
+    from zoo.detector import as_images, non_digits, not_a_digit_probability
 
     d = MANIFEST["detector"]
     assert not d["quick"]
@@ -159,12 +160,17 @@ def test_the_detector_flags_non_digits_and_spares_digits(mnist):
 
     drawn = as_images(drawn_digits(mnist.test_images, mnist.test_labels, 1000, seed=7), 1000,
                       "", False)
-    others = as_images(nondigit_drawings(600, 7, mnist.test_images), 600, "", False)
+    others = as_images(non_digits(1100, 7, mnist.test_images), 1100, "", False)
     assert flagged(mnist.test_images) <= FLAGGED_MNIST
     assert flagged(drawn) <= FLAGGED_DRAWN
     assert flagged(others) >= FLAGGED_NON_DIGITS
+    for style in strokes.DIGIT_STYLES:
+        pen = as_images((p for p, _, _ in strokes.digit_drawings(200, 7, (style,))), 200, "",
+                        False)
+        assert flagged(pen) <= FLAGGED_DRAWN, style
 
 
-# The issue's goals for digits (0.5% of MNIST test, 1% of drawn digits), which the shipped
-# detector meets; for non-digits its floor (85%): the goal, 95%, is not reached (94.4%).
-FLAGGED_MNIST, FLAGGED_DRAWN, FLAGGED_NON_DIGITS = 0.005, 0.01, 0.85
+# The issue's floors for digits (0.5% of MNIST test, 1% of drawn digits in every style);
+# for non-digits of the generators it learnt from, fresh drawings: 95%. (Its figure on a
+# generator it never saw is bench/detector_logo.py's, too slow for a test.)
+FLAGGED_MNIST, FLAGGED_DRAWN, FLAGGED_NON_DIGITS = 0.005, 0.01, 0.95

@@ -10,25 +10,25 @@ from engine.data.strokes import (
     DIGIT_STYLES,
     DIGITS,
     NONDIGIT_KINDS,
-    held_out_digits,
-    held_out_nondigits,
+    digit_drawings,
+    nondigit_drawings,
     render,
 )
 from engine.preprocess import preprocess
 
 
 def test_the_same_seed_draws_the_same():
-    a = [d for d, _ in held_out_nondigits(10, seed=3)]
-    b = [d for d, _ in held_out_nondigits(10, seed=3)]
-    c = [d for d, _ in held_out_nondigits(10, seed=4)]
+    a = [d for d, _ in nondigit_drawings(10, seed=3)]
+    b = [d for d, _ in nondigit_drawings(10, seed=3)]
+    c = [d for d, _ in nondigit_drawings(10, seed=4)]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, c))
 
 
 def test_every_kind_and_style_is_drawn_and_read():
-    seen = [kind for _, kind in held_out_nondigits(5 * len(NONDIGIT_KINDS), seed=0)]
+    seen = [kind for _, kind in nondigit_drawings(5 * len(NONDIGIT_KINDS), seed=0)]
     assert set(seen) == set(NONDIGIT_KINDS)
-    triples = list(held_out_digits(10 * len(DIGIT_STYLES), seed=0))
+    triples = list(digit_drawings(10 * len(DIGIT_STYLES), seed=0))
     assert {s for _, _, s in triples} == set(DIGIT_STYLES)
     assert {label for _, label, _ in triples} <= set(range(10))
     for drawing, _, _ in triples:

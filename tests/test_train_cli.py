@@ -11,7 +11,10 @@ import textwrap
 import pytest
 
 from tests.conftest import READER, ROOT, WRITER, mnist_dir, requires_mnist
+from tests.test_app import SEVEN
 from tests.test_hub import make_zoo
+from webapp.predictor import Predictor
+from zoo.detector import GENERATORS
 
 
 def run(*args, env=None, **kw):
@@ -213,6 +216,27 @@ def test_quick_run_writes_a_consistent_manifest(tmp_path):
     for v in manifest["variants"].values():
         assert v["calibration_images"] == 5000 and v["temperature"] > 0
         assert 0 <= v["ece_test_calibrated"] <= 1 and 0 <= v["ece_test"] <= 1
+
+
+@requires_mnist
+def test_the_detector_trains_into_a_zoo_and_answers_from_it(tmp_path):
+    """`--detector` as a user runs it (quick): eleven classes, every generator, a threshold
+    chosen on held-out images, and the app's predictor asks it."""
+    common = ["--quick", "--no-progress", "--data", str(mnist_dir()), "--out", str(tmp_path)]
+    alone = run("train.py", "--detector", *common)
+    assert alone.returncode == 1 and "has no variants yet" in alone.stderr
+    assert run("train.py", "--variants", "mlp-h32-float32", *common).returncode == 0
+    out = run("train.py", "--detector", *common)
+    assert out.returncode == 0, out.stderr
+    assert "threshold" in out.stdout and "of non-digits" in out.stdout
+    d = json.loads((tmp_path / "manifest.json").read_text())["detector"]
+    assert d["quick"] and d["model_config"]["classes"] == 11 and 0 <= d["threshold"] <= 1
+    assert d["generators"] == [" ".join(g) for g in GENERATORS]
+    held = d["held_out"]
+    assert held["mnist"] == 5000 and 500 < held["drawn"] <= 600  # 300 redrawn + 300 stroke
+    assert held["redrawn_flagged"] <= 0.005 and held["stroke_digits_flagged"] <= 0.005
+    answer = Predictor(models_dir=tmp_path).predict(SEVEN, ["mlp-h32-float32"])
+    assert answer.not_a_digit is not None and answer.unchecked == ""
 
 
 @requires_mnist

@@ -61,6 +61,9 @@ def _again(e: Exception) -> Exception:
 
 
 UNCHECKED = "Drawings are not checked for being digits"
+# A detector's answers: the ten digits then "not a digit", or (as zoos before shipped) digit
+# and "not a digit". The last class is the one asked about either way.
+DETECTOR_CLASSES = ((11,), (2,))
 NOT_A_DIGIT = ("That does not look like one digit (letters, shapes, numbers of several "
                "digits and scribbles are not); draw a single digit 0-9.")
 
@@ -332,9 +335,10 @@ class Predictor:
 
     def _load_detector(self) -> Model | None:
         model = self.zoo.load_detector()
-        if model is not None and model.shapes(model.config())[f"{model.classifier}.bias"] != (2,):
-            raise ArtifactError(f"{model.name}: the detector must answer 2 classes (digit, not "
-                                "a digit)")
+        if model is not None and \
+                model.shapes(model.config())[f"{model.classifier}.bias"] not in DETECTOR_CLASSES:
+            raise ArtifactError(f"{model.name}: the detector must answer 11 classes (the ten "
+                                "digits, then not a digit) or 2 (digit, not a digit)")
         return model
 
     def not_a_digit(self, x: np.ndarray) -> float | None:
@@ -363,7 +367,7 @@ class Predictor:
         except Exception as e:
             log.exception("the not-a-digit detector failed to answer")
             return None, f"the not-a-digit detector failed ({type(e).__name__}: {e})"
-        # a detector answers two classes (digit, not a digit); anything else is not one
-        if probs.shape != (2,):
-            return None, f"the not-a-digit detector answered {probs.size} classes, not 2"
-        return float(probs[1]), None
+        # its last class is "not a digit"; any other count is not a detector's answer
+        if probs.shape not in DETECTOR_CLASSES:
+            return None, f"the not-a-digit detector answered {probs.size} classes, not 11 or 2"
+        return float(probs[-1]), None

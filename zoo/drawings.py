@@ -1,9 +1,9 @@
-"""Each variant's accuracy on drawn digits in styles nothing in the zoo trains on.
+"""Each variant's accuracy on drawn digits in styles no variant trains on.
 
 MNIST's test set says how a variant reads MNIST; a visitor draws. The manifest records
 each variant's accuracy on digits from `engine.data.strokes` (printed faces, small and
-off-centre, thick and thin pens, several strokes; no variant or detector trains on that
-generator) taken through the app's preprocessing, so the README's table can show both.
+off-centre, thick and thin pens, several strokes; no variant trains on that generator)
+taken through the app's preprocessing, so the README's table can show both.
 The set is fixed (its seed and size below), so the figure is comparable between variants
 and reproducible from the files.
 """
@@ -15,7 +15,7 @@ from functools import cache
 
 import numpy as np
 
-from engine.data.strokes import DIGIT_STYLES, held_out_digits
+from engine.data.strokes import DIGIT_STYLES, digit_drawings
 from engine.model import Model, evaluate
 from engine.preprocess import preprocess
 
@@ -28,7 +28,7 @@ FIELDS = ("drawn_correct", "drawn_images", "drawn_accuracy")
 def drawn_digits(per_style: int = PER_STYLE, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
     """(x, y): the digits the preprocessing passes, as (N, 28, 28) float32 in [0, 1]."""
     images, labels = [], []
-    for drawing, label, _ in held_out_digits(per_style * len(DIGIT_STYLES), seed):
+    for drawing, label, _ in digit_drawings(per_style * len(DIGIT_STYLES), seed):
         pre = preprocess(drawing)
         if pre.ok:
             images.append(pre.x[0])

@@ -1,11 +1,12 @@
-"""Drawings made the way a hand makes them, by a generator nothing in the zoo trains on.
+"""Drawings made the way a hand makes them, by a generator no digit classifier trains on.
 
 `engine.data.drawn` redraws MNIST digits and `engine.data.nondigits` draws font letters and
-shapes; the detector and the classifiers learn from those, so figures measured on them flatter
-the models. This module draws from a different source: glyphs written as pen strokes in a
-unit box (letters, symbols, doodles, digits in printed styles), each point nudged by a
-hand-like jitter, the strokes smoothed, then slanted, scaled and placed at random, with a
-pen from hairline to marker. Its figures are held-out figures.
+shapes; the classifiers' figures on those flatter them. This module draws from a different
+source: glyphs written as pen strokes in a unit box (letters, symbols, doodles, digits in
+printed styles), each point nudged by a hand-like jitter, the strokes smoothed, then
+slanted, scaled and placed at random, with a pen from hairline to marker. For the
+classifiers its digits are held-out figures; the not-a-digit detector learns from it as
+from the font generators, and is judged on whichever generator it was not shown.
 
 Non-digit kinds: stroke letters, symbols (+ = ? ! # % arrows...), doodles (house, sun,
 smiley...), crossed-out or overwritten digits, scribbles (loops, zigzags, hatching,
@@ -244,7 +245,7 @@ def digit(rng: np.random.Generator, style: str) -> tuple[np.ndarray, int, str]:
     return render(strokes, rng, **options), label, face
 
 
-def held_out_nondigits(n: int, seed: int = 0, kinds: tuple[str, ...] = NONDIGIT_KINDS
+def nondigit_drawings(n: int, seed: int = 0, kinds: tuple[str, ...] = NONDIGIT_KINDS
                        ) -> Iterator[tuple[np.ndarray, str]]:
     """`n` (drawing, kind) pairs cycling through `kinds`, reproducible from `seed`."""
     rng = np.random.default_rng(seed)
@@ -252,7 +253,7 @@ def held_out_nondigits(n: int, seed: int = 0, kinds: tuple[str, ...] = NONDIGIT_
         yield nondigit(rng, kinds[i % len(kinds)]), kinds[i % len(kinds)]
 
 
-def held_out_digits(n: int, seed: int = 0, styles: tuple[str, ...] = DIGIT_STYLES
+def digit_drawings(n: int, seed: int = 0, styles: tuple[str, ...] = DIGIT_STYLES
                     ) -> Iterator[tuple[np.ndarray, int, str]]:
     """`n` (drawing, label, style) triples cycling through `styles`, from `seed`."""
     rng = np.random.default_rng(seed)
