@@ -25,7 +25,7 @@ with the zoo) under the manifest's "detector" key, not among the digit variants.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -68,15 +68,15 @@ def non_digits(n: int, seed: int, digits: np.ndarray | None = None,
                else strokes.nondigit(rng, kind))
 
 
-def as_images(drawings, total: int, desc: str, progress: bool) -> np.ndarray:
+def as_images(drawings: Iterable, total: int, desc: str, progress: bool) -> np.ndarray:
     """Drawings (or (drawing, label) pairs) -> the uint8 28x28 images the models would see
     (blank/stray/full dropped: those never reach a model)."""
     return labelled_images(((d[0] if isinstance(d, tuple) else d, 0) for d in drawings),
                            total, desc, progress)[0]
 
 
-def labelled_images(pairs, total: int, desc: str, progress: bool
-                    ) -> tuple[np.ndarray, np.ndarray]:
+def labelled_images(pairs: Iterable[tuple[np.ndarray, int]], total: int, desc: str,
+                    progress: bool) -> tuple[np.ndarray, np.ndarray]:
     """(drawing, label) pairs -> (uint8 28x28 images, labels) of those the preprocessing
     passes."""
     images, labels = [], []

@@ -246,7 +246,7 @@ def digit(rng: np.random.Generator, style: str) -> tuple[np.ndarray, int, str]:
 
 
 def nondigit_drawings(n: int, seed: int = 0, kinds: tuple[str, ...] = NONDIGIT_KINDS
-                       ) -> Iterator[tuple[np.ndarray, str]]:
+                      ) -> Iterator[tuple[np.ndarray, str]]:
     """`n` (drawing, kind) pairs cycling through `kinds`, reproducible from `seed`."""
     rng = np.random.default_rng(seed)
     for i in range(n):
@@ -254,7 +254,7 @@ def nondigit_drawings(n: int, seed: int = 0, kinds: tuple[str, ...] = NONDIGIT_K
 
 
 def digit_drawings(n: int, seed: int = 0, styles: tuple[str, ...] = DIGIT_STYLES
-                    ) -> Iterator[tuple[np.ndarray, int, str]]:
+                   ) -> Iterator[tuple[np.ndarray, int, str]]:
     """`n` (drawing, label, style) triples cycling through `styles`, from `seed`."""
     rng = np.random.default_rng(seed)
     for i in range(n):
