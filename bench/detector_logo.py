@@ -113,13 +113,9 @@ def main() -> None:
     held_drawn = [to_input(x) for x, _ in
                   drawn_sources(held, data.train_labels[-5000:], 2000, THRESHOLD_SEED,
                                 True)]
-    test_digits, test_styles = [], []
-    for d, _, style in strokes.digit_drawings(1200, TEST_SEED):
-        pre = preprocess(d)
-        if pre.ok:
-            test_digits.append(pre.image)
-            test_styles.append(style)
-    test_digits = np.stack(test_digits)
+    # as the preprocessing leaves them (floats), those it passes
+    test_digits = np.stack([pre.image for d, _, _ in strokes.digit_drawings(1200, TEST_SEED)
+                            if (pre := preprocess(d)).ok])
     x_test = to_input(data.test_images)
     train_sets = generators(args.per_kind, TRAIN_SEED, mnist_pos)
     test_sets = {k: to_input(v) for k, v in
