@@ -7,9 +7,10 @@
     python train.py --push-only --repo you/digit-zoo  # publish models/ as it is
     python train.py --ensembles             # measure the registered ensembles, train nothing
 
-Each architecture is trained once in float; its other precisions are encoded from those
-weights, written, read back and evaluated (MNIST test, drawn digits: zoo.entries.measured),
-so the manifest describes the files that ship. An architecture's files and the manifest
+Each architecture is trained once in float on MNIST (with --drawings, then on MNIST plus
+drawings: zoo.drawings); its other precisions are encoded from those weights, written, read
+back and evaluated (MNIST test, held-out drawn digits: zoo.entries.measured), so the
+manifest describes the files that ship. An architecture's files and the manifest
 are swapped in together (zoo.writer): a run killed at any moment leaves every variant the
 manifest lists intact. Then the registered ensembles are measured (zoo.voting).
 """
@@ -29,12 +30,10 @@ import zoo
 from engine.data.mnist import MNISTError, load_mnist
 from engine.model import evaluate
 from engine.training import EpochCache, TrainingDivergedError, to_input, train
-from zoo import hub, voting  # hub's client (huggingface_hub) loads only when a run publishes
+from zoo import drawings, hub, voting  # hub loads huggingface_hub only to publish
 from zoo.artifacts import load_variant
 from zoo.detector import VARIANT, manifest_section, train_detector
-from zoo.drawings import PER_STYLE, drawn_digits, missing_drawn_figures
 from zoo.entries import TRAINING, detector_entry, manifest_top, measured, variant_entry
-from zoo.hub import HubError
 from zoo.report import results
 from zoo.writer import ZooWriteError, ZooWriter
 
@@ -56,6 +55,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(default: %(default)s, every variant)")
     p.add_argument("--epochs", type=int, help="override every recipe's number of epochs")
     p.add_argument("--seed", type=int, help="override every architecture's seed")
+    p.add_argument("--drawings", type=int, default=0, metavar="N",
+                   help="after MNIST, fine-tune every architecture on MNIST plus N drawn "
+                        "digits of each kind (redrawn MNIST, pen strokes), e.g. 10000; 0 "
+                        "trains on MNIST alone, as the shipped zoo (default: %(default)s)")
     p.add_argument("--data", metavar="DIR",
                    help="folder with the four MNIST IDX files (raw or .gz) (default: "
                         "$MNIST_DIR, else the cache, else a download)")
@@ -100,8 +103,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.epochs is not None and args.epochs < 1:
         p.error("--epochs must be at least 1")
-    if args.epoch_cache_mb < 0:
-        p.error("--epoch-cache-mb must be 0 or more")
+    if args.epoch_cache_mb < 0 or args.drawings < 0:
+        p.error("--epoch-cache-mb and --drawings must be 0 or more")
     if args.detector and (args.derive_only or args.push_only or args.variants != "*"):
         p.error("--detector trains the detector alone; drop --variants, --derive-only and "
                 "--push-only")
@@ -129,6 +132,7 @@ class Run:
     data: str | None = None
     epochs: int | None = None
     seed: int | None = None
+    training_drawings: int = 0  # of each kind, for the fine-tune after MNIST
     quick: bool = False
     derive_only: bool = False
     progress: bool = True
@@ -136,21 +140,22 @@ class Run:
 
     @property
     def drawn_per_style(self) -> int:  # zoo.drawings; a smoke run measures on fewer
-        return 10 if self.quick else PER_STYLE
+        return 10 if self.quick else drawings.PER_STYLE
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Run:
         out = args.out if args.out is not None else \
             ROOT / ("models-quick" if args.quick else "models")
         return cls(out=out, variants=args.variants, data=args.data, epochs=args.epochs,
-                   seed=args.seed, quick=args.quick, derive_only=args.derive_only,
-                   progress=not args.no_progress,
+                   seed=args.seed, quick=args.quick, training_drawings=args.drawings,
+                   derive_only=args.derive_only, progress=not args.no_progress,
                    epoch_cache=EpochCache(args.epoch_cache_mb * 2**20))
 
 
-def float_parent(arch, run: Run, images: np.ndarray, labels: np.ndarray,
+def float_parent(arch, run: Run, images: np.ndarray, labels: np.ndarray, mixed: tuple,
                  manifest: dict) -> tuple:
-    """The trained float model of `arch` and the facts of its training.
+    """The trained float model of `arch` and the facts of its training: on MNIST
+    (`images`), then on `mixed` (MNIST and drawings).
 
     Trained now, or with --derive-only read back (hash-checked) from the parent variant
     already in the models folder.
@@ -166,7 +171,8 @@ def float_parent(arch, run: Run, images: np.ndarray, labels: np.ndarray,
             # a zoo from before the held-out split, or one that does not say
             raise ValueError(f"--derive-only: {parent} was trained on {trained_on!r} images, "
                              "maybe the held-out calibration images included; retrain it")
-        return load_variant(run.out, parent, e["files"]), {k: e[k] for k in TRAINING}
+        return load_variant(run.out, parent, e["files"]), \
+            {**{k: e[k] for k in TRAINING}, "drawings": e.get("drawings")}
     recipe = arch.recipe
     if run.epochs or run.quick:
         recipe = recipe.with_(epochs=run.epochs or QUICK_EPOCHS)
@@ -174,9 +180,26 @@ def float_parent(arch, run: Run, images: np.ndarray, labels: np.ndarray,
     model = arch.init(seed)
     history = train(model, images, labels, recipe, seed, progress=run.progress,
                     desc=arch.name, cache=run.epoch_cache)
+    stage = None
+    if len(mixed[1]) > len(images):
+        model, stage = on_drawings(arch, model, run, mixed, seed)
     return model, {"recipe": recipe.to_dict(), "seed": seed, "epochs": recipe.epochs,
-                   "train_images": len(images), "train_seconds": round(history.seconds, 1),
-                   "final_train_loss": round(history.loss[-1], 5), "quick": run.quick}
+                   "train_images": len(images), "train_seconds": round(
+                       history.seconds + (stage["train_seconds"] if stage else 0), 1),
+                   "final_train_loss": round(history.loss[-1], 5), "drawings": stage,
+                   "quick": run.quick}
+
+
+def on_drawings(arch, model, run: Run, mixed: tuple, seed: int) -> tuple:
+    """`model`, trained on MNIST, fine-tuned on `mixed` (MNIST and drawings), and how.
+    Folded first, as the quantisation-aware fine-tunes are: what ships is what trained."""
+    recipe = arch.drawings.with_(epochs=1) if run.quick else arch.drawings
+    child = model.folded().copy()
+    history = train(child, *mixed, recipe, seed, progress=run.progress,
+                    cache=run.epoch_cache, desc=f"{arch.name} (drawings)")
+    return child, {"recipe": recipe.to_dict(), "train_images": len(mixed[1]),
+                   "train_seconds": round(history.seconds, 1),
+                   "final_train_loss": round(history.loss[-1], 5)}
 
 
 def quantisation_aware(v, parent, run: Run, images: np.ndarray, labels: np.ndarray,
@@ -214,17 +237,22 @@ def train_zoo(run: Run, writer: ZooWriter) -> dict:
     n_test = len(y_test)
     verb = "deriving from" if run.derive_only else "training"
     print(f"MNIST from {mnist.source}; {verb} {len(archs)} architecture(s) "
-          f"on {len(images):,} images -> {run.out}")
+          f"on {len(images):,} images and drawings -> {run.out}")
+    mixed = images, labels  # MNIST and drawings, made only for what trains on them
+    if run.training_drawings and (not run.derive_only or any(v.finetune for v in selected)):
+        drawn = drawings.training_drawings(images, labels, run.training_drawings,
+                                           progress=run.progress)
+        mixed = np.concatenate([images, drawn[0]]), np.concatenate([labels, drawn[1]])
     manifest = writer.manifest
     for arch in archs:
-        model, training = float_parent(arch, run, images, labels, writer.manifest)
+        model, training = float_parent(arch, run, images, labels, mixed, writer.manifest)
         dtype = training["recipe"]["dtype"]
         parent_correct = evaluate(model, to_input(x_test, dtype), y_test)
         entries = {}
         for v in (v for v in selected if v.architecture is arch):
             source, qat = model, None
             if v.finetune is not None:
-                source, qat = quantisation_aware(v, model, run, images, labels,
+                source, qat = quantisation_aware(v, model, run, *mixed,
                                                  to_input(x_test, dtype), y_test)
             files = writer.stage(v, source)
             # Evaluate the files as written, so the manifest describes what ships.
@@ -245,7 +273,8 @@ def measure_ensembles(run: Run, writer: ZooWriter) -> dict:
     """Measure the ensembles and any missing drawn figure from the files; return the manifest."""
     def load(name: str):
         return load_variant(run.out, name, writer.manifest["variants"][name]["files"])
-    if filled := missing_drawn_figures(writer.manifest["variants"], load, run.drawn_per_style):
+    if filled := drawings.missing_drawn_figures(writer.manifest["variants"], load,
+                                                run.drawn_per_style):
         writer.commit(filled)
     variants = writer.manifest["variants"]
     ready = [e for e in zoo.ensembles() if all(m in variants for m in e.members)]
@@ -260,7 +289,7 @@ def measure_ensembles(run: Run, writer: ZooWriter) -> dict:
         ready, variants, load,
         (mnist.train_images[-CALIBRATION_IMAGES:], mnist.train_labels[-CALIBRATION_IMAGES:]),
         (mnist.test_images, mnist.test_labels), dt.date.today().isoformat(),
-        drawn_digits(run.drawn_per_style))
+        drawings.drawn_digits(run.drawn_per_style))
     for name, e in votes.items():
         print(f"  ensemble {name:<15} {100 * e['test_accuracy']:6.2f}%  "
               f"{e['bytes'] / 1024:9.2f} KiB  ({' + '.join(e['members'])})")
@@ -297,46 +326,12 @@ def train_not_a_digit(run: Run, writer: ZooWriter) -> dict:
     return writer.commit({}, detector=section)
 
 
-def check_access(repo: str) -> bool:
-    """Whether the token may push to `repo`, said before training: a refused push must not
-    come after an hour of it."""
-    try:
-        user = hub.check_push_access(repo)
-    except HubError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return False
-    print(f"will publish to {repo} as {user}")
-    return True
-
-
-def publish(args: argparse.Namespace, out: Path) -> int:
-    """Push `out` to --repo; the exit status, a refusal said in one line."""
-    try:
-        result = hub.push(out, args.repo, private=args.private, revision=args.revision,
-                      commit_message=args.message, progress=not args.no_progress)
-    except HubError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    if result.changed:
-        print(f"published {out} to {result.repo_id}: commit {result.commit}\n{result.url}")
-    else:
-        print(f"{result.repo_id} already holds this zoo (commit {result.commit}); "
-              "nothing to publish")
-    return 0
-
-
 def open_out(out: Path) -> ZooWriter:
     """The models folder, opened for writing before anything is trained: a bad --out (a
     file, not writable, in use by another run) must not cost a training run first."""
     writer = ZooWriter(out)
-    if writer.recovered:
-        print(f"finished the manifest update an interrupted run left in {out}")
-    if writer.rolled_back:
-        print(f"undid the manifest update an interrupted run left in {out} (its new files "
-              "did not all verify): the zoo is as it was before that run")
-    if writer.removed:
-        print(f"removed {len(writer.removed)} temporary file(s) interrupted runs left in "
-              f"{out}")
+    for line in writer.repairs:
+        print(line)
     return writer
 
 
@@ -361,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{d['name']:<24} {d['family']:<4} {d['shape']:<18} {d['precision']:<8} "
                       f"params={d['params']:,}{'  (experimental)' if d['experimental'] else ''}")
             return 0
-        if publishing and not check_access(args.repo):
+        if publishing and not hub.announce_access(args.repo):
             return 1
         if not args.push_only:
             with open_out(run.out) as writer:
@@ -376,7 +371,9 @@ def main(argv: list[str] | None = None) -> int:
                 print()
                 print(results(manifest))
         if publishing:
-            return publish(args, run.out)
+            return hub.push_and_report(run.out, args.repo, private=args.private,
+                                       revision=args.revision, message=args.message,
+                                       progress=not args.no_progress)
     except (MNISTError, TrainingDivergedError, FileNotFoundError, ValueError,
             zoo.ArtifactError, zoo.ManifestError, ZooWriteError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -2,7 +2,10 @@
 
 MNIST test digits are redrawn as mouse drawings (engine/data/drawn.py: thin strokes at random
 size, place, slant and pen width on 280-800 px canvases), then fed to every shipped
-variant through `engine.preprocess.preprocess` and through a plain resize to 28x28.
+variant through `engine.preprocess.preprocess` and through a plain resize to 28x28. A zoo
+fine-tuned on drawings (`train.py --drawings`) has seen this generator redraw *training*
+digits, so for it these are new digits in a familiar hand; the figure on drawings no
+variant trains on is `bench/held_out_drawings.py`'s.
 
     MNIST_DIR=... python bench/drawn_digits.py [--n 2000] [--seed 0] [--data DIR]
 

@@ -1,4 +1,5 @@
-"""Drawn-digit figures: a fixed set, measured on the files, filled in for older zoos."""
+"""Drawn digits: the set the classifiers learn from, and the held-out set their figures are
+measured on (fixed, measured on the files, filled in for older zoos)."""
 
 import json
 
@@ -21,8 +22,26 @@ def test_the_drawn_set_is_fixed_and_labelled():
     x2, y2 = drawings.drawn_digits(4)
     assert np.array_equal(x, x2) and np.array_equal(y, y2)
     assert x.dtype == np.float32 and x.shape[1:] == (28, 28) and 0 <= x.min() <= x.max() <= 1
-    assert len(y) <= 4 * len(drawings.DIGIT_STYLES) and set(y.tolist()) <= set(range(10))
-    assert len(y) >= 3 * len(drawings.DIGIT_STYLES)  # the preprocessing passes nearly all
+    assert len(y) <= 4 * len(drawings.HELD_OUT_STYLES) and set(y.tolist()) <= set(range(10))
+    assert len(y) >= 3 * len(drawings.HELD_OUT_STYLES)  # the preprocessing passes nearly all
+
+
+@requires_mnist
+def test_the_training_drawings_are_redrawn_and_pen_stroke_digits_with_their_labels():
+    from engine.data.mnist import load_mnist
+
+    mnist = load_mnist(mnist_dir(), progress=False)
+    images, labels = mnist.train_images[:500], mnist.train_labels[:500]
+    x, y = drawings.training_drawings(images, labels, 40, seed=3)
+    x2, y2 = drawings.training_drawings(images, labels, 40, seed=3)
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)  # one set for every architecture
+    assert x.dtype == np.uint8 and x.shape[1:] == (28, 28) and 76 <= len(y) <= 80
+    assert y.dtype == np.int64 and set(y.tolist()) <= set(range(10))
+    # the redrawn half keeps each MNIST digit's own label, in the order picked
+    pick = np.random.default_rng(3).choice(500, 40, replace=False)
+    assert np.array_equal(y[:40], labels[pick]) or len(y) < 80
+    model = zoo.open().load("cnn-c32c64-float32")  # a good reader agrees with the labels
+    assert (model.predict_proba(x.astype(np.float32) / 255).argmax(1) == y).mean() >= 0.9
 
 
 def test_missing_figures_are_measured_on_the_files_and_present_ones_kept(tmp_path):
@@ -33,8 +52,10 @@ def test_missing_figures_are_measured_on_the_files_and_present_ones_kept(tmp_pat
     def load(name):
         return load_variant(tmp_path, name, manifest["variants"][name]["files"])
 
+    manifest["variants"][names[1]]["temperature"] = 1.5
     filled = drawings.missing_drawn_figures(manifest["variants"], load, per_style=3)
     assert set(filled) == set(names[1:])
+    assert 0 <= filled[names[1]]["drawn_ece"] <= 1  # with a temperature, its calibration too
     x, y = drawings.drawn_digits(3)
     for name, e in filled.items():
         model = zoo.LocalZoo(tmp_path).load(name)

@@ -1,5 +1,7 @@
 """The zoo in models/ is what its manifest says: same files, same bytes, same accuracy."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ from tests.conftest import ROOT, requires_mnist
 from train import CALIBRATION_IMAGES
 from zoo import choosing
 from zoo.artifacts import sha256
-from zoo.drawings import drawn_digits, drawn_figures
+from zoo.drawings import DRAWN_SET, drawn_digits, drawn_figures
 from zoo.manifest import read_manifest
 from zoo.report import END, START, results
 
@@ -23,6 +25,17 @@ ENTRIES = MANIFEST["variants"]
 def test_every_registered_variant_is_shipped_from_a_full_run():
     assert {v.name for v in zoo.variants()} <= set(ENTRIES)
     assert not [n for n, e in ENTRIES.items() if e["quick"]]
+
+
+def test_every_shipped_variant_is_trained_as_a_default_run_trains_it():
+    """On MNIST alone (no --drawings), in the registered recipe and seed: so `python
+    train.py` makes these files again, and the drawn-digit figures are all held out."""
+    for v in zoo.variants():
+        e = ENTRIES[v.name]
+        assert e.get("drawings") is None, v.name
+        assert (e["recipe"], e["seed"]) == (json.loads(json.dumps(
+            v.architecture.recipe.to_dict())), v.architecture.seed), v.name
+        assert e["drawn_set"] == DRAWN_SET and e["drawn_images"] >= 1790, v.name
 
 
 @pytest.mark.parametrize("name", sorted(ENTRIES))
@@ -46,7 +59,7 @@ def test_reproduces_manifest_accuracy_and_calibration_exactly(name, mnist):
     for key, t in (("ece_test", 1.0), ("ece_test_calibrated", e["temperature"])):
         ece = expected_calibration_error(calibrated(z, t), mnist.test_labels)
         assert round(ece, 5) == pytest.approx(e[key], abs=2e-5), key
-    drawn = drawn_figures(model)  # the README's drawn-digit column
+    drawn = drawn_figures(model, temperature=e["temperature"])  # the README's drawn column
     assert {k: e[k] for k in drawn} == drawn
 
 

@@ -1,4 +1,5 @@
-"""The held-out stroke generator: reproducible, every kind and style, drawings the app reads."""
+"""The pen-stroke generator: reproducible, every kind and style, drawings the app reads, and
+the classifiers' training and held-out subsets kept apart."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ from engine.data import strokes
 from engine.data.strokes import (
     DIGIT_STYLES,
     DIGITS,
+    HELD_OUT_FACES,
+    HELD_OUT_STYLES,
     NONDIGIT_KINDS,
+    TRAINING_STYLES,
     digit_drawings,
+    held_out_digits,
     nondigit_drawings,
     render,
+    training_digits,
 )
 from engine.preprocess import preprocess
 
@@ -61,3 +67,28 @@ def test_unknown_names_are_refused():
         strokes.nondigit(rng, "poem")
     with pytest.raises(ValueError, match="unknown style"):
         strokes.digit(rng, "gothic")
+    with pytest.raises(ValueError, match="unknown subset"):
+        strokes.digit(rng, "plain", "validation")
+    with pytest.raises(ValueError, match="unknown training style 'thin pen'"):
+        strokes.digit(rng, "thin pen", "training")  # a held-out style is never trained on
+    with pytest.raises(ValueError, match="unknown held-out style 'plain'"):
+        strokes.digit(rng, "plain", "held-out")
+
+
+def test_no_held_out_digit_is_drawn_as_the_classifiers_train():
+    """Each held-out digit has a face or a style that training never draws; each held-out
+    face is a digit the training faces also cover, in another face."""
+    rng = np.random.default_rng(0)
+    for style in TRAINING_STYLES:
+        for _ in range(200):
+            _, label, face = strokes.digit(rng, style, "training")
+            assert (label, face) not in HELD_OUT_FACES
+    held = {(label, face, style) for style in HELD_OUT_STYLES for _ in range(200)
+            for _, label, face in [strokes.digit(rng, style, "held-out")]}
+    for label, face, style in held:
+        assert (label, face) in HELD_OUT_FACES or style not in TRAINING_STYLES
+    assert {(lab, f) for lab, f, s in held if s == "printed"} == HELD_OUT_FACES  # all drawn
+    trained = {(lab, f) for lab, f, _ in DIGITS} - HELD_OUT_FACES
+    assert {lab for lab, _ in HELD_OUT_FACES} <= {lab for lab, _ in trained}
+    assert {s for _, _, s in training_digits(40, 1)} == set(TRAINING_STYLES)
+    assert {s for _, _, s in held_out_digits(30, 1)} == set(HELD_OUT_STYLES)

@@ -25,8 +25,8 @@ def run(*args, env=None, **kw):
 def test_help_explains_every_option():
     out = run("train.py", "--help")
     assert out.returncode == 0
-    for opt in ("--variants", "--epochs", "--seed", "--data", "--out", "--quick", "--plugin",
-                "--list"):
+    for opt in ("--variants", "--epochs", "--seed", "--drawings", "--data", "--out", "--quick",
+                "--plugin", "--list"):
         assert opt in out.stdout
 
 
@@ -195,7 +195,7 @@ def test_plugin_variant_trains_saves_lists_and_loads(tmp_path):
 @requires_mnist
 def test_quick_run_writes_a_consistent_manifest(tmp_path):
     out = run("train.py", "--quick", "--no-progress", "--variants", "mlp-h32-*", "--seed", "5",
-              "--data", str(mnist_dir()), "--out", str(tmp_path))
+              "--drawings", "300", "--data", str(mnist_dir()), "--out", str(tmp_path))
     assert out.returncode == 0, out.stderr
     assert "| `mlp-h32-int8` | mlp | 32 | int8 |" in out.stdout
     manifest = json.loads((tmp_path / "manifest.json").read_text())
@@ -216,6 +216,27 @@ def test_quick_run_writes_a_consistent_manifest(tmp_path):
     for v in manifest["variants"].values():
         assert v["calibration_images"] == 5000 and v["temperature"] > 0
         assert 0 <= v["ece_test_calibrated"] <= 1 and 0 <= v["ece_test"] <= 1
+        assert 0 <= v["drawn_ece"] <= 1 and v["drawn_images"] >= 25  # 10 of each held-out style
+    # after MNIST, fine-tuned on MNIST and 300 drawings of each kind
+    stage = parent["drawings"]
+    assert stage["recipe"]["epochs"] == 1 and stage["recipe"]["lr"] == 3e-5
+    assert 6000 + 500 < stage["train_images"] <= 6000 + 600
+    assert e["drawings"] == stage and e["train_seconds"] >= stage["train_seconds"]
+
+
+@requires_mnist
+def test_by_default_a_run_trains_on_mnist_alone(tmp_path):
+    common = ["--quick", "--no-progress", "--data", str(mnist_dir()), "--variants",
+              "mlp-h32-float32"]
+    for folder, drawings in (("mnist", []), ("drawn", ["--drawings", "300"])):
+        out = run("train.py", *common, *drawings, "--out", str(tmp_path / folder))
+        assert out.returncode == 0, out.stderr
+    without, with_ = (json.loads((tmp_path / f / "manifest.json").read_text())["variants"]
+                      ["mlp-h32-float32"] for f in ("mnist", "drawn"))
+    assert "drawings" not in without and with_["drawings"]["train_images"] > 6000
+    assert without["files"] != with_["files"]  # the step changes the weights
+    bad = run("train.py", *common, "--drawings", "-1", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "--drawings must be 0 or more" in bad.stderr
 
 
 @requires_mnist

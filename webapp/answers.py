@@ -115,8 +115,8 @@ def table(p: Prediction, selected: list[str], entries: dict[str, dict]) -> str:
     flag = majority(p) if p.status == "ok" else None
     rows = "".join(_row(p, n, entries.get(n), flag) for n in selected)
     head = ("<tr><th>variant</th><th>says</th><th>sure</th><th>ms</th><th>size</th>"
-            "<th>MNIST test</th><th title=\"1,800 digits drawn in styles no variant trains "
-            "on\">drawn</th></tr>")
+            "<th>MNIST test</th><th title=\"1,800 pen-stroke digits, each in a face or style "
+            "no variant trained on\">drawn</th></tr>")
     body = (f'<div class="answers"><div class="scroll"><table>{head}{rows}</table></div>'
             f'{preview(p.image) if p.status == "ok" else ""}</div>')
     if flag is not None:

@@ -28,14 +28,13 @@ import time
 from collections.abc import Iterable, Iterator
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from engine.calibration import calibrated
 from engine.data import nondigits, strokes
 from engine.data.drawn import drawn_digits
 from engine.model import Model, logits
-from engine.preprocess import preprocess
 from engine.training import Recipe, init_model, to_input, train
+from zoo.drawings import labelled_images
 from zoo.registry import PRECISIONS, Architecture, Variant, family
 
 NAME = "not-a-digit"
@@ -73,19 +72,6 @@ def as_images(drawings: Iterable, total: int, desc: str, progress: bool) -> np.n
     (blank/stray/full dropped: those never reach a model)."""
     return labelled_images(((d[0] if isinstance(d, tuple) else d, 0) for d in drawings),
                            total, desc, progress)[0]
-
-
-def labelled_images(pairs: Iterable[tuple[np.ndarray, int]], total: int, desc: str,
-                    progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(drawing, label) pairs -> (uint8 28x28 images, labels) of those the preprocessing
-    passes."""
-    images, labels = [], []
-    for d, label in tqdm(pairs, total=total, desc=desc, disable=not progress, leave=False):
-        pre = preprocess(d)
-        if pre.ok:
-            images.append(np.rint(pre.image * 255).astype(np.uint8))
-            labels.append(label)
-    return np.stack(images), np.array(labels, np.int64)
 
 
 def drawn_positives(images: np.ndarray, labels: np.ndarray, n: int, seed: int,

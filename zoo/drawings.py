@@ -1,34 +1,70 @@
-"""Each variant's accuracy on drawn digits in styles no variant trains on.
+"""Drawn digits: those the classifiers are measured on, and those they may learn from.
 
-MNIST's test set says how a variant reads MNIST; a visitor draws. The manifest records
-each variant's accuracy on digits from `engine.data.strokes` (printed faces, small and
-off-centre, thick and thin pens, several strokes; no variant trains on that generator)
-taken through the app's preprocessing, so the README's table can show both.
-The set is fixed (its seed and size below), so the figure is comparable between variants
-and reproducible from the files.
+MNIST's test set says how a variant reads MNIST; a visitor draws. So the manifest records
+each variant's accuracy on pen-stroke digits no variant ever trains on (`drawn_digits`: a
+held-out printed face, or a held-out size or pen), taken through the app's preprocessing,
+so the README's table can show both; and `train.py --drawings N` can fine-tune every
+architecture, once trained on MNIST, on MNIST plus drawings (`training_drawings`: MNIST
+training digits redrawn as pen strokes, and pen-stroke digits of `engine.data.strokes` in
+its training faces and styles). The measured set is fixed (its seed and size below), so
+the figure is comparable between variants and reproducible from the files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from engine.data.strokes import DIGIT_STYLES, digit_drawings
-from engine.model import Model, evaluate
+from engine.calibration import calibrated, expected_calibration_error
+from engine.data.drawn import drawn_digits as redrawn
+from engine.data.strokes import HELD_OUT_STYLES, held_out_digits, training_digits
+from engine.model import Model, logits
 from engine.preprocess import preprocess
 
 SEED = 31  # bench/held_out_drawings.py draws with it too; no training generator uses it
-PER_STYLE = 300
-FIELDS = ("drawn_correct", "drawn_images", "drawn_accuracy")
+PER_STYLE = 600
+# Names the set in every entry: figures on another set (an older zoo's) are measured again.
+DRAWN_SET = f"pen strokes in held-out faces and styles, seed {SEED}"
+FIELDS = ("drawn_set", "drawn_correct", "drawn_images", "drawn_accuracy", "drawn_ece")
+TRAINING_SEED = 5  # the drawings an architecture may learn from after MNIST (train.py)
+
+
+def labelled_images(pairs: Iterable[tuple[np.ndarray, int]], total: int, desc: str,
+                    progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(drawing, label) pairs -> (uint8 28x28 images, labels) of those the preprocessing
+    passes (blank, stray and full canvases never reach a model)."""
+    images, labels = [], []
+    for d, label in tqdm(pairs, total=total, desc=desc, disable=not progress, leave=False):
+        pre = preprocess(d)
+        if pre.ok:
+            images.append(np.rint(pre.image * 255).astype(np.uint8))
+            labels.append(label)
+    return np.stack(images), np.array(labels, np.int64)
+
+
+def training_drawings(images: np.ndarray, labels: np.ndarray, n: int,
+                      seed: int = TRAINING_SEED, progress: bool = False
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 images, labels): `n` of the MNIST training digits `images` redrawn, and `n`
+    pen-stroke digits in the training faces and styles, as the app's preprocessing
+    leaves them."""
+    pick = np.random.default_rng(seed).choice(len(images), min(n, len(images)), replace=False)
+    x_r, y_r = labelled_images(redrawn(images[pick], labels[pick], len(pick), seed),
+                               len(pick), "redrawn digits", progress)
+    x_s, y_s = labelled_images(((d, y) for d, y, _ in training_digits(n, seed)), n,
+                               "pen-stroke digits", progress)
+    return np.concatenate([x_r, x_s]), np.concatenate([y_r, y_s])
 
 
 @cache
 def drawn_digits(per_style: int = PER_STYLE, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y): the digits the preprocessing passes, as (N, 28, 28) float32 in [0, 1]."""
+    """(x, y): the held-out drawn digits the preprocessing passes, as (N, 28, 28) float32
+    in [0, 1]."""
     images, labels = [], []
-    for drawing, label, _ in digit_drawings(per_style * len(DIGIT_STYLES), seed):
+    for drawing, label, _ in held_out_digits(per_style * len(HELD_OUT_STYLES), seed):
         pre = preprocess(drawing)
         if pre.ok:
             images.append(pre.x[0])
@@ -38,29 +74,37 @@ def drawn_digits(per_style: int = PER_STYLE, seed: int = SEED) -> tuple[np.ndarr
 
 def fields(correct: int, images: int) -> dict:
     """The manifest's drawn-digit fields, a variant's or an ensemble's."""
-    return {"drawn_correct": correct, "drawn_images": images, "drawn_accuracy": correct / images}
+    return {"drawn_set": DRAWN_SET, "drawn_correct": correct, "drawn_images": images,
+            "drawn_accuracy": correct / images}
 
 
-def drawn_figures(model: Model, per_style: int = PER_STYLE) -> dict:
-    """The manifest's drawn-digit fields for `model` (a smoke run measures fewer)."""
+def drawn_figures(model: Model, per_style: int = PER_STYLE,
+                  temperature: float | None = None) -> dict:
+    """The manifest's drawn-digit fields for `model` (a smoke run measures fewer); with
+    the `temperature` fitted on MNIST, also how well that calibration holds on drawings."""
     x, y = drawn_digits(per_style)
-    return fields(evaluate(model, x.astype(model.dtype), y), len(y))
+    z = logits(model, x.astype(model.dtype))
+    figures = fields(int((z.argmax(axis=1) == y).sum()), len(y))
+    if temperature is not None:
+        figures["drawn_ece"] = round(expected_calibration_error(calibrated(z, temperature), y), 5)
+    return figures
 
 
 def missing_drawn_figures(variants: dict, load: Callable[[str], Model],
                           per_style: int = PER_STYLE) -> dict[str, dict]:
-    """The entries of `variants` (a manifest's) that lack the drawn-digit fields, with
-    them measured on the files `load` reads: a zoo written before they were recorded."""
-    return {name: _placed(e, drawn_figures(load(name), per_style))
-            for name, e in variants.items() if "drawn_correct" not in e}
+    """The entries of `variants` (a manifest's) whose drawn-digit fields are missing or of
+    another set, with them measured on the files `load` reads: a zoo written before."""
+    return {name: _placed(e, drawn_figures(load(name), per_style, e.get("temperature")))
+            for name, e in variants.items() if e.get("drawn_set") != DRAWN_SET}
 
 
 def _placed(e: dict, figures: dict) -> dict:
-    """`e` with `figures` where zoo.entries.variant_entry puts them (after "qat"), so a
-    filled-in entry reads like one a run wrote."""
+    """`e` with `figures` where zoo.entries.variant_entry puts them (after "qat"), in place
+    of any it had, so a filled-in entry reads like one a run wrote."""
     out = {}
     for key, value in e.items():
-        out[key] = value
+        if key not in FIELDS:
+            out[key] = value
         if key == "qat":
             out.update(figures)
     return out if "drawn_correct" in out else {**out, **figures}

@@ -46,10 +46,11 @@ def measured(model: Model, test: Labelled, held_out: Labelled, drawn_per_style: 
     (uint8) read, calibration fitted on `held_out` and checked on `test`, drawn digits."""
     (x_test, y_test), (x_cal, y_cal) = test, held_out
     z = logits(model, to_input(x_test, model.dtype))
+    calibration = calibration_report(logits(model, to_input(x_cal, model.dtype)), y_cal, z,
+                                     y_test)
     return {"test_correct": int((z.argmax(axis=1) == y_test).sum()),
-            "calibration": calibration_report(logits(model, to_input(x_cal, model.dtype)),
-                                              y_cal, z, y_test),
-            "drawn": drawn_figures(model, drawn_per_style)}
+            "calibration": calibration,
+            "drawn": drawn_figures(model, drawn_per_style, calibration["temperature"])}
 
 
 def variant_entry(described: dict, files: dict[str, dict], *, test_correct: int,
@@ -70,6 +71,8 @@ def variant_entry(described: dict, files: dict[str, dict], *, test_correct: int,
             **(drawn or {}),
             **{k: calibration[k] for k in CALIBRATION},
             **{k: training[k] for k in TRAINING},
+            # the fine-tune on drawings after MNIST (train.py --drawings), when there was one
+            **({"drawings": training["drawings"]} if training.get("drawings") else {}),
             "versions": versions or manifest_versions(),
             "date": date}
 

@@ -140,6 +140,7 @@ _OPTIONAL = {
                                     and 0 <= v["ptq_accuracy"] <= 1),
             "null or an object with 'ptq_accuracy' in [0, 1]"),
     "drawn_accuracy": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "drawn_ece": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
 }
 
 

@@ -83,6 +83,13 @@ def _plain(config: dict) -> dict:
     return json.loads(json.dumps(config))
 
 
+# After MNIST, every architecture is fine-tuned on MNIST plus drawings (zoo.drawings): its
+# recipe, shorter and gentler. Chosen on the held-out training images and drawings of
+# another seed: 1 epoch at 1e-4 cost small networks up to 0.14 points of MNIST, 2 at 3e-5
+# under 0.1, for about the same gain on held-out drawn digits (3-6 points).
+DRAWINGS_EPOCHS, DRAWINGS_LR = 2, 3e-5
+
+
 @dataclass(frozen=True)
 class Architecture:
     name: str
@@ -107,6 +114,11 @@ class Architecture:
     @property
     def shape(self) -> str:
         return self.model_class.describe_shape(self.config)
+
+    @property
+    def drawings(self) -> Recipe:
+        """The fine-tune on MNIST plus drawings that follows training on MNIST."""
+        return self.recipe.with_(epochs=DRAWINGS_EPOCHS, lr=DRAWINGS_LR, warmup_epochs=0.0)
 
     def init(self, seed: int | None = None) -> Model:
         """An untrained model in the recipe's dtype, initialised as training starts it."""

@@ -136,6 +136,17 @@ class ZooWriter:
             self._unlock()
             raise
 
+    @property
+    def repairs(self) -> list[str]:
+        """What opening the folder mended after interrupted runs, one sentence each."""
+        return [line for done, line in (
+            (self.recovered, f"finished the manifest update an interrupted run left in {self.out}"),
+            (self.rolled_back, f"undid the manifest update an interrupted run left in {self.out} "
+                               "(its new files did not all verify): the zoo is as it was before "
+                               "that run"),
+            (self.removed, f"removed {len(self.removed)} temporary file(s) interrupted runs "
+                           f"left in {self.out}")) if done]
+
     def _lock(self) -> None:
         self._lock_file = open(self.out / LOCK, "a")  # held, and the lock with it, until close
         if fcntl is None:

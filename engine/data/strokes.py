@@ -4,9 +4,11 @@
 shapes; the classifiers' figures on those flatter them. This module draws from a different
 source: glyphs written as pen strokes in a unit box (letters, symbols, doodles, digits in
 printed styles), each point nudged by a hand-like jitter, the strokes smoothed, then
-slanted, scaled and placed at random, with a pen from hairline to marker. For the
-classifiers its digits are held-out figures; the not-a-digit detector learns from it as
-from the font generators, and is judged on whichever generator it was not shown.
+slanted, scaled and placed at random, with a pen from hairline to marker. The classifiers
+are measured on its digits in held-out faces and styles (`held_out_digits`), and may learn
+from the others (`training_digits`, `train.py --drawings`); the not-a-digit detector learns
+from all of it as from the font generators, and is judged on whichever generator it was
+not shown.
 
 Non-digit kinds: stroke letters, symbols (+ = ? ! # % arrows...), doodles (house, sun,
 smiley...), crossed-out or overwritten digits, scribbles (loops, zigzags, hatching,
@@ -123,6 +125,15 @@ DIGITS: list[tuple[int, str, list[Stroke]]] = [
 ]
 NONDIGIT_KINDS = ("letter", "symbol", "doodle", "crossed-out", "scribble")
 DIGIT_STYLES = ("plain", "printed", "small off-centre", "thick pen", "thin pen", "multi-stroke")
+# The classifiers' subsets. They train on the other faces in the training styles; a drawing
+# is held out when its face or its style is, so each held-out digit is new in one way at
+# least: a printed face never shown (each has a sibling that was: a footed 1, a barred 7,
+# a closed 4...), or a size and pen never shown.
+HELD_OUT_FACES = frozenset({(1, "flagged"), (3, "flat-top"), (4, "open"), (7, "serif"),
+                            (9, "curled")})
+TRAINING_STYLES = ("plain", "printed", "thick pen", "multi-stroke")
+HELD_OUT_STYLES = ("printed", "small off-centre", "thin pen")
+SUBSETS = ("all", "training", "held-out")
 
 
 def _smooth(points: np.ndarray, rounds: int = 2) -> np.ndarray:
@@ -231,12 +242,28 @@ def nondigit(rng: np.random.Generator, kind: str) -> np.ndarray:
     return render(strokes, rng)
 
 
-def digit(rng: np.random.Generator, style: str) -> tuple[np.ndarray, int, str]:
-    """One digit drawing in `style` (DIGIT_STYLES): (drawing, label, typeface)."""
-    if style not in DIGIT_STYLES:
-        raise ValueError(f"unknown style {style!r}; choose from {DIGIT_STYLES}")
+def _faces(style: str, subset: str) -> list[tuple[int, str, list[Stroke]]]:
+    """The faces `style` draws in `subset` (SUBSETS)."""
+    allowed = {"all": DIGIT_STYLES, "training": TRAINING_STYLES, "held-out": HELD_OUT_STYLES}
+    if subset not in allowed:
+        raise ValueError(f"unknown subset {subset!r}; choose from {SUBSETS}")
+    if style not in allowed[subset]:
+        which = "" if subset == "all" else f"{subset} "
+        raise ValueError(f"unknown {which}style {style!r}; choose from {allowed[subset]}")
     faces = {"plain": [d for d in DIGITS if d[1] == "plain"],
              "printed": [d for d in DIGITS if d[1] != "plain"]}.get(style, DIGITS)
+    if subset == "training":
+        return [d for d in faces if d[:2] not in HELD_OUT_FACES]
+    if subset == "held-out" and style == "printed":  # the other held-out styles are new enough
+        return [d for d in faces if d[:2] in HELD_OUT_FACES]
+    return faces
+
+
+def digit(rng: np.random.Generator, style: str, subset: str = "all"
+          ) -> tuple[np.ndarray, int, str]:
+    """One digit drawing in `style` (DIGIT_STYLES) from the faces of `subset` (SUBSETS):
+    (drawing, label, typeface)."""
+    faces = _faces(style, subset)
     label, face, strokes = faces[int(rng.integers(len(faces)))]
     options = {"small off-centre": {"share": (0.12, 0.25)},
                "thick pen": {"pen": (0.06, 0.1)},
@@ -253,11 +280,22 @@ def nondigit_drawings(n: int, seed: int = 0, kinds: tuple[str, ...] = NONDIGIT_K
         yield nondigit(rng, kinds[i % len(kinds)]), kinds[i % len(kinds)]
 
 
-def digit_drawings(n: int, seed: int = 0, styles: tuple[str, ...] = DIGIT_STYLES
-                   ) -> Iterator[tuple[np.ndarray, int, str]]:
-    """`n` (drawing, label, style) triples cycling through `styles`, from `seed`."""
+def digit_drawings(n: int, seed: int = 0, styles: tuple[str, ...] = DIGIT_STYLES,
+                   subset: str = "all") -> Iterator[tuple[np.ndarray, int, str]]:
+    """`n` (drawing, label, style) triples cycling through `styles`, from `seed`, in the
+    faces of `subset` (SUBSETS)."""
     rng = np.random.default_rng(seed)
     for i in range(n):
         style = styles[i % len(styles)]
-        drawing, label, _ = digit(rng, style)
+        drawing, label, _ = digit(rng, style, subset)
         yield drawing, label, style
+
+
+def training_digits(n: int, seed: int) -> Iterator[tuple[np.ndarray, int, str]]:
+    """Digits the classifiers may learn from: training faces in the training styles."""
+    return digit_drawings(n, seed, TRAINING_STYLES, "training")
+
+
+def held_out_digits(n: int, seed: int) -> Iterator[tuple[np.ndarray, int, str]]:
+    """Digits the classifiers are measured on: a held-out face or a held-out style."""
+    return digit_drawings(n, seed, HELD_OUT_STYLES, "held-out")

@@ -24,7 +24,7 @@ from zoo.hub.errors import (
 _LAZY = {"REPO_ID": "client", "hub_timeout": "client", "open_deadline": "client",
          "repo_from_env": "client", "HubZoo": "pull", "open_repo": "pull",
          "PushResult": "publish", "check_complete": "publish", "check_push_access": "publish",
-         "push": "publish"}
+         "push": "publish", "announce_access": "publish", "push_and_report": "publish"}
 
 __all__ = ["HubAuthError", "HubError", "HubNotFoundError", "HubUnreachableError",
            "VariantNotFoundError", *_LAZY]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,3 +132,33 @@ def push(models_dir: str | Path, repo_id: str, *, token: str | None = None,
     except (HfHubHTTPError, *UNREACHABLE) as e:
         raise translate(e, repo_id, branch) from e
     return PushResult(repo_id, info.oid, info.commit_url, info.oid != head)
+
+
+def announce_access(repo_id: str) -> bool:
+    """Whether the token may push to `repo_id`, said in one line: train.py asks before it
+    trains, so that a refused push never comes after an hour of training."""
+    try:
+        user = check_push_access(repo_id)
+    except HubError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return False
+    print(f"will publish to {repo_id} as {user}")
+    return True
+
+
+def push_and_report(models_dir: Path, repo_id: str, *, private: bool = False,
+                    revision: str | None = None, message: str | None = None,
+                    progress: bool = True) -> int:
+    """`push`, said in a line or two for a command line; the exit status."""
+    try:
+        result = push(models_dir, repo_id, private=private, revision=revision,
+                      commit_message=message, progress=progress)
+    except HubError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if result.changed:
+        print(f"published {models_dir} to {result.repo_id}: commit {result.commit}\n{result.url}")
+    else:
+        print(f"{result.repo_id} already holds this zoo (commit {result.commit}); "
+              "nothing to publish")
+    return 0
