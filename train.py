@@ -155,7 +155,7 @@ class Run:
 def float_parent(arch, run: Run, images: np.ndarray, labels: np.ndarray, mixed: tuple,
                  manifest: dict) -> tuple:
     """The trained float model of `arch` and the facts of its training: on MNIST
-    (`images`), then on `mixed` (MNIST and drawings).
+    (`images`), then on `mixed` if it holds drawings too (train.py --drawings).
 
     Trained now, or with --derive-only read back (hash-checked) from the parent variant
     already in the models folder.
@@ -236,8 +236,9 @@ def train_zoo(run: Run, writer: ZooWriter) -> dict:
     x_test, y_test = mnist.test_images, mnist.test_labels
     n_test = len(y_test)
     verb = "deriving from" if run.derive_only else "training"
+    also = f" (then with {2 * run.training_drawings:,} drawings)" if run.training_drawings else ""
     print(f"MNIST from {mnist.source}; {verb} {len(archs)} architecture(s) "
-          f"on {len(images):,} images and drawings -> {run.out}")
+          f"on {len(images):,} images{also} -> {run.out}")
     mixed = images, labels  # MNIST and drawings, made only for what trains on them
     if run.training_drawings and (not run.derive_only or any(v.finetune for v in selected)):
         drawn = drawings.training_drawings(images, labels, run.training_drawings,

@@ -83,10 +83,11 @@ def _plain(config: dict) -> dict:
     return json.loads(json.dumps(config))
 
 
-# After MNIST, every architecture is fine-tuned on MNIST plus drawings (zoo.drawings): its
-# recipe, shorter and gentler. Chosen on the held-out training images and drawings of
-# another seed: 1 epoch at 1e-4 cost small networks up to 0.14 points of MNIST, 2 at 3e-5
-# under 0.1, for about the same gain on held-out drawn digits (3-6 points).
+# With `train.py --drawings`, every architecture trained on MNIST is then fine-tuned on
+# MNIST plus drawings (zoo.drawings): its recipe, shorter and gentler. Chosen on the
+# held-out training images and drawings of another seed: 1 epoch at 1e-4 cost small
+# networks up to 0.14 points of MNIST, 2 at 3e-5 under 0.1, for about the same gain on
+# held-out drawn digits (3-6 points).
 DRAWINGS_EPOCHS, DRAWINGS_LR = 2, 3e-5
 
 
