@@ -216,7 +216,7 @@ def quantisation_aware(v, parent, run: Run, images: np.ndarray, labels: np.ndarr
     seed = v.architecture.seed if run.seed is None else run.seed
     history = train(child, images, labels, recipe, seed, progress=run.progress,
                     cache=run.epoch_cache, desc=f"{v.name} (QAT)")
-    return child, {"recipe": recipe.to_dict(), "seed": seed,
+    return child, {"recipe": recipe.to_dict(), "seed": seed, "train_images": len(labels),
                    "train_seconds": round(history.seconds, 1),
                    "ptq_test_correct": ptq_correct,
                    "ptq_accuracy": ptq_correct / len(y_test)}

@@ -222,6 +222,7 @@ def test_quick_run_writes_a_consistent_manifest(tmp_path):
     assert stage["recipe"]["epochs"] == 1 and stage["recipe"]["lr"] == 3e-5
     assert 6000 + 500 < stage["train_images"] <= 6000 + 600
     assert e["drawings"] == stage and e["train_seconds"] >= stage["train_seconds"]
+    assert e["qat"]["train_images"] == stage["train_images"]  # QAT on the same mix
 
 
 @requires_mnist
