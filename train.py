@@ -181,7 +181,7 @@ def float_parent(arch, run: Run, images: np.ndarray, labels: np.ndarray, mixed: 
     history = train(model, images, labels, recipe, seed, progress=run.progress,
                     desc=arch.name, cache=run.epoch_cache)
     stage = None
-    if len(mixed[1]) > len(images):
+    if run.training_drawings:
         model, stage = on_drawings(arch, model, run, mixed, seed)
     return model, {"recipe": recipe.to_dict(), "seed": seed, "epochs": recipe.epochs,
                    "train_images": len(images), "train_seconds": round(

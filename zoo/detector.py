@@ -31,10 +31,9 @@ import numpy as np
 
 from engine.calibration import calibrated
 from engine.data import nondigits, strokes
-from engine.data.drawn import drawn_digits
 from engine.model import Model, logits
 from engine.training import Recipe, init_model, to_input, train
-from zoo.drawings import labelled_images
+from zoo.drawings import drawn_sources, labelled_images
 from zoo.registry import PRECISIONS, Architecture, Variant, family
 
 NAME = "not-a-digit"
@@ -80,14 +79,6 @@ def drawn_positives(images: np.ndarray, labels: np.ndarray, n: int, seed: int,
     their labels: the drawn digits the detector must leave alone."""
     x, y = zip(*drawn_sources(images, labels, n, seed, progress))
     return np.concatenate(x), np.concatenate(y)
-
-
-def drawn_sources(images: np.ndarray, labels: np.ndarray, n: int, seed: int,
-                  progress: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
-    """[(images, labels)] of each source of drawn digits: `images` redrawn, pen strokes."""
-    pen = ((d, label) for d, label, _ in strokes.digit_drawings(n, seed))
-    return [labelled_images(drawn_digits(images, labels, n, seed), n, "drawn digits", progress),
-            labelled_images(pen, n, "stroke digits", progress)]
 
 
 def not_a_digit_probability(model: Model, x: np.ndarray) -> np.ndarray:

@@ -20,7 +20,12 @@ from tqdm.auto import tqdm
 
 from engine.calibration import calibrated, expected_calibration_error
 from engine.data.drawn import drawn_digits as redrawn
-from engine.data.strokes import HELD_OUT_STYLES, held_out_digits, training_digits
+from engine.data.strokes import (
+    HELD_OUT_STYLES,
+    digit_drawings,
+    held_out_digits,
+    training_digits,
+)
 from engine.model import Model, logits
 from engine.preprocess import preprocess
 
@@ -45,18 +50,26 @@ def labelled_images(pairs: Iterable[tuple[np.ndarray, int]], total: int, desc: s
     return np.stack(images), np.array(labels, np.int64)
 
 
+def drawn_sources(images: np.ndarray, labels: np.ndarray, n: int, seed: int,
+                  progress: bool = False, training_only: bool = False
+                  ) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(uint8 images, labels)] of each source of drawn digits, as the app's preprocessing
+    leaves them: the first `n` MNIST digits of `images` redrawn, and `n` pen-stroke digits
+    in every face and style (with `training_only`, those a classifier may learn from)."""
+    pen = training_digits(n, seed) if training_only else digit_drawings(n, seed)
+    return [labelled_images(redrawn(images, labels, n, seed), n, "redrawn digits", progress),
+            labelled_images(((d, y) for d, y, _ in pen), n, "pen-stroke digits", progress)]
+
+
 def training_drawings(images: np.ndarray, labels: np.ndarray, n: int,
                       seed: int = TRAINING_SEED, progress: bool = False
                       ) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 images, labels): `n` of the MNIST training digits `images` redrawn, and `n`
-    pen-stroke digits in the training faces and styles, as the app's preprocessing
-    leaves them."""
+    pen-stroke digits in the training faces and styles."""
     pick = np.random.default_rng(seed).choice(len(images), min(n, len(images)), replace=False)
-    x_r, y_r = labelled_images(redrawn(images[pick], labels[pick], len(pick), seed),
-                               len(pick), "redrawn digits", progress)
-    x_s, y_s = labelled_images(((d, y) for d, y, _ in training_digits(n, seed)), n,
-                               "pen-stroke digits", progress)
-    return np.concatenate([x_r, x_s]), np.concatenate([y_r, y_s])
+    x, y = zip(*drawn_sources(images[pick], labels[pick], len(pick), seed, progress,
+                              training_only=True))
+    return np.concatenate(x), np.concatenate(y)
 
 
 @cache
