@@ -22,6 +22,7 @@ import numpy as np
 
 from engine import parallel
 from engine.batchnorm import BatchNorm
+from engine.cnn_one import OnePlan
 from engine.conv import Conv2D, zero_padded
 from engine.conv_layer import (
     convolve,
@@ -30,6 +31,7 @@ from engine.conv_layer import (
     normed_backward,
     normed_rest,
 )
+from engine.functional import relu, softmax_row
 from engine.mlp import Dense
 from engine.model import Grads, Model, fold_scale
 
@@ -62,7 +64,8 @@ class CNN(Model):
         self._config = config
         self.convs, self.dense, self.norms = convs, dense, norms
         self._pools = [c["pool"] for c in _convs(config)]
-        self._indices: dict[tuple, np.ndarray] = {}  # the one-image path's gathers
+        self._indices: dict[tuple, np.ndarray] = {}  # one-channel patch rows, per shape
+        self._plan: tuple | None = None  # (the frozen layers, their OnePlan)
 
     @classmethod
     def init(cls, config: dict, seed: int | np.random.Generator = 0,
@@ -155,6 +158,32 @@ class CNN(Model):
         out.name, out.meta = self.name, self.meta
         return out
 
+    def freeze(self) -> CNN:
+        """Read-only weights (Model.freeze) and fixed layers, so the one-image plan made
+        from them stays right while `convs` and `dense` are the same objects."""
+        super().freeze()
+        self.convs, self.dense = tuple(self.convs), tuple(self.dense)
+        for layer in (*self.convs, *self.dense):
+            object.__setattr__(layer, "_frozen", True)
+        return self
+
+    def _one_plan(self) -> OnePlan | None:
+        """The one-image plan of a frozen, folded model (engine/cnn_one.py), made once."""
+        if not isinstance(self.convs, tuple) or self.norms:
+            return None
+        cached = self._plan
+        if cached is None or cached[0] is not self.convs or cached[1] is not self.dense:
+            plan = OnePlan(tuple(self._config.get("input", (28, 28))), self.convs,
+                           self._pools, self.dense)
+            self._plan = cached = (self.convs, self.dense, plan)
+        return cached[2]
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=self.dtype)
+        if len(x) == 1 and (plan := self._one_plan()) is not None:
+            return softmax_row(plan.logits(x[0]))[None]
+        return super().predict_proba(x)
+
     def input_gradient(self, x: np.ndarray, target: np.ndarray | int | None = None
                        ) -> np.ndarray:
         if self.norms:  # the running statistics, as inference uses them, not the batch's
@@ -171,10 +200,14 @@ class CNN(Model):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Logits, CHUNK images at a time; inside `engine.parallel.splitting` the chunks are
-        shared among the threads (each image's numbers are the same either way)."""
+        shared among the threads (each image's numbers are the same either way). One image
+        through a frozen model takes its own path (engine/cnn_one.py), equal up to
+        rounding."""
         if self.norms:
             return self.folded().forward(x)
         x = np.asarray(x, dtype=self.dtype)
+        if len(x) == 1 and (plan := self._one_plan()) is not None:
+            return plan.logits(x[0])[None]
         if len(x) <= CHUNK:
             return self._infer(x)
         starts = range(0, len(x), CHUNK)
@@ -219,7 +252,7 @@ class CNN(Model):
         acts = [a]
         for layer in self.dense[:-1]:
             a = layer(a)
-            np.maximum(a, 0, out=a)
+            relu(a, out=a)
             acts.append(a)
         return self.dense[-1](a), acts
 
@@ -282,12 +315,12 @@ class CNN(Model):
                 np.maximum(m, z[:, place], out=m)
             if late:
                 fold_scale(m, conv.scale, conv.b)
-            a = np.maximum(m, 0, out=m).reshape(n, oh, ow, c_out)
+            a = relu(m, out=m).reshape(n, oh, ow, c_out)
             h, w = oh, ow
         a = a.reshape(n, -1)
         for layer in self.dense[:-1]:
             a = layer(a)
-            np.maximum(a, 0, out=a)
+            relu(a, out=a)
         return self.dense[-1](a)
 
     def _one_channel_index(self, layer: int, h: int, w: int, k: int, q: int) -> np.ndarray:

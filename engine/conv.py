@@ -9,7 +9,6 @@ axis like a dense layer's, so quantisation treats both alike.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from engine.model import fold_scale
 
@@ -21,14 +20,25 @@ def im2col(x: np.ndarray, kh: int, kw: int, out: np.ndarray | None = None) -> np
     oh, ow = h - kh + 1, w - kw + 1
     if out is None:
         out = np.empty((n, oh, ow, kh, kw, c), x.dtype)
-    if c > 1:  # one copy of a strided window view (measured 4x faster than kh*kw copies)
-        np.copyto(out, sliding_window_view(x, (kh, kw), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3))
+    if c > 1:  # one copy of a strided view, a patch row's kw*C values at a time
+        s = x.strides
+        view = np.ndarray((n, oh, ow, kh, kw * c), x.dtype, x, 0, (s[0], s[1], s[2], s[1], s[3]))
+        rows = out.view()
+        rows.shape = (n, oh, ow, kh, kw * c)  # a view, never a copy (raises instead)
+        np.copyto(runs(rows), runs(view))
         return out
     # One channel: kh*kw slice copies beat the view's copy (measured 1.5x)
     for i in range(kh):
         for j in range(kw):
             out[:, :, :, i, j, :] = x[:, i:i + oh, j:j + ow, :]
     return out
+
+
+def runs(a: np.ndarray) -> np.ndarray:
+    """`a` with its last axis (contiguous) as one opaque item. A strided copy costs per
+    run, not per value: copying runs of k*C values as single items is 20-40% faster than
+    value by value (NumPy 2.4 here)."""
+    return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))
 
 
 def conv_input_grad(dz: np.ndarray, W: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -64,6 +74,12 @@ class Conv2D:
     def __init__(self, W: np.ndarray, b: np.ndarray, scale: np.ndarray | None = None,
                  pad: int = 0):
         self.W, self.b, self.scale, self.pad = W, b, scale, pad
+
+    def __setattr__(self, name: str, value) -> None:
+        if getattr(self, "_frozen", False):  # set by CNN.freeze: layouts were derived from it
+            raise AttributeError(f"a frozen model's layers are fixed (setting {name}); "
+                                 "change model.copy() instead")
+        object.__setattr__(self, name, value)
 
     def patches_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """The patches of an (N, H, W, C) input: (N, OH, OW, kh, kw, C)."""

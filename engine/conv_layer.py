@@ -16,6 +16,7 @@ import numpy as np
 from engine import parallel
 from engine.batchnorm import BatchNorm
 from engine.conv import Conv2D, maxpool, maxpool_backward
+from engine.functional import relu
 from engine.model import Grads
 
 
@@ -25,7 +26,7 @@ def layer_forward(conv: Conv2D, pool: int, a: np.ndarray, cols: np.ndarray
     into `cols`: the layer's output, and what its backward pass needs."""
     z = conv(a, cols=cols)
     z, pool_cache = maxpool(z, pool) if pool > 1 else (z, None)
-    a = np.maximum(z, 0)  # the pooled map stays intact for the pool's backward
+    a = relu(z)  # the pooled map stays intact for the pool's backward
     return a, (pool_cache, a)
 
 
@@ -41,7 +42,7 @@ def normed_rest(norm: BatchNorm, pool: int, xhat: np.ndarray, out: np.ndarray,
     into the whole batch's `out`; what its backward pass needs into `kept[k]`."""
     y = norm.affine(xhat[s])
     y, pool_cache = maxpool(y, pool) if pool > 1 else (y, None)
-    np.maximum(y, 0, out=out[s])
+    relu(y, out=out[s])
     kept[k] = (pool_cache, out[s])
 
 

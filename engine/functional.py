@@ -10,6 +10,23 @@ import math
 
 import numpy as np
 
+_zeros: dict[np.dtype, np.ndarray] = {}
+
+
+def relu(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """max(x, 0), into `out` when given (it may be `x`).
+
+    Against an array of zeros, not the scalar 0: NumPy 2.4 takes its vector loop only for
+    two arrays and runs `np.maximum(x, 0)` 3-4x slower here. The values are the same bit
+    for bit (-0 and NaN included); the zeros are one read-only buffer per dtype, grown as
+    needed."""
+    zeros = _zeros.get(x.dtype)
+    if zeros is None or zeros.size < x.size:
+        zeros = np.zeros(max(x.size, 1 << 16), x.dtype)
+        zeros.flags.writeable = False
+        _zeros[x.dtype] = zeros
+    return np.maximum(x, zeros[:x.size].reshape(x.shape), out=out)
+
 
 def log_softmax(z: np.ndarray) -> np.ndarray:
     shifted = z - z.max(axis=-1, keepdims=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.functional import softmax_row
+from engine.functional import relu, softmax_row
 from engine.model import Grads, Model, fold_scale
 
 # Below this many first-layer weights (784 x ~170) reading them all is cheaper than finding
@@ -137,7 +137,7 @@ class MLP(Model):
         acts = [h]
         for layer in self.layers[:-1]:
             h = layer(h)
-            np.maximum(h, 0, out=h)
+            relu(h, out=h)
             if keep:
                 acts.append(h)
         return self.layers[-1](h), acts

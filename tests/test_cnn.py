@@ -252,3 +252,82 @@ def test_batchnorm_steps_do_not_depend_on_the_thread_count():
     for loss, grads, var in results[1:]:
         assert loss == results[0][0] and np.array_equal(var, results[0][2])
         assert all(np.array_equal(a, b) for a, b in zip(grads, results[0][1]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("config", [*ONE_IMAGE_CONFIGS.values(), {
+    "conv": [{"channels": 4, "kernel": 3, "pad": 1, "pool": 1},
+             {"channels": 6, "kernel": 3, "pool": 5}], "dense": []}],
+    ids=[*ONE_IMAGE_CONFIGS.keys(), "whole-map pool"])
+def test_a_frozen_models_one_image_plan_is_the_batch_function(config, dtype):
+    """A frozen CNN reads one image on its own plan (buffers made once, scale and bias
+    folded into the product, the first layer's patches transposed): the batch's logits
+    up to rounding, float or quantised, on inked, blank and strided images, and again on
+    a second call (the buffers are reused, not stale)."""
+    rng = np.random.default_rng(5)
+    base = CNN.init(config, 3, dtype)
+    for p in base.parameters():
+        if p.ndim == 1:
+            p[:] = rng.normal(size=p.shape) * 0.1
+    h, w = config.get("input", (28, 28))
+    images = rng.random((6, h, w)).astype(dtype)
+    images[images < 0.6] = 0
+    images[0] = 0
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for model in (base, model_with_scales(base, rng, signed=False)):
+        batch = model.forward(images)
+        model.freeze()
+        assert model._one_plan() is not None
+        for _ in range(2):
+            for i, x in enumerate(images):
+                one = model.forward(x[None])
+                assert one.dtype == np.dtype(dtype) and one.shape == batch[i:i + 1].shape
+                np.testing.assert_allclose(one[0], batch[i], rtol=tol, atol=tol)
+                p = model.predict_proba(x.reshape(1, -1))
+                np.testing.assert_allclose(p[0], model.predict_proba(images)[i], rtol=tol,
+                                           atol=tol)
+        strided = np.zeros((2 * h, w), dtype)[::2]
+        strided[:] = images[1]
+        np.testing.assert_allclose(model.forward(strided[None])[0], batch[1], rtol=tol,
+                                   atol=tol)
+    with pytest.raises(AttributeError, match="frozen"):
+        model.convs[0].W = model.convs[0].W * 2
+    with pytest.raises(ValueError):  # an image of another size, as the batch path
+        model.forward(np.zeros((1, h + 1, w), dtype))
+
+
+def test_one_image_plans_are_per_thread():
+    """Two threads reading different images through one frozen model at once each get
+    their own image's answer (the plan's buffers are per thread)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(2)
+    model = CNN.init(ONE_IMAGE_CONFIGS["shipped c16c32c32"], 1, "float32").freeze()
+    images = rng.random((64, 28, 28)).astype(np.float32)
+    expected = model.forward(images)
+
+    def read(i: int) -> np.ndarray:
+        return np.concatenate([model.forward(images[j:j + 1]) for j in range(i, 64, 2)
+                               for _ in range(5)][::5])
+
+    with ThreadPoolExecutor(2) as pool:
+        a, b = pool.map(read, (0, 1))
+    np.testing.assert_allclose(a, expected[0::2], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(b, expected[1::2], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("c_in", [1, 3, 8])
+def test_im2col_is_every_patch_copied(c_in):
+    """im2col (a patch row's kw*C values copied as one item when C > 1) is the sliding
+    window itself, into a given buffer or a new one."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    x = np.random.default_rng(0).standard_normal((3, 9, 7, c_in)).astype(np.float32)
+    expected = sliding_window_view(x, (3, 2), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
+    out = np.full(expected.shape, np.nan, np.float32)
+    assert im2col(x, 3, 2, out=out) is out
+    assert np.array_equal(out, expected)
+    assert np.array_equal(im2col(x, 3, 2), expected)
+    if c_in > 1:  # a buffer whose rows are not one block cannot take runs: refused
+        with pytest.raises((AttributeError, ValueError)):
+            im2col(x, 3, 2, out=np.empty((*expected.shape[:-1], 2 * c_in), np.float32)[..., ::2])

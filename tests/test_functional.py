@@ -39,3 +39,18 @@ def test_softmax_paths_agree_with_the_formula(shape, dtype):
     np.testing.assert_allclose(p, ref, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-5)
     assert np.array_equal(p.argmax(axis=-1), z.argmax(axis=-1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_is_np_maximum_with_zero_bit_for_bit(dtype):
+    """relu (the maximum against a buffer of zeros) gives np.maximum(x, 0)'s bits, -0 and
+    NaN included, in place or not, for arrays larger than the buffer it had."""
+    from engine.functional import relu
+
+    special = np.array([-0.0, 0.0, -1, 1, np.nan, -np.inf, np.inf, 1e-45, -1e-45], dtype)
+    for x in (special, np.random.default_rng(0).standard_normal((3, 200_000)).astype(dtype)):
+        expected = np.maximum(x, 0)
+        assert np.array_equal(relu(x).view(np.uint8), expected.view(np.uint8))
+        y = x.copy()
+        assert relu(y, out=y) is y
+        assert np.array_equal(y.view(np.uint8), expected.view(np.uint8))

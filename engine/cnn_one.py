@@ -1,0 +1,150 @@
+"""One image through a CNN: the app's case, on buffers and views made once.
+
+For one image a CNN's arithmetic is small (0.1-7 MFLOP here) and the time goes to the
+calls around the products: padding a map, making a strided view, allocating its copy,
+the product's output, the pooled map, the bias, the ReLU. A plan fixes all of it per
+layer: a padded map whose border stays zero (the layer before writes its ReLU straight
+into the interior), the view of its patches and the patch matrix they are copied into,
+with a last column of ones so the bias rides in the product, the product's output, the
+pooled map, and the weights with any quantisation scale folded in. A call is then per
+layer one copy, one product, one maximum over the pooling window and one ReLU.
+
+Three things measured on NumPy 2.4 here shaped it. `np.maximum(a, 0)` runs 3-4x slower
+than `np.maximum(a, zeros)` (the scalar misses the vector loop), so ReLU takes an array
+of zeros made once. A patch copy costs per run, not per value: each run of k*C values is
+copied as one opaque item (a void dtype of that size; 20-40% faster than float by float).
+And a one-channel map's runs are k values, more runs than the product has work: the
+first layer copies its patches transposed instead, each run a row of output places (a
+slice of the image at a stride), and the product reads that matrix transposed.
+
+Buffers are per thread (a model may be read by several at once). The numbers are those
+of the batch path up to rounding: scale and bias are folded into the product here.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from engine.conv import runs
+
+
+def _window_rows(a: np.ndarray, k: int, q: int) -> np.ndarray:
+    """An (H, W, C) map's k x k patches as a strided view (q, q, OH, OW, k, k*C): rows
+    window place by window place for q x q pooling (rows a ragged pool drops left out),
+    a patch row's k pixels of C values side by side (runs of k*C values)."""
+    h, w, c = a.shape
+    oh, ow = (h - k + 1) // q, (w - k + 1) // q
+    r, col, ch = a.strides
+    return np.ndarray((q, q, oh, ow, k, k * c), a.dtype, a, 0,
+                      (r, col, q * r, q * col, r, ch))
+
+
+def _window_columns(a: np.ndarray, k: int, q: int) -> np.ndarray:
+    """The same patches of a one-channel (H, W, 1) map, transposed: (k, k, q, q, OH, OW),
+    so the copy's runs are rows of output places, not k pixels."""
+    h, w, _ = a.shape
+    oh, ow = (h - k + 1) // q, (w - k + 1) // q
+    r, col, _ = a.strides
+    return np.ndarray((k, k, q, q, oh, ow), a.dtype, a, 0,
+                      (r, col, r, col, q * r, q * col))
+
+
+@dataclass(frozen=True)
+class _Layer:
+    k: int
+    q: int
+    pad: int
+    in_shape: tuple[int, int, int]  # the unpadded (h, w, c) map this layer reads
+    out_shape: tuple[int, int, int]  # the pooled map it writes
+    W: np.ndarray  # (k*k*c_in + 1, c_out): scale folded in, the bias as the last row
+
+
+class OnePlan:
+    """A frozen CNN's one-image layouts; `logits(image)` runs them."""
+
+    def __init__(self, input_hw: tuple[int, int], convs, pools: list[int], dense) -> None:
+        h, w = input_hw
+        c = 1
+        self.layers: list[_Layer] = []
+        for conv, q in zip(convs, pools):
+            k, _, _, c_out = conv.W.shape
+            hp, wp = h + 2 * conv.pad, w + 2 * conv.pad
+            oh, ow = (hp - k + 1) // q, (wp - k + 1) // q
+            W = np.concatenate([_folded(conv).reshape(-1, c_out), conv.b[None]])
+            self.layers.append(_Layer(k, q, conv.pad, (h, w, c), (oh, ow, c_out), W))
+            h, w, c = oh, ow, c_out
+        # Dense layers as (out, in) matrices: the matrix-vector product reads rows.
+        self.dense = [(np.ascontiguousarray(_folded(d).T), d.b) for d in dense]
+        self._local = threading.local()
+
+    def logits(self, image: np.ndarray) -> np.ndarray:
+        """One (h, w) image's logits (a new array; the buffers are reused)."""
+        steps, first, features = self._buffers(image.dtype)
+        np.copyto(first, image.reshape(first.shape))
+        for gather, product, pool, relu in steps:
+            np.copyto(*gather)
+            np.matmul(*product[:2], out=product[2])
+            if pool is not None:
+                np.maximum.reduce(pool[0], axis=0, out=pool[1])
+            np.maximum(*relu[:2], out=relu[2])
+        a = features
+        for Wt, b in self.dense[:-1]:
+            a = np.dot(Wt, a)
+            a += b
+            np.maximum(a, 0, out=a)
+        Wt, b = self.dense[-1]
+        out = np.dot(Wt, a)
+        out += b
+        return out
+
+    def _buffers(self, dtype: np.dtype) -> tuple:
+        """This thread's buffers and the views into them, made on its first call."""
+        made = getattr(self._local, "made", None)
+        if made is None or made[0] != dtype:
+            made = (dtype, self._make(dtype))
+            self._local.made = made
+        return made[1]
+
+    def _make(self, dtype: np.dtype) -> tuple:
+        padded = []  # each layer's input map, its border zero for good
+        for layer in self.layers:
+            h, w, c = layer.in_shape
+            p = layer.pad
+            padded.append(np.zeros((h + 2 * p, w + 2 * p, c), dtype))
+        interiors = [m[layer.pad:m.shape[0] - layer.pad, layer.pad:m.shape[1] - layer.pad]
+                     for m, layer in zip(padded, self.layers)]
+        oh, ow, c = self.layers[-1].out_shape
+        features = np.empty(oh * ow * c, dtype)
+        targets = [*interiors[1:], features.reshape(oh, ow, c)]
+        steps = []
+        for layer, src, target in zip(self.layers, padded, targets):
+            oh, ow, c_out = layer.out_shape
+            places, rows = layer.q * layer.q, layer.q * layer.q * oh * ow
+            W = layer.W.astype(dtype, copy=False)
+            if layer.in_shape[-1] == 1:  # patch matrix transposed, its last row ones
+                view = _window_columns(src, layer.k, layer.q)
+                patches = np.ones((len(W), rows), dtype)
+                gather = (patches[:-1].reshape(view.shape), view)
+                lhs = patches.T
+            else:  # patch rows, their last column ones
+                view = _window_rows(src, layer.k, layer.q)
+                patches = np.ones((rows, len(W)), dtype)
+                gather = (runs(patches[:, :-1].reshape(view.shape)), runs(view))
+                lhs = patches
+            z = np.empty((rows, c_out), dtype)
+            if places > 1:
+                pooled = np.empty((oh * ow, c_out), dtype)
+                pool = (z.reshape(places, oh * ow, c_out), pooled)
+            else:
+                pooled, pool = z, None
+            relu = (pooled.reshape(oh, ow, c_out), np.zeros((oh, ow, c_out), dtype), target)
+            steps.append((gather, (lhs, W, z), pool, relu))
+        return steps, interiors[0], features
+
+
+def _folded(layer) -> np.ndarray:
+    """A layer's weights with its quantisation scale, if any, multiplied in."""
+    return layer.W if layer.scale is None else (layer.W * layer.scale).astype(layer.W.dtype)
