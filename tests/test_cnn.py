@@ -331,3 +331,22 @@ def test_im2col_is_every_patch_copied(c_in):
     if c_in > 1:  # a buffer whose rows are not one block cannot take runs: refused
         with pytest.raises((AttributeError, ValueError)):
             im2col(x, 3, 2, out=np.empty((*expected.shape[:-1], 2 * c_in), np.float32)[..., ::2])
+
+
+def test_inference_chunks_of_16_or_more_give_the_same_numbers():
+    """A CNN's chunk size is chosen per architecture (engine.cnn.CHUNK); any of the sizes
+    it can choose gives every image the same logits, bit for bit, on the shipped
+    architectures' shapes (OpenBLAS's small-product kernel, taken below them, would not;
+    a batch's short remainder takes it whatever the chunk)."""
+    from engine import parallel
+
+    rng = np.random.default_rng(1)
+    for config in (ONE_IMAGE_CONFIGS["shipped c32c64"], ONE_IMAGE_CONFIGS["shipped c16c32c32"]):
+        model = CNN.init(config, 2, "float32")
+        x = rng.random((192, 28, 28)).astype(np.float32)  # no remainder at any size
+        outs = []
+        for chunk in (16, 32, 64):
+            model._chunk = chunk
+            with parallel.splitting(2):
+                outs.append(model.forward(x))
+        assert all(np.array_equal(o, outs[0]) for o in outs[1:])
