@@ -171,6 +171,10 @@ def test_inference_path_equals_the_training_path(config, dtype):
         strided = np.zeros((2 * h, w), dtype)[::2]  # not contiguous
         strided[:] = images[1]
         assert np.array_equal(m.forward(strided[None]), m.forward(images[1:2]))
+        # Frozen, a batch repeats scale and bias over the places once: the same bits.
+        frozen = m.copy().freeze()
+        for _ in range(2):
+            assert np.array_equal(frozen.forward(images), m.forward(images))
 
 
 def model_with_scales(model: CNN, rng, signed: bool) -> CNN:
