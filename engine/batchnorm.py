@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.channels import along, rows
+
 EPS = 1e-5
 MOMENTUM = 0.1  # weight of each batch in the running averages (PyTorch's default)
 
@@ -40,10 +42,11 @@ class BatchNorm:
         flat = z.reshape(-1, z.shape[-1])
         count = len(flat)
         mean = np.einsum("ij->j", flat) / count
-        flat -= mean
+        centred = rows(z)
+        centred -= along(mean, z)
         var = np.einsum("ij,ij->j", flat, flat) / count  # two passes: no cancellation
         inv = (1.0 / np.sqrt(var + EPS)).astype(z.dtype)
-        flat *= inv
+        centred *= along(inv, z)
         self.mean *= 1 - MOMENTUM
         self.mean += MOMENTUM * mean
         self.var *= 1 - MOMENTUM
@@ -52,7 +55,9 @@ class BatchNorm:
 
     def affine(self, xhat: np.ndarray) -> np.ndarray:
         """γ x̂ + β, a new array (x̂ stays for the backward pass)."""
-        return xhat * self.scale + self.shift
+        y = rows(xhat) * along(self.scale, xhat)
+        y += along(self.shift, xhat)
+        return y.reshape(xhat.shape)
 
     @staticmethod
     def param_grads(dy: np.ndarray, xhat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -67,10 +72,11 @@ class BatchNorm:
         """dL/dz for a share of the batch: γ / √(σ² + ε) · (dy − mean(dy) − x̂ · mean(dy x̂)),
         the means over the whole batch (`count` values per channel: dshift / count and
         dscale / count). Into `out` when given (it may be `dy` itself)."""
-        out = np.subtract(dy, xhat * (dscale / count), out=out)
-        out -= dshift / count
-        out *= self.scale * inv
-        return out
+        o = np.subtract(rows(dy), rows(xhat) * along(dscale / count, xhat),
+                        out=None if out is None else rows(out))
+        o -= along(dshift / count, xhat)
+        o *= along(self.scale * inv, xhat)
+        return o.reshape(dy.shape)
 
     def fold(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The convolution (W, b) followed by this layer at inference, as one convolution."""

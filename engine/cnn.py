@@ -219,10 +219,10 @@ class CNN(Model):
         return self.convs[0].W.dtype if self.convs else self.dense[0].W.dtype
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Logits, a chunk of images at a time (see CHUNK); inside `engine.parallel.splitting` the chunks are
-        shared among the threads (each image's numbers are the same either way). One image
-        through a frozen model takes its own path (engine/cnn_one.py), equal up to
-        rounding."""
+        """Logits, a chunk of images at a time (see CHUNK); inside
+        `engine.parallel.splitting` the chunks are shared among the threads (each image's
+        numbers are the same either way). One image through a frozen model takes its own
+        path (engine/cnn_one.py), equal up to rounding."""
         if self.norms:
             return self.folded().forward(x)
         x = np.asarray(x, dtype=self.dtype)

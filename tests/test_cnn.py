@@ -57,6 +57,36 @@ def test_maxpool_ties_send_the_gradient_once():
     assert dx[0, 0, 0, 0] == 1  # a tied window's first element takes it, as in PyTorch
 
 
+@pytest.mark.parametrize("k", [2, 3, 5])
+def test_maxpool_is_the_window_loop_bit_for_bit(k):
+    """Pooling (a copy window place by window place, then maxima of blocks) and its
+    backward pass against a loop over windows: the same bits, ties to the first place
+    in row order, NaN and -0 included, ragged edges dropped and their gradient zero,
+    into a dirty buffer or a new one."""
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((3, 2 * k + 1, 3 * k + 2, 4)).astype(np.float32)
+    x[x < 0.3] = 0.0  # ties
+    x[0, :k, :k] = -0.0
+    x[1, :k, :k, 0] = np.nan
+    out, cache = maxpool(x, k)
+    dout = rng.standard_normal(out.shape).astype(np.float32)
+    dx = maxpool_backward(cache, dout, out=np.full(x.shape, 7.0, np.float32))
+    want, dwant = np.empty_like(out), np.zeros_like(x)
+    for n, a, b, c in np.ndindex(out.shape):
+        window = x[n, a * k:(a + 1) * k, b * k:(b + 1) * k, c].ravel()
+        top = window[0]
+        for v in window[1:]:
+            top = np.maximum(top, v)
+        want[n, a, b, c] = top
+        first = int(np.flatnonzero(window == top)[0]) if not np.isnan(top) else -1
+        for place in range(k * k):  # dout times 0 or 1 at every place (a -0 stays -0)
+            dwant[n, a * k + place // k, b * k + place % k, c] = \
+                dout[n, a, b, c] * np.float32(place == first)
+    assert np.array_equal(out.view(np.uint32), want.view(np.uint32))
+    assert np.array_equal(dx.view(np.uint32), dwant.view(np.uint32))
+    assert np.array_equal(maxpool_backward(cache, dout), dx)
+
+
 def random_cnn(seed=1):
     rng = np.random.default_rng(seed)
     model = CNN.init(CONFIG, seed, "float64")
