@@ -135,8 +135,10 @@ def torch_module(model: Model):
                                                   else [])
         return nn.Sequential(nn.Flatten(), *layers)
     layers, c_in = [], 1
+    normed = bool(model.config().get("batchnorm"))
     for K, _, pad, pool in _convs(model):
         layers.append(nn.Conv2d(c_in, K.shape[0], K.shape[2], padding=pad))
+        layers += [nn.BatchNorm2d(K.shape[0])] if normed else []  # as the engine trains it
         layers += ([nn.MaxPool2d(pool)] if pool > 1 else []) + [nn.ReLU()]
         c_in = K.shape[0]
     layers.append(nn.Flatten())

@@ -164,11 +164,13 @@ def maxpool_backward(cache: tuple, dout: np.ndarray, out: np.ndarray | None = No
     grads = np.empty(places.shape, dout.dtype)
     free = np.ones(pooled.shape, bool)  # windows whose maximum is not yet claimed
     win = np.empty(pooled.shape, bool)
-    for i in range(k):
-        for j in range(k):
-            np.equal(places[i, j], pooled, out=win)
+    for p in range(k * k):
+        i, j = divmod(p, k)
+        np.equal(places[i, j], pooled, out=win)
+        if p:  # every window is free at the first place
             win &= free
+        if p < k * k - 1:  # none is asked after the last
             free ^= win  # win lies within free: this clears the windows just claimed
-            np.multiply(dout, win, out=grads[i, j])
+        np.multiply(dout, win, out=grads[i, j])
     np.copyto(runs(_places(dx, k)), runs(grads))
     return dx
