@@ -76,18 +76,34 @@ def shares(n: int) -> list[slice]:
 
 def run(tasks: Sequence[Callable[[], T]]) -> list[T]:
     """Every task's result, in order; the tasks run on the threads when there are several
-    (first come, first served). The first error is raised once all have finished."""
+    (first come, first served: the calling thread is one of them, so a step wakes one
+    thread fewer). The first error is raised once all have finished."""
     if _threads == 1 or len(tasks) == 1:
         return [task() for task in tasks]
     global _pool, _pool_size
-    if _pool is None or _pool_size < _threads:
+    helpers = min(_threads, len(tasks)) - 1
+    if _pool is None or _pool_size < helpers:
         if _pool is not None:
             _pool.shutdown(wait=False)
-        _pool, _pool_size = ThreadPoolExecutor(_threads, thread_name_prefix="batch-share"), \
-            _threads
-    futures = [_pool.submit(task) for task in tasks]
+        _pool, _pool_size = ThreadPoolExecutor(helpers, thread_name_prefix="batch-share"), \
+            helpers
+    results: list = [None] * len(tasks)
+    errors: list[BaseException] = []
+    queue = iter(range(len(tasks)))  # next() on it is atomic under the GIL
+
+    def work() -> None:
+        for i in queue:
+            try:
+                results[i] = tasks[i]()
+            except BaseException as e:
+                errors.append(e)
+
+    futures = [_pool.submit(work) for _ in range(helpers)]
+    work()
     wait(futures)
-    return [future.result() for future in futures]
+    if errors:
+        raise errors[0]
+    return results
 
 
 def each(fn: Callable[[int, slice], T], shares: Sequence[slice]) -> list[T]:

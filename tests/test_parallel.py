@@ -57,6 +57,23 @@ def test_each_runs_in_threads_and_waits_for_all_before_raising():
     assert sorted(done) == ["a", "b"] and len(names) > 1
 
 
+def test_run_keeps_the_order_and_the_calling_thread_takes_a_task():
+    """At two threads the caller is one of the two (a step wakes one thread, not two):
+    two tasks that can only finish together (a barrier) do, one of them on the calling
+    thread, and the results come back in the tasks' order."""
+    meet, names = threading.Barrier(2, timeout=10), []
+
+    def task(i: int) -> int:
+        names.append(threading.current_thread().name)
+        meet.wait()
+        return i * 10
+
+    with parallel.splitting(2):
+        assert parallel.run([lambda i=i: task(i) for i in range(2)]) == [0, 10]
+        assert parallel.run([lambda i=i: i for i in range(7)]) == list(range(7))
+    assert threading.current_thread().name in names and len(set(names)) == 2
+
+
 def test_gradients_match_finite_differences_when_split():
     rng = np.random.default_rng(4)
     model = CNN.init(TINY, 4, "float64")
