@@ -24,7 +24,7 @@ import numpy as np
 from engine import parallel
 from engine.batchnorm import BatchNorm
 from engine.cnn_one import OnePlan
-from engine.conv import Conv2D, runs, zero_padded
+from engine.conv import Conv2D, runs, window_rows, zero_padded
 from engine.conv_layer import (
     convolve,
     layer_backward,
@@ -47,18 +47,6 @@ CHUNK, CHUNK_STEP, CHUNK_BYTES = 64, 16, 2 << 20
 
 def _convs(config: dict) -> list[dict]:
     return [{**CONV_DEFAULTS, **c} for c in config["conv"]]
-
-
-def _window_rows(a: np.ndarray, k: int, q: int) -> np.ndarray:
-    """A contiguous (N, H, W, C) map's k x k patches as a strided view (N, q, q, OH, OW, k,
-    k*C): rows window place by window place for q x q pooling (rows a ragged pool drops
-    left out). A patch row's k pixels of C values lie side by side in the map: runs of k*C
-    values for the copy that follows, not k runs of C."""
-    n, h, w, c = a.shape
-    oh, ow = (h - k + 1) // q, (w - k + 1) // q
-    im, r, col, ch = a.strides
-    return np.ndarray((n, q, q, oh, ow, k, k * c), a.dtype, a, 0,
-                      (im, r, col, q * r, q * col, r, ch))
 
 
 class CNN(Model):
@@ -189,7 +177,7 @@ class CNN(Model):
 
     def _one_plan(self) -> OnePlan | None:
         """The one-image plan of a frozen, folded model (engine/cnn_one.py), made once."""
-        if not isinstance(self.convs, tuple) or self.norms:
+        if not isinstance(self.convs, tuple) or self.norms or not self.convs:
             return None
         cached = self._plan
         if cached is None or cached[0] is not self.convs or cached[1] is not self.dense:
@@ -322,7 +310,7 @@ class CNN(Model):
                 index = self._one_channel_index(i, h, w, k, q)
                 patches = a.reshape(n, -1).take(index, axis=1)
             else:  # one copy of the view, a run of k*C values at a time
-                view = _window_rows(a, k, q)
+                view = window_rows(a, k, q)
                 patches = np.empty(view.shape, a.dtype)
                 np.copyto(runs(patches), runs(view))
             z = patches.reshape(n * q * q * oh * ow, -1) @ conv.W.reshape(-1, c_out)
@@ -350,7 +338,7 @@ class CNN(Model):
                    ) -> tuple[np.ndarray | None, np.ndarray]:
         """A frozen layer's scale and bias repeated over its `places` output places: the
         same additions as broadcasting them, which NumPy runs a few channels at a time
-        (a tenth of `cnn-c8c16c16c20`'s batch). Made once; as they are when not frozen."""
+        (8% of `cnn-c8c16c16c20`'s batch). Made once; as they are when not frozen."""
         if not isinstance(self.convs, tuple):
             return conv.scale, conv.b
         key = ("per place", layer, places)
@@ -366,7 +354,7 @@ class CNN(Model):
         index = self._indices.get(key)
         if index is None:
             grid = np.arange(h * w).reshape(1, h, w, 1)
-            index = _window_rows(grid, k, q).reshape(-1, k * k)  # a copy: contiguous
+            index = window_rows(grid, k, q).reshape(-1, k * k)  # a copy: contiguous
             self._indices[key] = index
         return index
 

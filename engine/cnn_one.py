@@ -28,18 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.conv import runs
-
-
-def _window_rows(a: np.ndarray, k: int, q: int) -> np.ndarray:
-    """An (H, W, C) map's k x k patches as a strided view (q, q, OH, OW, k, k*C): rows
-    window place by window place for q x q pooling (rows a ragged pool drops left out),
-    a patch row's k pixels of C values side by side (runs of k*C values)."""
-    h, w, c = a.shape
-    oh, ow = (h - k + 1) // q, (w - k + 1) // q
-    r, col, ch = a.strides
-    return np.ndarray((q, q, oh, ow, k, k * c), a.dtype, a, 0,
-                      (r, col, q * r, q * col, r, ch))
+from engine.conv import runs, window_rows
 
 
 def _window_columns(a: np.ndarray, k: int, q: int) -> np.ndarray:
@@ -130,7 +119,7 @@ class OnePlan:
                 gather = (patches[:-1].reshape(view.shape), view)
                 lhs = patches.T
             else:  # patch rows, their last column ones
-                view = _window_rows(src, layer.k, layer.q)
+                view = window_rows(src[None], layer.k, layer.q)[0]
                 patches = np.ones((rows, len(W)), dtype)
                 gather = (runs(patches[:, :-1].reshape(view.shape)), runs(view))
                 lhs = patches

@@ -42,6 +42,18 @@ def runs(a: np.ndarray) -> np.ndarray:
     return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))
 
 
+def window_rows(a: np.ndarray, k: int, q: int) -> np.ndarray:
+    """A contiguous (N, H, W, C) map's k x k patches as a strided view (N, q, q, OH, OW, k,
+    k*C): rows window place by window place for q x q pooling (rows a ragged pool drops
+    left out). A patch row's k pixels of C values lie side by side in the map: runs of k*C
+    values for the copy that follows, not k runs of C."""
+    n, h, w, c = a.shape
+    oh, ow = (h - k + 1) // q, (w - k + 1) // q
+    im, r, col, ch = a.strides
+    return np.ndarray((n, q, q, oh, ow, k, k * c), a.dtype, a, 0,
+                      (im, r, col, q * r, q * col, r, ch))
+
+
 def conv_input_grad(dz: np.ndarray, W: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """dL/dx of a valid convolution, from dz (N*OH*OW, out): the adjoint of im2col.
 
