@@ -42,6 +42,19 @@ def parser(doc: str) -> argparse.ArgumentParser:
     return p
 
 
+def shipped_cnns() -> list[str]:
+    """Every registered CNN architecture, one per network (a second seed of the same
+    network trains at the same speed)."""
+    seen, out = [], []
+    import zoo.registry
+
+    for name, arch in zoo.registry.ARCHITECTURES.items():
+        if arch.model_class.family == "cnn" and arch.config not in seen:
+            seen.append(arch.config)
+            out.append(name)
+    return out
+
+
 def mnist(data: str | None = None):
     from engine.data.mnist import load_mnist
 

@@ -18,7 +18,7 @@ convolutions as their im2col GEMMs): forward per image for inference, about thre
 that for training.
 
     MNIST_DIR=... python bench/roofline.py [--threads 2] [--widths 32,64,128,256,512]
-        [--cnns cnn-c8c16,cnn-c32c64,cnn-c16c32c32] [--cnn-images 10000] [--repeats 5]
+        [--cnns cnn-c8c16,cnn-c32c64] [--cnn-images 10000] [--repeats 5]
 
 Its table is the `bench:roofline` block of docs/benchmarks.md; `--doc docs/benchmarks.md`
 rewrites it there.
@@ -31,7 +31,16 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from _common import emit, matmul_gflops, mnist, parser, sgemm_note, sgemm_rates, table
+from _common import (
+    emit,
+    matmul_gflops,
+    mnist,
+    parser,
+    sgemm_note,
+    sgemm_rates,
+    shipped_cnns,
+    table,
+)
 from flops import forward_flops, layer_flops, train_flops
 from threadpoolctl import threadpool_limits
 
@@ -135,7 +144,7 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--widths", default="32,64,128,256,512", help="MLP widths ('' for none)")
-    p.add_argument("--cnns", default="cnn-c8c16,cnn-c32c64,cnn-c16c32c32",
+    p.add_argument("--cnns", default=",".join(shipped_cnns()),
                    help="CNN architectures ('' for none)")
     p.add_argument("--cnn-images", type=int, default=10_000, help="images in a CNN's epoch")
     p.add_argument("--repeats", type=int, default=5, help="inference calls (epochs: 3)")

@@ -37,7 +37,16 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-from _common import emit, mnist, parser, sgemm_note, sgemm_rates, table, take_turns
+from _common import (
+    emit,
+    mnist,
+    parser,
+    sgemm_note,
+    sgemm_rates,
+    shipped_cnns,
+    table,
+    take_turns,
+)
 from peers import torch_module
 from threadpoolctl import threadpool_limits
 
@@ -96,17 +105,6 @@ def speed_up(torch_s: list[float], engine_s: list[float]) -> str:
 
 
 PAUSE = 1.0  # before each timed epoch: idle worker threads of the side before go to sleep
-
-
-def shipped_cnns() -> list[str]:
-    """Every registered CNN architecture, one per network (a second seed of the same
-    network trains at the same speed)."""
-    seen, out = [], []
-    for name, arch in zoo.registry.ARCHITECTURES.items():
-        if arch.model_class.family == "cnn" and arch.config not in seen:
-            seen.append(arch.config)
-            out.append(name)
-    return out
 
 
 def main() -> None:
