@@ -5,9 +5,9 @@ calls around the products: padding a map, making a strided view, allocating its 
 the product's output, the pooled map, the bias, the ReLU. A plan fixes all of it per
 layer: a padded map whose border stays zero (the layer before writes its ReLU straight
 into the interior), the view of its patches and the patch matrix they are copied into,
-with a last column of ones so the bias rides in the product, the product's output, the
-pooled map, and the weights with any quantisation scale folded in. A call is then per
-layer one copy, one product, one maximum over the pooling window and one ReLU.
+the product's output, the pooled map, the weights with any quantisation scale folded in
+and the bias repeated over the pooled places. A call is then per layer one copy, one
+product, one maximum over the pooling window, one addition and one ReLU.
 
 Three things measured on NumPy 2.4 here shaped it. `np.maximum(a, 0)` runs 3-4x slower
 than `np.maximum(a, zeros)` (the scalar misses the vector loop), so ReLU takes an array
@@ -17,8 +17,11 @@ And a one-channel map's runs are k values, more runs than the product has work: 
 first layer copies its patches transposed instead, each run a row of output places (a
 slice of the image at a stride), and the product reads that matrix transposed.
 
-Buffers are per thread (a model may be read by several at once). The numbers are those
-of the batch path up to rounding: scale and bias are folded into the product here.
+Buffers are per thread (a model may be read by several at once). The products have the
+batch path's shapes: a column of ones carrying the bias into the product saved a call,
+but OpenBLAS then summed some of them (K = 801) differently on two threads than on one,
+and an answer must not depend on the thread count. The numbers are the batch path's up
+to rounding (the scale is folded into the weights here).
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ class _Layer:
     pad: int
     in_shape: tuple[int, int, int]  # the unpadded (h, w, c) map this layer reads
     out_shape: tuple[int, int, int]  # the pooled map it writes
-    W: np.ndarray  # (k*k*c_in + 1, c_out): scale folded in, the bias as the last row
+    W: np.ndarray  # (k*k*c_in, c_out), scale folded in
+    b: np.ndarray
 
 
 class OnePlan:
@@ -62,8 +66,8 @@ class OnePlan:
             k, _, _, c_out = conv.W.shape
             hp, wp = h + 2 * conv.pad, w + 2 * conv.pad
             oh, ow = (hp - k + 1) // q, (wp - k + 1) // q
-            W = np.concatenate([_folded(conv).reshape(-1, c_out), conv.b[None]])
-            self.layers.append(_Layer(k, q, conv.pad, (h, w, c), (oh, ow, c_out), W))
+            self.layers.append(_Layer(k, q, conv.pad, (h, w, c), (oh, ow, c_out),
+                                      _folded(conv).reshape(-1, c_out), conv.b))
             h, w, c = oh, ow, c_out
         # Dense layers as (out, in) matrices: the matrix-vector product reads rows.
         self.dense = [(np.ascontiguousarray(_folded(d).T), d.b) for d in dense]
@@ -73,11 +77,12 @@ class OnePlan:
         """One (h, w) image's logits (a new array; the buffers are reused)."""
         steps, first, features = self._buffers(image.dtype)
         np.copyto(first, image.reshape(first.shape))
-        for gather, product, pool, relu in steps:
+        for gather, product, pool, bias, relu in steps:
             np.copyto(*gather)
             np.matmul(*product[:2], out=product[2])
             if pool is not None:
                 np.maximum.reduce(pool[0], axis=0, out=pool[1])
+            np.add(*bias, out=bias[0])
             np.maximum(*relu[:2], out=relu[2])
         a = features
         for Wt, b in self.dense[:-1]:
@@ -113,24 +118,25 @@ class OnePlan:
             oh, ow, c_out = layer.out_shape
             places, rows = layer.q * layer.q, layer.q * layer.q * oh * ow
             W = layer.W.astype(dtype, copy=False)
-            if layer.in_shape[-1] == 1:  # patch matrix transposed, its last row ones
+            if layer.in_shape[-1] == 1:  # the patch matrix transposed
                 view = _window_columns(src, layer.k, layer.q)
-                patches = np.ones((len(W), rows), dtype)
-                gather = (patches[:-1].reshape(view.shape), view)
-                lhs = patches.T
-            else:  # patch rows, their last column ones
+                patches = np.empty(view.shape, dtype)
+                gather = (patches, view)
+                lhs = patches.reshape(len(W), rows).T
+            else:
                 view = window_rows(src[None], layer.k, layer.q)[0]
-                patches = np.ones((rows, len(W)), dtype)
-                gather = (runs(patches[:, :-1].reshape(view.shape)), runs(view))
-                lhs = patches
+                patches = np.empty(view.shape, dtype)
+                gather = (runs(patches), runs(view))
+                lhs = patches.reshape(rows, len(W))
             z = np.empty((rows, c_out), dtype)
             if places > 1:
                 pooled = np.empty((oh * ow, c_out), dtype)
                 pool = (z.reshape(places, oh * ow, c_out), pooled)
             else:
                 pooled, pool = z, None
+            bias = (pooled, np.tile(layer.b.astype(dtype, copy=False), (oh * ow, 1)))
             relu = (pooled.reshape(oh, ow, c_out), np.zeros((oh, ow, c_out), dtype), target)
-            steps.append((gather, (lhs, W, z), pool, relu))
+            steps.append((gather, (lhs, W, z), pool, bias, relu))
         return steps, interiors[0], features
 
 

@@ -384,3 +384,26 @@ def test_inference_chunks_of_16_or_more_give_the_same_numbers():
             with parallel.splitting(2):
                 outs.append(model.forward(x))
         assert all(np.array_equal(o, outs[0]) for o in outs[1:])
+
+
+def test_one_image_answers_do_not_depend_on_blas_threads():
+    """A frozen CNN's one image gives the same bits with BLAS on one thread (the app's
+    workers) and on two (a process that left it alone): its products have the batch
+    path's shapes (with the bias carried in as a column of ones, OpenBLAS summed a
+    5x5x32 layer's products differently on two threads)."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(3)
+    for config in (ONE_IMAGE_CONFIGS["shipped c32c64"], {
+            "conv": [{"channels": 32, "kernel": 3, "pad": 1}, {"channels": 64, "kernel": 3,
+                                                                "pad": 1},
+                     {"channels": 128, "kernel": 3, "pad": 1}], "dense": []}):
+        model = CNN.init(config, 1, "float32").freeze()
+        for _ in range(4):
+            x = rng.random((1, 28, 28)).astype(np.float32)
+            x[x < 0.5] = 0
+            with threadpool_limits(1):
+                one = model.forward(x)
+            with threadpool_limits(2):
+                two = model.forward(x)
+            assert np.array_equal(one, two)
