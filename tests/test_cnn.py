@@ -182,15 +182,8 @@ def test_inference_path_equals_the_training_path(config, dtype):
     applies a layer's bias (and a non-negative scale) after the maxima: the logits must
     still be the training path's, bit for bit, float or quantised (scales as quantisation
     makes them, and scales of either sign), on inked and on blank images."""
-    model = CNN.init(config, 3, dtype)
-    rng = np.random.default_rng(4)
-    for p in model.parameters():
-        if p.ndim == 1:
-            p[:] = rng.normal(size=p.shape) * 0.1
-    h, w = config.get("input", (28, 28))
-    images = rng.random((40, h, w)).astype(dtype)
-    images[images < 0.6] = 0
-    images[0] = 0
+    model, images, rng = model_and_images(config, dtype, 4, 40)
+    h, w = images.shape[1:]
     for m in (model, model_with_scales(model, rng, signed=False),
               model_with_scales(model, rng, signed=True)):
         for x in images:
@@ -205,6 +198,20 @@ def test_inference_path_equals_the_training_path(config, dtype):
         frozen = m.copy().freeze()
         for _ in range(2):
             assert np.array_equal(frozen.forward(images), m.forward(images))
+
+
+def model_and_images(config: dict, dtype: str, seed: int, n: int):
+    """A fresh CNN with biases away from zero, and `n` sparse images (the first blank)."""
+    model = CNN.init(config, 3, dtype)
+    rng = np.random.default_rng(seed)
+    for p in model.parameters():
+        if p.ndim == 1:
+            p[:] = rng.normal(size=p.shape) * 0.1
+    h, w = config.get("input", (28, 28))
+    images = rng.random((n, h, w)).astype(dtype)
+    images[images < 0.6] = 0
+    images[0] = 0
+    return model, images, rng
 
 
 def model_with_scales(model: CNN, rng, signed: bool) -> CNN:
@@ -294,19 +301,12 @@ def test_batchnorm_steps_do_not_depend_on_the_thread_count():
              {"channels": 6, "kernel": 3, "pool": 5}], "dense": []}],
     ids=[*ONE_IMAGE_CONFIGS.keys(), "whole-map pool"])
 def test_a_frozen_models_one_image_plan_is_the_batch_function(config, dtype):
-    """A frozen CNN reads one image on its own plan (buffers made once, scale and bias
-    folded into the product, the first layer's patches transposed): the batch's logits
-    up to rounding, float or quantised, on inked, blank and strided images, and again on
-    a second call (the buffers are reused, not stale)."""
-    rng = np.random.default_rng(5)
-    base = CNN.init(config, 3, dtype)
-    for p in base.parameters():
-        if p.ndim == 1:
-            p[:] = rng.normal(size=p.shape) * 0.1
-    h, w = config.get("input", (28, 28))
-    images = rng.random((6, h, w)).astype(dtype)
-    images[images < 0.6] = 0
-    images[0] = 0
+    """A frozen CNN reads one image on its own plan (buffers made once, the scale folded
+    into the weights, the first layer's patches transposed): the batch's logits up to
+    rounding, float or quantised, on inked, blank and strided images, and again on a
+    second call (the buffers are reused, not stale)."""
+    base, images, rng = model_and_images(config, dtype, 5, 6)
+    h, w = images.shape[1:]
     tol = 1e-5 if dtype == "float32" else 1e-12
     for model in (base, model_with_scales(base, rng, signed=False)):
         batch = model.forward(images)
