@@ -12,7 +12,7 @@ product, one maximum over the pooling window, one addition and one ReLU.
 Three things measured on NumPy 2.4 here shaped it. `np.maximum(a, 0)` runs 3-4x slower
 than `np.maximum(a, zeros)` (the scalar misses the vector loop), so ReLU takes an array
 of zeros made once. A patch copy costs per run, not per value: each run of k*C values is
-copied as one opaque item (a void dtype of that size; 20-40% faster than float by float).
+copied as one opaque item (a void dtype of that size; 17-37% faster than value by value).
 And a one-channel map's runs are k values, more runs than the product has work: the
 first layer copies its patches transposed instead, each run a row of output places (a
 slice of the image at a stride), and the product reads that matrix transposed.

@@ -37,8 +37,9 @@ def im2col(x: np.ndarray, kh: int, kw: int, out: np.ndarray | None = None) -> np
 
 def runs(a: np.ndarray) -> np.ndarray:
     """`a` with its last axis (contiguous) as one opaque item. A strided copy costs per
-    run, not per value: copying runs of k*C values as single items is 20-40% faster than
-    value by value (NumPy 2.4 here)."""
+    run, not per value: copying runs of k*C values as single items is faster than value
+    by value (NumPy 2.4 here, the zoo's shapes: 17-37% for one image's patches, 7-32% for
+    a training batch's)."""
     return a.view(np.dtype((np.void, a.shape[-1] * a.itemsize)))
 
 
