@@ -13,12 +13,11 @@ import numpy as np
 
 from engine.cnn import CNN
 from engine.mlp import MLP
-from engine.model import Model
+from engine.model import Model, scaled_weights
 
 
 def effective(layer) -> tuple[np.ndarray, np.ndarray]:
-    W = layer.W if layer.scale is None else (layer.W * layer.scale).astype(layer.W.dtype)
-    return W, layer.b
+    return scaled_weights(layer), layer.b
 
 
 def _nchw_dense(model: CNN) -> list[tuple[np.ndarray, np.ndarray]]:

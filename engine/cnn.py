@@ -17,7 +17,6 @@ convolutions, which is what every precision stores and what a loaded model is. T
 from __future__ import annotations
 
 from functools import partial
-from typing import Any
 
 import numpy as np
 
@@ -59,7 +58,8 @@ class CNN(Model):
         self.convs, self.dense, self.norms = convs, dense, norms
         self._pools = [c["pool"] for c in _convs(config)]
         self._chunk = self._chunk_for(config, (convs[0].W if convs else dense[0].W).itemsize)
-        self._indices: dict[tuple, Any] = {}  # per shape: one-channel patch rows, ...
+        self._indices: dict[tuple, np.ndarray] = {}  # one-channel patch rows, per shape
+        self._per_places: dict[tuple, tuple] = {}  # a frozen layer's repeated scale, bias
         self._plan: tuple | None = None  # (the frozen layers, their OnePlan)
 
     @classmethod
@@ -341,11 +341,11 @@ class CNN(Model):
         (8% of `cnn-c8c16c16c20`'s batch). Made once; as they are when not frozen."""
         if not isinstance(self.convs, tuple):
             return conv.scale, conv.b
-        key = ("per place", layer, places)
-        if key not in self._indices:
-            self._indices[key] = tuple(None if v is None else np.tile(v, (places, 1))
-                                       for v in (conv.scale, conv.b))
-        return self._indices[key]
+        key = (layer, places)
+        if key not in self._per_places:
+            self._per_places[key] = tuple(None if v is None else np.tile(v, (places, 1))
+                                          for v in (conv.scale, conv.b))
+        return self._per_places[key]
 
     def _one_channel_index(self, layer: int, h: int, w: int, k: int, q: int) -> np.ndarray:
         """The patch rows of one one-channel (h, w) map as flat indices, in the order of

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.conv import runs, window_rows
+from engine.model import scaled_weights
 
 
 def _window_columns(a: np.ndarray, k: int, q: int) -> np.ndarray:
@@ -67,10 +68,10 @@ class OnePlan:
             hp, wp = h + 2 * conv.pad, w + 2 * conv.pad
             oh, ow = (hp - k + 1) // q, (wp - k + 1) // q
             self.layers.append(_Layer(k, q, conv.pad, (h, w, c), (oh, ow, c_out),
-                                      _folded(conv).reshape(-1, c_out), conv.b))
+                                      scaled_weights(conv).reshape(-1, c_out), conv.b))
             h, w, c = oh, ow, c_out
         # Dense layers as (out, in) matrices: the matrix-vector product reads rows.
-        self.dense = [(np.ascontiguousarray(_folded(d).T), d.b) for d in dense]
+        self.dense = [(np.ascontiguousarray(scaled_weights(d).T), d.b) for d in dense]
         self._local = threading.local()
 
     def logits(self, image: np.ndarray) -> np.ndarray:
@@ -139,7 +140,3 @@ class OnePlan:
             steps.append((gather, (lhs, W, z), pool, bias, relu))
         return steps, interiors[0], features
 
-
-def _folded(layer) -> np.ndarray:
-    """A layer's weights with its quantisation scale, if any, multiplied in."""
-    return layer.W if layer.scale is None else (layer.W * layer.scale).astype(layer.W.dtype)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.functional import relu, softmax_row
-from engine.model import Grads, Model, fold_scale
+from engine.model import Grads, Model, fold_scale, scaled_weights
 
 # Below this many first-layer weights (784 x ~170) reading them all is cheaper than finding
 # the inked pixels first (bench/inference_speed.py, one-image latency).
@@ -190,11 +190,7 @@ class MLP(Model):
         first = self.layers[0]
         cached = self._layout
         if cached is None or cached[0] is not self.layers or cached[1] != shape:
-            def folded(layer: Dense) -> np.ndarray:
-                return layer.W if layer.scale is None else \
-                    (layer.W * layer.scale).astype(layer.W.dtype)
-
-            W = folded(first)
+            W = scaled_weights(first)
             if W.size < _TRIM_FROM:
                 kind, matrix = "t", np.ascontiguousarray(W.T)
             elif len(shape) == 2 and shape[0] * shape[1] == W.shape[0]:
@@ -204,7 +200,7 @@ class MLP(Model):
                     W.reshape(h, w, -1).transpose(1, 0, 2).reshape(h * w, -1))
             else:
                 kind, matrix = "rows", np.ascontiguousarray(W)
-            rest = [(np.ascontiguousarray(folded(layer).T), layer.b)
+            rest = [(np.ascontiguousarray(scaled_weights(layer).T), layer.b)
                     for layer in self.layers[1:]]
             self._layout = cached = (self.layers, shape, kind, matrix, rest)
         return cached

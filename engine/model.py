@@ -171,6 +171,12 @@ class Model:
                 f"{', quantised' if self.quantised else ''}>")
 
 
+def scaled_weights(layer) -> np.ndarray:
+    """A layer's weights with its quantisation scale, if any, multiplied in (the layouts a
+    frozen model derives for one image)."""
+    return layer.W if layer.scale is None else (layer.W * layer.scale).astype(layer.W.dtype)
+
+
 def fold_scale(z: np.ndarray, scale: np.ndarray | None, b: np.ndarray) -> np.ndarray:
     """z * scale + b in place: a quantised layer's integer product back to real units."""
     if scale is not None:
