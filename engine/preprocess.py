@@ -169,6 +169,11 @@ def _thickened(crop: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]
     padded = np.pad(crop, math.ceil(radius) + 1)
     paper = (padded <= INK_THRESHOLD).astype(np.uint8)
     distance = cv2.distanceTransform(paper, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    # The exact transform's distances are square roots of whole numbers, but OpenCV rounds
+    # some an ulp one way or the other from call to call (its vector and scalar paths
+    # differ, and which runs depends on a buffer's alignment): the square, rounded back to
+    # its whole number, gives the same root every time, so a drawing gets one answer.
+    distance = np.sqrt(np.rint(np.square(distance, dtype=np.float64))).astype(np.float32)
     grown = np.maximum(padded, (radius + 0.5 - distance).clip(0, 1))
     x, y, w, h = cv2.boundingRect((grown > INK_THRESHOLD).astype(np.uint8))
     return grown[y:y + h, x:x + w], padded[y:y + h, x:x + w]

@@ -276,3 +276,35 @@ def test_a_pen_already_mnist_thick_is_not_thickened_and_the_stages_say_so():
         images = list(preprocess(before, thicken=after, stages=True).stages.values())
         assert all(a.shape != b.shape or not np.array_equal(a, b)
                    for a, b in pairwise(images)), "a step shown twice"
+
+
+def test_thickening_grows_by_exact_distances_the_same_every_time():
+    """The grown pen is a disc of the exact Euclidean distance (the root of a whole number,
+    correctly rounded) on every call: OpenCV's own transform rounds some of those an ulp
+    either way from call to call, and one drawing would get answers that differ."""
+    from engine.preprocess import INK_THRESHOLD, _thickened
+
+    crop = ink_map(seven(pen=2))[30:250, 50:215]  # a thin pen: grown by 11 px
+    radius = 10.7
+    pad = int(np.ceil(radius)) + 1
+    padded = np.pad(crop, pad)
+    ys, xs = np.nonzero(padded > INK_THRESHOLD)
+    gy, gx = np.mgrid[:padded.shape[0], :padded.shape[1]]
+    squares = np.concatenate([  # to the nearest ink pixel, a few rows at a time
+        ((gy[r:r + 8, :, None] - ys) ** 2 + (gx[r:r + 8, :, None] - xs) ** 2).min(axis=-1)
+        for r in range(0, len(gy), 8)])
+    exact = np.sqrt(squares.astype(np.float64)).astype(np.float32)
+    grown = np.maximum(padded, (radius + 0.5 - exact).clip(0, 1))
+    x, y, w, h = cv2.boundingRect((grown > INK_THRESHOLD).astype(np.uint8))
+    for _ in range(30):
+        assert np.array_equal(_thickened(crop, radius)[0], grown[y:y + h, x:x + w])
+
+
+def test_a_drawing_is_preprocessed_to_the_same_bits_every_time():
+    from engine.data.strokes import digit_drawings
+
+    drawings = [d for d, _, _ in digit_drawings(150, seed=3)]
+    first = [preprocess(d).image for d in drawings]
+    for _ in range(2):
+        again = [preprocess(d).image for d in drawings]
+        assert all(np.array_equal(a, b) for a, b in zip(first, again))
