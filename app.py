@@ -38,7 +38,7 @@ from engine.image import DrawingError
 from webapp import answers, json_endpoint, why
 from webapp.browser import CSS, KEEP_BRUSH, PAD_HEIGHT, STROKE
 from webapp.canvas import open_data_url
-from webapp.handoffs import in_one_thread, login_check_on_the_loop
+from webapp.handoffs import in_one_thread, login_check_on_the_loop, no_search_for_matplotlib
 from webapp.optional_inputs import optional_inputs
 from webapp.pad import sketchpad
 from webapp.predictor import Prediction, Predictor
@@ -324,13 +324,15 @@ safe_cache_deletion(demo)
 def launch(**kwargs):
     """demo.launch with the app's limits and style, the JSON endpoint POST /api/predict
     (webapp/json_endpoint.py) on its server, and Gradio's login check on its event loop
-    (webapp/handoffs.py); keyword arguments override them."""
+    with less work around every request (webapp/handoffs.py); keyword arguments override
+    them."""
     block = not kwargs.pop("prevent_thread_lock", False)
     launched = demo.launch(**{**LAUNCH, **kwargs, "prevent_thread_lock": True})
     # Gradio makes its FastAPI app in launch(): the route joins it there, before launch
     # returns (so `gradio app.py`, which launches the demo itself, serves no /api/predict).
     json_endpoint.mount(demo.app, _predict)
     login_check_on_the_loop(demo.app)
+    no_search_for_matplotlib()
     if isinstance(MODELS, Workers):  # ready before the first drawing, not during it
         threading.Thread(target=MODELS.warm, daemon=True, name="digit-zoo workers").start()
     if block:
