@@ -12,9 +12,12 @@ again after --settle seconds, when the app has deleted old uploads).
 4096x4096 canvas with a 1-px line, 2048x2048 noise, a PNG whose header declares 100,000 x
 100,000 pixels, 10,000 copies of one variant name, junk variants): the measured clients'
 figures then say whether the app stays usable meanwhile. --fresh-sessions gives every
-request a new Gradio session, like as many one-off visitors. --path json sends the same
-drawings to the JSON endpoint instead, as PNG bodies over one keep-alive connection per
-client (the hostile clients too: the same files, and junk variant lists).
+request a new Gradio session, like as many one-off visitors. --path gradio-http sends the
+same requests to /predict as a page's JavaScript client does (upload, queue join, event
+stream) over keep-alive connections, without gradio_client's connection and client per
+request. --path json sends the same drawings to the JSON endpoint instead, as PNG bodies
+over one keep-alive connection per client (the hostile clients too: the same files, and
+junk variant lists).
 
 The clients share the machine with the server; they stand in for visitors' machines, so
 they run at a lower priority (--nice, 10 by default; 0 puts them level with the server)
@@ -29,8 +32,8 @@ server then lacks.
     MNIST_DIR=... python bench/load.py --clients 5 --drawings 10 --hostile 1
     MNIST_DIR=... python bench/load.py --path json --clients 50 --drawings 10
 
-Its table is the `bench:load` block of docs/benchmarks.md (with --path json, the
-`bench:load-json` block of docs/benchmarks.md); `--doc docs/benchmarks.md`
+Its table is the `bench:load` block of docs/benchmarks.md (with --path gradio-http and
+json, the `bench:load-http` and `bench:load-json` blocks); `--doc docs/benchmarks.md`
 rewrites it there.
 """
 
@@ -41,6 +44,7 @@ import contextlib
 import http.client
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -260,7 +264,48 @@ class JSONSender:
         raise AssertionError("unreachable")
 
 
-SENDERS = {"gradio": GradioSender, "json": JSONSender}
+class PageSender:
+    """Gradio's /predict over HTTP as a page's JavaScript client sends it: the PNG uploaded,
+    the event joined to the queue, its answer read from the session's event stream, all on
+    one pool of keep-alive connections (gradio_client opens a connection for each of the
+    three and builds an HTTP client for each, on the server's 2 cores)."""
+
+    def __init__(self, url: str, timeout: float = 120, fresh: bool = False):
+        import httpx
+
+        self.http = httpx.Client(base_url=url, timeout=timeout)
+        config = self.http.get("/config").json()
+        self.prefix = config.get("api_prefix", "/gradio_api")
+        self.fn = next(d["id"] for d in config["dependencies"] if d.get("api_name") == "predict")
+        self.fresh, self.session = fresh, secrets.token_hex(8)
+
+    def predict(self, png: Path, variants) -> dict:
+        if self.fresh:
+            self.session = secrets.token_hex(8)
+        up = self.http.post(f"{self.prefix}/upload",
+                            files={"files": (png.name, png.read_bytes(), "image/png")})
+        up.raise_for_status()
+        file = {"path": up.json()[0], "orig_name": png.name, "meta": {"_type": "gradio.FileData"}}
+        pad = {"background": None, "layers": [], "id": None, "composite": file}
+        join = self.http.post(f"{self.prefix}/queue/join", json={
+            "data": [pad, variants, False, False], "event_data": None, "fn_index": self.fn,
+            "trigger_id": None, "session_hash": self.session})
+        if join.status_code == 503:
+            raise RuntimeError("busy: the queue is full")
+        join.raise_for_status()
+        event = join.json()["event_id"]
+        with self.http.stream("GET", f"{self.prefix}/queue/data",
+                              params={"session_hash": self.session}) as stream:
+            for line in stream.iter_lines():
+                message = json.loads(line[5:]) if line.startswith("data:") else {}
+                if message.get("event_id") == event and message["msg"] == "process_completed":
+                    if not message.get("success"):
+                        raise RuntimeError(str(message.get("output")))
+                    return message["output"]["data"][0]
+        raise RuntimeError("the event stream closed without the answer")
+
+
+SENDERS = {"gradio": GradioSender, "gradio-http": PageSender, "json": JSONSender}
 
 
 def busy(e: Exception) -> bool:
@@ -340,8 +385,9 @@ def pct(values: list[float], q: float) -> str:
 
 def main() -> None:
     p = parser(__doc__)
-    p.add_argument("--path", choices=("gradio", "json"), default="gradio",
-                   help="Gradio's /predict through gradio_client, or POST /api/predict")
+    p.add_argument("--path", choices=tuple(SENDERS), default="gradio",
+                   help="Gradio's /predict through gradio_client, or over keep-alive HTTP "
+                        "as a page sends it, or POST /api/predict")
     p.add_argument("--clients", type=int, default=50)
     p.add_argument("--drawings", type=int, default=20, help="per client")
     p.add_argument("--deadline", type=float, default=300,
@@ -449,12 +495,15 @@ def main() -> None:
     if run.errors:
         text += "\n\nErrors:\n" + "\n".join(f"- {n} x {e}" for e, n in run.errors.most_common(5))
     sessions = "a new session per request" if args.fresh_sessions else "one session per client"
-    kind = ("HTTP clients (one keep-alive connection each)" if args.path == "json"
-            else f"gradio_client clients ({sessions})")
+    kind = {"json": "HTTP clients (one keep-alive connection each)",
+            "gradio-http": f"HTTP clients of Gradio's queue as a page sends to it (keep-alive "
+                           f"connections; upload, join, event stream; {sessions})",
+            "gradio": f"gradio_client clients ({sessions})"}[args.path]
     text += (f"\n\n{args.clients} {kind} on 127.0.0.1 at nice {args.nice} (sessions "
              f"opened and warmed in {connect:.1f} s before the clock started), variants: "
              f"{', '.join(names)}; {args.hostile} hostile clients.")
-    emit("load-json" if args.path == "json" else "load", text, args.doc)
+    emit({"json": "load-json", "gradio-http": "load-http", "gradio": "load"}[args.path], text,
+         args.doc)
 
 
 if __name__ == "__main__":
