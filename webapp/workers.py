@@ -25,6 +25,7 @@ import sys
 import time
 from multiprocessing.connection import Connection
 
+import cv2
 import numpy as np
 
 from engine.image import WORK_SIDE, working_image
@@ -185,6 +186,9 @@ def _small(drawing):
 def serve(fd: int) -> None:
     """A worker's life: the zoo, then one answer per request until the server hangs up."""
     conn = Connection(fd)
+    # A drawing's images are small: OpenCV's threads, like BLAS's, would only take turns
+    # with the server and the other workers.
+    cv2.setNumThreads(1)
     try:
         source, load_wait = conn.recv()
         predictor = Predictor(source=source, load_wait=load_wait)
