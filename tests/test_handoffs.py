@@ -44,13 +44,14 @@ def test_the_login_check_on_the_loop_still_keeps_out_who_has_not_logged_in(monke
 
 def test_a_missing_matplotlib_is_known_missing_and_an_installed_one_left_alone(
         monkeypatch, tmp_path):
-    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # put back as it was, at the end
+    del sys.modules["matplotlib"]
     if importlib.util.find_spec("matplotlib") is None:
         assert no_search_for_matplotlib()
         assert sys.modules["matplotlib"] is None
         with pytest.raises(ImportError):
             import matplotlib  # noqa: F401
-        monkeypatch.delitem(sys.modules, "matplotlib")
+        del sys.modules["matplotlib"]
     (tmp_path / "matplotlib").mkdir()  # one that is installed
     (tmp_path / "matplotlib" / "__init__.py").write_text("")
     monkeypatch.syspath_prepend(str(tmp_path))
