@@ -107,7 +107,7 @@ CSS = """
   .answers table {font-size: .8rem}
   .answers th, .answers td {padding: .15rem .2rem}
   .answers th {white-space: normal}
-  .answers td code {font-size: .7rem}  /* a name stays whole, on one line */
+  .answers td code {font-size: .66rem}  /* a name stays whole, on one line */
   .answers .tag {display: block}
   .answers th:nth-child(4), .answers td:nth-child(4),
   .answers th:nth-child(5), .answers td:nth-child(5),

@@ -66,6 +66,20 @@ register_architecture(
     "cnn-c32c64c128-seed1", "cnn", WIDEST, recipe=CNN_RECIPE.with_(epochs=40), seed=1,
     description="cnn-c32c64c128 trained from seed 1 rather than 0: the same network, other "
                 "mistakes, a second voter for the zoo's ensembles.")
+# Deeper at 14x14, where a digit's strokes are a few pixels wide: two 3x3 convolutions of
+# 64 there instead of one, twice the widest's work. Trained once, with the widest's recipe
+# and seed 0: 99.66% of the held-out training images (4,983 of 5,000, tied with
+# `cnn-c32c64c128-seed1`).
+register_architecture(
+    "cnn-c32c64c64c128", "cnn",
+    {"conv": [{"channels": 32, "kernel": 3, "pad": 1},
+              {"channels": 64, "kernel": 3, "pad": 1, "pool": 1},
+              {"channels": 64, "kernel": 3, "pad": 1},
+              {"channels": 128, "kernel": 3, "pad": 1}], "dense": [], "batchnorm": True},
+    recipe=CNN_RECIPE.with_(epochs=40),
+    description="CNN aimed at the ceiling, deeper: 3x3 convolutions of 32, then two of 64 "
+                "at 14x14, then 128, with batch normalisation (folded away), then the "
+                "classifier.")
 register_architecture(
     "cnn-c16c32c32c64", "cnn",
     {"conv": [{"channels": 16, "kernel": 3, "pad": 1, "pool": 1},
@@ -94,11 +108,14 @@ register_architecture(
 # (the rule's order; a test checks the shipped files still give these picks), in int8 and in
 # 2 bits.
 register_ensemble(
-    "zoo-votes", ["cnn-c32c64c128-seed1-int8", "cnn-c32c64c128-int8"], views=VIEWS,
-    description="The zoo's best network from two seeds, in int8, each reading the drawing "
-                "seven ways (as given, moved a pixel each way, turned 6 degrees each way), "
-                "voting.")
+    "zoo-votes",
+    ["cnn-c32c64c128-seed1-int8", "cnn-c32c64c64c128-int8", "cnn-c32c64c128-int8"],
+    description="The zoo's three best networks (the widest from two seeds and the deeper "
+                "one), in int8, voting.")
 register_ensemble(
     "zoo-votes-2bit",
-    ["cnn-c32c64c128-seed1-int2", "cnn-c32c64c128-int2", "mlp-h512x256-int2"],
-    description="The zoo's best network from two seeds and its best MLP, in 2 bits, voting.")
+    ["cnn-c32c64c128-seed1-int2", "cnn-c32c64c64c128-int2", "mlp-h512x256-int2"],
+    views=VIEWS,
+    description="The zoo's two best networks and its best MLP, in 2 bits, each reading the "
+                "drawing seven ways (as given, moved a pixel each way, turned 6 degrees each "
+                "way), voting.")
