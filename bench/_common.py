@@ -45,9 +45,9 @@ def parser(doc: str) -> argparse.ArgumentParser:
 def shipped_cnns() -> list[str]:
     """Every registered CNN architecture, one per network (a second seed of the same
     network trains at the same speed)."""
-    seen, out = [], []
     import zoo.registry
 
+    seen, out = [], []
     for name, arch in zoo.registry.ARCHITECTURES.items():
         if arch.model_class.family == "cnn" and arch.config not in seen:
             seen.append(arch.config)
