@@ -62,12 +62,17 @@ ROWS = {**ENTRIES, **ENSEMBLES}
 
 def _default_selection() -> list[str]:
     """The most accurate float variant of each family (the best first), the zoo's
-    ensembles, plus one MLP width in float64, int8 and int4 to show what precision costs."""
+    ensembles, plus one MLP width in float64, int8 and int4 to show what precision costs.
+
+    An experimental (sub-byte) ensemble stays one click away rather than in every request:
+    it reads each drawing in several views, and the 2-bit vote's 21 passes were more than
+    half of the default request's model work, which a public Space pays on every stroke."""
     floats = [e for e in ENTRIES.values() if e["precision"] in ("float32", "float64")]
     best = {}
     for e in sorted(floats, key=lambda e: (-e["test_accuracy"], e["bytes"])):
         best.setdefault(family_of(e), e["name"])
-    names = [*best.values(), *ENSEMBLES,
+    votes = [n for n, e in ENSEMBLES.items() if not e.get("experimental")]
+    names = [*best.values(), *votes,
              *(f"mlp-h128-{p}" for p in ("float64", "int8", "int4"))]
     return list(dict.fromkeys(n for n in names if n in ROWS)) or list(ENTRIES)[:4]
 
