@@ -51,6 +51,7 @@ from peers import torch_module
 from threadpoolctl import threadpool_limits
 
 import zoo
+from engine import heap
 from engine.mlp import MLP
 from engine.model import Model
 from engine.training import Recipe, init_model, train
@@ -125,6 +126,10 @@ def main() -> None:
         torch = None
         print("PyTorch is not installed (pip install -r requirements-bench.txt); "
               "printing the engine's figures alone.\n")
+    # What train() asks of malloc at its first call, asked here before either side runs,
+    # so both share one allocator setting throughout (PyTorch's epochs measured the same
+    # with it as without: engine/heap.py).
+    kept = heap.keep_freed_memory()
     widths = [int(w) for w in filter(None, args.widths.split(","))]
     n, scale = args.cnn_images, len(images) / args.cnn_images
     rows = []
@@ -176,7 +181,9 @@ def main() -> None:
          ".float() / 255 as it is used, contiguous; threads set with torch.set_num_threads "
          "(PyTorch) and threadpoolctl (NumPy's BLAS); the engine's CNN training splits each "
          "batch over the same number of threads (engine/parallel.py), BLAS then at one "
-         "thread each.", args.doc,
+         "thread each. " + ("Both in a process whose malloc keeps freed memory for reuse "
+                            "(engine/heap.py, as train() sets it)." if kept else
+                            "malloc left as it is (not glibc's)."), args.doc,
          sgemm=sgemm_note(before, after))
 
 

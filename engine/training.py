@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 from tqdm.auto import tqdm
 
-from engine import parallel
+from engine import heap, parallel
 from engine.augment import Augment, augment
 from engine.model import Model
 from engine.optim import OPTIMIZERS
@@ -101,6 +101,7 @@ def train(model: Model, images: np.ndarray, labels: np.ndarray, recipe: Recipe, 
     if model.frozen:
         raise ValueError(f"{model!r} is frozen for inference (a loaded artifact's weights are "
                          "read-only); train model.copy() instead")
+    heap.keep_freed_memory()  # every step's large arrays reuse the last step's memory
     params = model.parameters()
     opt_cls = OPTIMIZERS[recipe.optimizer]
     kwargs = {"momentum": recipe.momentum} if recipe.optimizer == "sgd" else {}
