@@ -31,9 +31,14 @@ STEPS = textwrap.dedent("""
 """)
 
 
+def fresh(script: str, *args: str) -> list[str]:
+    """What `script` prints in a fresh interpreter, word by word."""
+    return subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True).stdout.split()
+
+
 def faults(mode: str) -> tuple[str, int]:
-    out = subprocess.run([sys.executable, "-c", STEPS, mode], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60, check=True).stdout.split()
+    out = fresh(STEPS, mode)
     return out[0], int(out[1])
 
 
@@ -65,6 +70,4 @@ WIRED = textwrap.dedent("""
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
 def test_training_asks_for_it_and_nothing_else_does():
-    out = subprocess.run([sys.executable, "-c", WIRED], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60, check=True).stdout.split()
-    assert out == ["None", "True"]
+    assert fresh(WIRED) == ["None", "True"]
