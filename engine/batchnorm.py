@@ -14,8 +14,11 @@ do not depend on how many threads shared the batch.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
+from engine import parallel
 from engine.channels import along, rows
 
 EPS = 1e-5
@@ -64,7 +67,10 @@ class BatchNorm:
         """dL/dγ and dL/dβ over the whole batch, from dL/dy (shaped like x̂)."""
         c = dy.shape[-1]
         dy2, xh2 = dy.reshape(-1, c), xhat.reshape(-1, c)
-        return np.einsum("ij,ij->j", dy2, xh2), np.einsum("ij->j", dy2)
+        # Two sums, each over the whole batch: one thread each when there are two
+        dscale, dshift = parallel.run([partial(np.einsum, "ij,ij->j", dy2, xh2),
+                                       partial(np.einsum, "ij->j", dy2)])
+        return dscale, dshift
 
     def input_grad(self, dy: np.ndarray, xhat: np.ndarray, inv: np.ndarray,
                    dscale: np.ndarray, dshift: np.ndarray, count: int,

@@ -93,11 +93,15 @@ def _conv_grads(conv: Conv2D, cols: np.ndarray, dzc: np.ndarray, shares: list[sl
                 params: bool, in_shapes: list[tuple] | None
                 ) -> tuple[Grads, list[np.ndarray] | None]:
     # The weight and bias gradients and each share's input gradient all read dzc alone:
-    # one set of tasks, so a thread that finishes early takes the next.
-    tasks = [partial(conv.weight_grad, cols, dzc), partial(conv.bias_grad, dzc)] if params \
-        else []
+    # one set of tasks, so a thread that finishes early takes the next. The weight
+    # gradient, the longest, first and the short bias sum last, where it fills the gap
+    # before the other thread's last task ends (0-5% faster at 2 threads than in the
+    # order of the results).
+    tasks = [partial(conv.weight_grad, cols, dzc)] if params else []
     if in_shapes is not None:
         tasks += [partial(conv.input_grad, dzc[s], shape) for s, shape in zip(shares, in_shapes)]
+    if params:
+        tasks.append(partial(conv.bias_grad, dzc))
     results = parallel.run(tasks)
-    grads = [results.pop(1), results.pop(0)] if params else []
+    grads = [results.pop(), results.pop(0)] if params else []
     return grads, results if in_shapes is not None else None
