@@ -8,8 +8,8 @@ during training, and the whole layer becomes one affine map per channel. Folded 
 convolution before it (W·a and (b − μ)·a + β, a = γ / √(σ² + ε)), it costs nothing, and a
 shipped model carries no trace of it: every precision quantises the folded weights.
 
-Every statistic is one computation over the whole batch, never per thread, so the weights
-do not depend on how many threads shared the batch.
+Every statistic is one computation over the whole batch, never split among threads, so the
+weights do not depend on how many threads shared the batch.
 """
 
 from __future__ import annotations
