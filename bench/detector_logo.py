@@ -19,6 +19,13 @@ shipped one's are the defaults), e.g. the two-class narrow detector shipped befo
     MNIST_DIR=... python bench/detector_logo.py --leave "stroke letter,stroke doodle,font shape" \
         --classes 2 --channels 16,32,32 --dense 64
 
+Other scores of the same trained detectors are compared with `--scores` (each fold trains
+once and every score gets its own threshold under the same budgets), and more generated
+digits with `--drawn`:
+
+    MNIST_DIR=... python bench/detector_logo.py --leave "stroke letter" \
+        --scores not,unsure,energy,max-logit --drawn 20000
+
 Its table is the `bench:detector-logo` block of docs/benchmarks.md; `--doc
 docs/benchmarks.md` rewrites it there.
 """
@@ -26,32 +33,52 @@ docs/benchmarks.md` rewrites it there.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from _common import emit, mnist, parser, table
 from tqdm.auto import tqdm
 
+from engine.calibration import calibrated
 from engine.data import strokes
-from engine.model import Model
+from engine.model import Model, logits
 from engine.preprocess import preprocess
 from engine.training import init_model, to_input, train
+from zoo.artifacts import save_variant
 from zoo.detector import (
     ARCHITECTURE,
     DRAWN_BUDGET,
     GENERATORS,
     MNIST_BUDGET,
     NOT_A_DIGIT,
+    VARIANT,
     as_images,
     drawn_positives,
     drawn_sources,
     non_digits,
-    not_a_digit_probability,
     threshold_for,
 )
 from zoo.registry import family
 
 # used by no other generator run in the project; the threshold's digits apart from the test's
 TRAIN_SEED, THRESHOLD_SEED, TEST_SEED = 41, 42, 43
+
+
+def _digit_energy(z: np.ndarray) -> np.ndarray:
+    m = z.max(axis=1, keepdims=True)
+    return -(m[:, 0] + np.log(np.exp(z - m).sum(axis=1)))
+
+
+# Scores of one detector's logits, higher meaning "less like a digit". "not" is the shipped
+# one (its last class's probability); the others ask how digit-like the drawing is: no digit
+# class sure of it, or the digit logits' energy or maximum low (an image far from every
+# digit the network learnt, whatever it makes of the "not a digit" class).
+SCORES = {
+    "not": lambda z: calibrated(z, 1.0)[:, -1],
+    "unsure": lambda z: 1 - calibrated(z, 1.0)[:, :NOT_A_DIGIT].max(axis=1),
+    "energy": lambda z: _digit_energy(z[:, :NOT_A_DIGIT]),
+    "max-logit": lambda z: -z[:, :NOT_A_DIGIT].max(axis=1),
+}
 
 
 def generators(per_kind: int, seed: int, digits: np.ndarray) -> dict[str, np.ndarray]:
@@ -92,6 +119,15 @@ def main() -> None:
     p.add_argument("--classes", type=int, choices=(2, 11), default=shipped["classes"],
                    help="11: the ten digits and not a digit (shipped); 2: digit, not")
     p.add_argument("--leave", help="comma-separated generators to leave out (default: each)")
+    p.add_argument("--scores", default="not",
+                   help=f"comma-separated scores to compare, from {list(SCORES)} (default: "
+                   "not, the shipped one)")
+    p.add_argument("--keep", type=Path, metavar="DIR",
+                   help="also write each fold's detector to DIR/<generator left out>/ as a "
+                   "variant (to study what it misses without training it again)")
+    p.add_argument("--drawn", type=int,
+                   help="redrawn MNIST digits and pen-stroke digits (each) among the "
+                   "positives (default: a quarter of --digits)")
     p.add_argument("--drawn-budget", type=float, default=DRAWN_BUDGET,
                    help="held-out drawn digits each source may lose to the threshold "
                    "(default: the shipped rule's)")
@@ -101,14 +137,20 @@ def main() -> None:
     leave = args.leave.split(",") if args.leave else names
     if unknown := set(leave) - set(names):
         p.error(f"unknown generators {sorted(unknown)}; choose from {names}")
-    if args.doc and (args.leave or config != ARCHITECTURE.config):
+    scores = args.scores.split(",")
+    if unknown := set(scores) - set(SCORES):
+        p.error(f"unknown scores {sorted(unknown)}; choose from {list(SCORES)}")
+    if args.doc and (args.leave or config != ARCHITECTURE.config or scores != ["not"]
+                     or args.drawn):
         p.error("--doc keeps the shipped detector's whole table; compare methods without it")
+    if args.keep and config != ARCHITECTURE.config:
+        p.error("--keep writes the shipped architecture only")
     start = time.perf_counter()
     data = mnist(args.data)
     mnist_pos, held = data.train_images[:args.digits], data.train_images[-5000:]
     mnist_labels = data.train_labels[:args.digits].astype(np.int64)
-    x_drawn, y_drawn = drawn_positives(mnist_pos, mnist_labels, args.digits // 4, TRAIN_SEED,
-                                       True)
+    x_drawn, y_drawn = drawn_positives(mnist_pos, mnist_labels,
+                                       args.drawn or args.digits // 4, TRAIN_SEED, True)
     pos, labels = np.concatenate([mnist_pos, x_drawn]), np.concatenate([mnist_labels, y_drawn])
     held_drawn = [to_input(x) for x, _ in
                   drawn_sources(held, data.train_labels[-5000:], 2000, THRESHOLD_SEED,
@@ -122,40 +164,50 @@ def main() -> None:
                  generators(args.test_per_kind, TEST_SEED, data.test_images).items()}
     x_held = to_input(held)
 
-    def judge(model: Model) -> tuple[float, dict[str, float], float, float]:
-        t = threshold_for(not_a_digit_probability(model, x_held),
-                          *(not_a_digit_probability(model, x) for x in held_drawn),
-                          drawn_budget=args.drawn_budget)
-        flagged = {k: float((not_a_digit_probability(model, x) > t).mean())
-                   for k, x in test_sets.items()}
-        return (t, flagged, float((not_a_digit_probability(model, x_test) > t).mean()),
-                float((not_a_digit_probability(model, test_digits) > t).mean()))
+    def judge(model: Model, score: str) -> tuple[float, dict[str, float], float, float]:
+        def f(x: np.ndarray) -> np.ndarray:
+            return SCORES[score](logits(model, x))
 
-    rows, held_out = [], {}
+        t = threshold_for(f(x_held), *(f(x) for x in held_drawn),
+                          drawn_budget=args.drawn_budget)
+        flagged = {k: float((f(x) > t).mean()) for k, x in test_sets.items()}
+        return t, flagged, float((f(x_test) > t).mean()), float((f(test_digits) > t).mean())
+
+    rows, held_out = [], {s: {} for s in scores}
+    label = (lambda name, s: f"{name} ({s})") if len(scores) > 1 else (lambda name, s: name)
     for left_out in tqdm(leave, desc="leave one generator out"):
         negatives = np.concatenate([v for k, v in train_sets.items() if k != left_out])
-        t, flagged, mnist_refused, stroke_refused = judge(
-            detector(pos, labels, negatives, config, args.epochs, 0))
-        held_out[left_out] = flagged[left_out]
-        rows.append([left_out, f"{100 * flagged[left_out]:.1f}%",
-                     f"{100 * np.mean([v for k, v in flagged.items() if k != left_out]):.1f}%",
-                     f"{100 * mnist_refused:.2f}%", f"{100 * stroke_refused:.2f}%", f"{t:.3f}"])
-        print(" | ".join(rows[-1]), flush=True)
+        model = detector(pos, labels, negatives, config, args.epochs, 0)
+        if args.keep:
+            save_variant(args.keep / left_out.replace(" ", "-"), VARIANT, model)
+        for score in scores:
+            t, flagged, mnist_refused, stroke_refused = judge(model, score)
+            held_out[score][left_out] = flagged[left_out]
+            rows.append([label(left_out, score), f"{100 * flagged[left_out]:.1f}%",
+                         f"{100 * np.mean([v for k, v in flagged.items() if k != left_out]):.1f}%",
+                         f"{100 * mnist_refused:.2f}%", f"{100 * stroke_refused:.2f}%",
+                         f"{t:.3f}"])
+            print(" | ".join(rows[-1]), flush=True)
     if not args.leave:  # a comparison of methods on a few generators skips the pooled one
-        t, flagged, mnist_refused, stroke_refused = judge(detector(
-            pos, labels, np.concatenate(list(train_sets.values())), config, args.epochs, 0))
-        rows.append(["none (pooled: trained on all eleven)",
-                     f"{100 * np.mean(list(flagged.values())):.1f}% (its own kinds)", "-",
-                     f"{100 * mnist_refused:.2f}%", f"{100 * stroke_refused:.2f}%", f"{t:.3f}"])
+        model = detector(pos, labels, np.concatenate(list(train_sets.values())), config,
+                         args.epochs, 0)
+        for score in scores:
+            t, flagged, mnist_refused, stroke_refused = judge(model, score)
+            rows.append([label("none (pooled: trained on all eleven)", score),
+                         f"{100 * np.mean(list(flagged.values())):.1f}% (its own kinds)", "-",
+                         f"{100 * mnist_refused:.2f}%", f"{100 * stroke_refused:.2f}%",
+                         f"{t:.3f}"])
     shape = ("the shipped architecture" if config == ARCHITECTURE.config else
              f"convolutions {args.channels}, dense {args.dense}, {args.classes} classes")
-    worst = min(held_out, key=held_out.get)
+    means = "; ".join(
+        f"{f'score {sc}: ' if len(scores) > 1 else ''}"
+        f"**{100 * np.mean(list(h.values())):.1f}%** of a never-seen generator's drawings "
+        f"flagged on average, the weakest "
+        f"{(w := min(h, key=h.get))} at {100 * h[w]:.1f}%" for sc, h in held_out.items())
     emit("detector-logo", table(
         ["generator left out", "its drawings flagged (never seen)", "the others flagged",
          "MNIST test refused", "stroke digits refused", "threshold"], rows)
-        + f"\n\nLeft out one at a time: **{100 * np.mean(list(held_out.values())):.1f}%** of "
-        f"a never-seen generator's drawings flagged on average, the weakest {worst} at "
-        f"{100 * held_out[worst]:.1f}%. Each detector: {shape}, "
+        + f"\n\nLeft out one at a time: {means}. Each detector: {shape}, "
         f"{args.epochs} epochs (the shipped one trains {ARCHITECTURE.recipe.epochs}), on "
         f"{len(pos):,} digits "
         f"({args.digits:,} MNIST, their redrawings, digits from engine/data/strokes.py) and "

@@ -124,3 +124,24 @@ def test_every_bench_block_lives_in_the_docs_and_names_the_file_it_lives_in():
             assert found.get(name) == script.stem, (script.name, name)
             assert f"`bench:{name}` block of {common.DOC}" in source, script.name
     assert found["augmentation-cnn"] == "augmentation"
+
+
+def test_the_detector_benchs_scores_rank_as_their_formulas_say(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    logo = _bench("detector_logo")
+    from engine.model import logits
+    from engine.training import init_model
+    from zoo.detector import ARCHITECTURE, not_a_digit_probability
+    from zoo.registry import family
+
+    model = init_model(family("cnn"), ARCHITECTURE.config, 0, "float32")
+    x = np.random.default_rng(0).random((6, 28, 28), dtype=np.float32)
+    z = logits(model, x)
+    # the default is the shipped score, so the bench's table is the shipped detector's rule
+    np.testing.assert_array_equal(logo.SCORES["not"](z), not_a_digit_probability(model, x))
+    big = np.array([[800.0, 799.0, *[-50.0] * 8, 3.0], [0.0] * 11])
+    expected = -np.array([800 + np.log1p(np.exp(-1.0)), np.log(10.0)])
+    np.testing.assert_allclose(logo.SCORES["energy"](big), expected)  # no overflow at 800
+    np.testing.assert_allclose(logo.SCORES["max-logit"](big), [-800.0, 0.0])
+    digits = np.exp(big[1, :10] - np.log(np.exp(big[1]).sum()))
+    np.testing.assert_allclose(logo.SCORES["unsure"](big)[1], 1 - digits.max())
