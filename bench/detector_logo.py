@@ -81,10 +81,11 @@ SCORES = {
 }
 
 
-def generators(per_kind: int, seed: int, digits: np.ndarray) -> dict[str, np.ndarray]:
+def generators(per_kind: int, seed: int, digits: np.ndarray,
+               gens: tuple[tuple[str, str], ...] = GENERATORS) -> dict[str, np.ndarray]:
     """{generator: images}, `per_kind` drawings each from every non-digit generator."""
     return {" ".join(g): as_images(non_digits(per_kind, seed, digits, (g,)), per_kind,
-                                   " ".join(g), True) for g in GENERATORS}
+                                   " ".join(g), True) for g in gens}
 
 
 def config_for(channels: str, dense: int, classes: int) -> dict:
@@ -125,6 +126,9 @@ def main() -> None:
     p.add_argument("--keep", type=Path, metavar="DIR",
                    help="also write each fold's detector to DIR/<generator left out>/ as a "
                    "variant (to study what it misses without training it again)")
+    p.add_argument("--add-kinds", default="",
+                   help="stroke kinds the shipped detector does not learn from (glyph) added "
+                   "as generators of their own, to measure what a new generator brings")
     p.add_argument("--drawn", type=int,
                    help="redrawn MNIST digits and pen-stroke digits (each) among the "
                    "positives (default: a quarter of --digits)")
@@ -133,7 +137,8 @@ def main() -> None:
                    "(default: the shipped rule's)")
     args = p.parse_args()
     config = config_for(args.channels, args.dense, args.classes)
-    names = [" ".join(g) for g in GENERATORS]
+    gens = GENERATORS + tuple(("stroke", k) for k in args.add_kinds.split(",") if k)
+    names = [" ".join(g) for g in gens]
     leave = args.leave.split(",") if args.leave else names
     if unknown := set(leave) - set(names):
         p.error(f"unknown generators {sorted(unknown)}; choose from {names}")
@@ -141,7 +146,7 @@ def main() -> None:
     if unknown := set(scores) - set(SCORES):
         p.error(f"unknown scores {sorted(unknown)}; choose from {list(SCORES)}")
     if args.doc and (args.leave or config != ARCHITECTURE.config or scores != ["not"]
-                     or args.drawn):
+                     or args.drawn or args.add_kinds):
         p.error("--doc keeps the shipped detector's whole table; compare methods without it")
     if args.keep and config != ARCHITECTURE.config:
         p.error("--keep writes the shipped architecture only")
@@ -159,9 +164,9 @@ def main() -> None:
     test_digits = np.stack([pre.image for d, _, _ in strokes.digit_drawings(1200, TEST_SEED)
                             if (pre := preprocess(d)).ok])
     x_test = to_input(data.test_images)
-    train_sets = generators(args.per_kind, TRAIN_SEED, mnist_pos)
+    train_sets = generators(args.per_kind, TRAIN_SEED, mnist_pos, gens)
     test_sets = {k: to_input(v) for k, v in
-                 generators(args.test_per_kind, TEST_SEED, data.test_images).items()}
+                 generators(args.test_per_kind, TEST_SEED, data.test_images, gens).items()}
     x_held = to_input(held)
 
     def judge(model: Model, score: str) -> tuple[float, dict[str, float], float, float]:

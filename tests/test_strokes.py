@@ -92,3 +92,17 @@ def test_no_held_out_digit_is_drawn_as_the_classifiers_train():
     assert {lab for lab, _ in HELD_OUT_FACES} <= {lab for lab, _ in trained}
     assert {s for _, _, s in training_digits(40, 1)} == set(TRAINING_STYLES)
     assert {s for _, _, s in held_out_digits(30, 1)} == set(HELD_OUT_STYLES)
+
+
+def test_a_glyph_is_never_two_segments_from_a_digit():
+    assert all(d <= set(strokes.SEGMENTS) for d in strokes.DIGIT_SEGMENTS)  # no typo'd name
+    segment_of = {frozenset(s): k for k, s in strokes.SEGMENTS.items()}
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        glyph = strokes._glyph(rng)
+        used = {segment_of[frozenset(pair)] for line in glyph for pair in zip(line, line[1:])}
+        assert 3 <= len(used) <= 6
+        assert sum(len(line) - 1 for line in glyph) == len(used)  # each segment drawn once
+        assert all(len(used ^ d) > 2 for d in strokes.DIGIT_SEGMENTS), sorted(used)
+    drawing = strokes.nondigit(rng, "glyph")
+    assert drawing.dtype == np.uint8 and drawing.min() < 128 and preprocess(drawing).ok

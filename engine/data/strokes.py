@@ -124,6 +124,29 @@ DIGITS: list[tuple[int, str, list[Stroke]]] = [
     (9, "curled", [arc(0.5, 0.3, 0.38, 0.3, 0, 360) + arc(0.5, 0.55, 0.38, 0.45, 0, 110)]),
 ]
 NONDIGIT_KINDS = ("letter", "symbol", "doodle", "crossed-out", "scribble")
+# Straight segments between the points of a 3x3 grid (a sixteen-segment display): what
+# letters and symbols are built of. A glyph is a random few of them; DIGIT_SEGMENTS are
+# digits as such displays draw them, and a glyph two segments or less from any is redrawn.
+SEGMENTS: dict[str, Stroke] = {
+    "T1": [(0, 0), (0.5, 0)], "T2": [(0.5, 0), (1, 0)], "M1": [(0, 0.5), (0.5, 0.5)],
+    "M2": [(0.5, 0.5), (1, 0.5)], "B1": [(0, 1), (0.5, 1)], "B2": [(0.5, 1), (1, 1)],
+    "L1": [(0, 0), (0, 0.5)], "L2": [(0, 0.5), (0, 1)], "C1": [(0.5, 0), (0.5, 0.5)],
+    "C2": [(0.5, 0.5), (0.5, 1)], "R1": [(1, 0), (1, 0.5)], "R2": [(1, 0.5), (1, 1)],
+    "TL": [(0.5, 0.5), (0, 0)], "TR": [(0.5, 0.5), (1, 0)], "BL": [(0.5, 0.5), (0, 1)],
+    "BR": [(0.5, 0.5), (1, 1)],
+}
+DIGIT_SEGMENTS = [frozenset(d.split()) for d in (
+    "T1 T2 R1 R2 B1 B2 L1 L2", "T1 T2 R1 R2 B1 B2 L1 L2 TR BL",  # 0
+    "R1 R2", "C1 C2", "L1 L2", "C1 C2 TL", "R1 R2 TR", "C1 C2 B1 B2",  # 1
+    "T1 T2 R1 M1 M2 L2 B1 B2", "T1 T2 R1 BL B1 B2", "T1 T2 TR BL B1 B2",  # 2
+    "T1 T2 R1 R2 B1 B2 M1 M2", "T1 T2 R1 R2 B1 B2 M2", "T1 T2 TR R2 B1 B2 M2",  # 3
+    "L1 M1 M2 R1 R2", "L1 M1 M2 C1 C2", "TL M1 M2 R1 R2", "BL M1 M2 TR R2", "M1 M2 TR R1 R2",
+    "T1 T2 L1 M1 M2 R2 B1 B2", "T1 T2 L1 M1 BR B1 B2",  # 5
+    "T1 T2 L1 L2 B1 B2 R2 M1 M2", "L1 L2 B1 B2 R2 M1 M2",  # 6
+    "T1 T2 R1 R2", "T1 T2 TR BL", "T1 T2 TR C2", "T1 T2 R1 R2 M1 M2",  # 7
+    "T1 T2 R1 R2 B1 B2 L1 L2 M1 M2",  # 8
+    "T1 T2 L1 M1 M2 R1 R2", "T1 T2 L1 M1 M2 R1 R2 B1 B2", "T1 T2 L1 M1 M2 R1 BL",  # 9
+)]
 DIGIT_STYLES = ("plain", "printed", "small off-centre", "thick pen", "thin pen", "multi-stroke")
 # The classifiers' subsets. They train on the other faces in the training styles; a drawing
 # is held out when its face or its style is, so each held-out digit is new in one way at
@@ -225,6 +248,31 @@ def _crossed_out(rng: np.random.Generator) -> list[Stroke]:
     return [*digit, [(-0.1 + 1.2 * (i % 2), 0.2 + 0.6 * i / 5) for i in range(6)]]
 
 
+def _glyph(rng: np.random.Generator) -> list[Stroke]:
+    """A letter-like glyph no alphabet has: 3-6 segments of the grid, chained into strokes
+    where they meet, never within two segments of a digit."""
+    names = list(SEGMENTS)
+    while True:
+        picked = frozenset(rng.choice(names, int(rng.integers(3, 7)), replace=False).tolist())
+        if all(len(picked ^ d) > 2 for d in DIGIT_SEGMENTS):
+            break
+    left = [list(SEGMENTS[k]) for k in sorted(picked)]
+    strokes = []
+    while left:
+        line = left.pop(0)
+        joined = True
+        while joined:  # extend the line from its end while a segment starts or ends there
+            joined = False
+            for seg in left:
+                if line[-1] in seg:
+                    left.remove(seg)
+                    line.append(seg[1] if seg[0] == line[-1] else seg[0])
+                    joined = True
+                    break
+        strokes.append(line)
+    return strokes
+
+
 def nondigit(rng: np.random.Generator, kind: str) -> np.ndarray:
     """One drawing of `kind` (NONDIGIT_KINDS)."""
     if kind == "letter":
@@ -237,8 +285,10 @@ def nondigit(rng: np.random.Generator, kind: str) -> np.ndarray:
         strokes = _crossed_out(rng)
     elif kind == "scribble":
         strokes = _scribble(rng)
+    elif kind == "glyph":
+        strokes = _glyph(rng)
     else:
-        raise ValueError(f"unknown kind {kind!r}; choose from {NONDIGIT_KINDS}")
+        raise ValueError(f"unknown kind {kind!r}; choose from {(*NONDIGIT_KINDS, 'glyph')}")
     return render(strokes, rng)
 
 
