@@ -3,6 +3,8 @@ the classifiers' training and held-out subsets kept apart."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -100,7 +102,7 @@ def test_a_glyph_is_never_two_segments_from_a_digit():
     rng = np.random.default_rng(0)
     for _ in range(300):
         glyph = strokes._glyph(rng)
-        used = {segment_of[frozenset(pair)] for line in glyph for pair in zip(line, line[1:])}
+        used = {segment_of[frozenset(pair)] for line in glyph for pair in pairwise(line)}
         assert 3 <= len(used) <= 6
         assert sum(len(line) - 1 for line in glyph) == len(used)  # each segment drawn once
         assert all(len(used ^ d) > 2 for d in strokes.DIGIT_SEGMENTS), sorted(used)

@@ -275,21 +275,22 @@ def _glyph(rng: np.random.Generator) -> list[Stroke]:
 
 def nondigit(rng: np.random.Generator, kind: str) -> np.ndarray:
     """One drawing of `kind` (NONDIGIT_KINDS)."""
-    if kind == "letter":
-        strokes = LETTERS[str(rng.choice(list(LETTERS)))]
-    elif kind == "symbol":
-        strokes = SYMBOLS[str(rng.choice(list(SYMBOLS)))]
-    elif kind == "doodle":
-        strokes = DOODLES[str(rng.choice(list(DOODLES)))]
-    elif kind == "crossed-out":
-        strokes = _crossed_out(rng)
-    elif kind == "scribble":
-        strokes = _scribble(rng)
-    elif kind == "glyph":
-        strokes = _glyph(rng)
+    return named_nondigit(rng, kind)[0]
+
+
+def named_nondigit(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, str]:
+    """One drawing of `kind` and what it is: the letter, symbol or doodle drawn (the kind
+    for the others), the same drawing `nondigit` makes from the same generator state."""
+    named = {"letter": LETTERS, "symbol": SYMBOLS, "doodle": DOODLES}.get(kind)
+    made = {"crossed-out": _crossed_out, "scribble": _scribble, "glyph": _glyph}.get(kind)
+    if named is not None:
+        name = str(rng.choice(list(named)))
+        strokes = named[name]
+    elif made is not None:
+        name, strokes = kind, made(rng)
     else:
         raise ValueError(f"unknown kind {kind!r}; choose from {(*NONDIGIT_KINDS, 'glyph')}")
-    return render(strokes, rng)
+    return render(strokes, rng), name
 
 
 def _faces(style: str, subset: str) -> list[tuple[int, str, list[Stroke]]]:
