@@ -26,6 +26,10 @@ digits with `--drawn`:
     MNIST_DIR=... python bench/detector_logo.py --leave "stroke letter" \
         --scores not,unsure,energy,max-logit --drawn 20000
 
+`--add-kinds glyph` adds a stroke generator the shipped detector does not learn from to
+every fold's negatives; `--by-item N` shows which letters, symbols or doodles of a
+left-out stroke kind get through; `--keep DIR` writes each fold's detector.
+
 Its table is the `bench:detector-logo` block of docs/benchmarks.md; `--doc
 docs/benchmarks.md` rewrites it there.
 """

@@ -12,8 +12,10 @@ not shown.
 
 Non-digit kinds: stroke letters, symbols (+ = ? ! # % arrows...), doodles (house, sun,
 smiley...), crossed-out or overwritten digits, scribbles (loops, zigzags, hatching,
-spirals, blobs). Digit styles: plain, serif (flagged 1, footed 1, serif 7), barred (7, Z),
-open and closed 4, small and off-centre, thick and thin pens, multi-stroke.
+spirals, blobs); and glyphs (a few segments of a 3x3 grid), measured as a generator but
+not among NONDIGIT_KINDS, which the detector learns from. Digit styles: plain, serif
+(flagged 1, footed 1, serif 7), barred (7, Z), open and closed 4, small and off-centre,
+thick and thin pens, multi-stroke.
 """
 
 from __future__ import annotations
