@@ -251,7 +251,7 @@ def _crossed_out(rng: np.random.Generator) -> list[Stroke]:
 
 
 def _glyph(rng: np.random.Generator) -> list[Stroke]:
-    """A letter-like glyph no alphabet has: 3-6 segments of the grid, chained into strokes
+    """A letter-like glyph: 3-6 segments of the grid at random, chained into strokes
     where they meet, never within two segments of a digit."""
     names = list(SEGMENTS)
     while True:
