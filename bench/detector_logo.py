@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 
 from engine.calibration import calibrated
 from engine.data import strokes
+from engine.functional import log_softmax
 from engine.model import Model, logits
 from engine.preprocess import preprocess
 from engine.training import init_model, to_input, train
@@ -69,11 +70,6 @@ from zoo.registry import family
 TRAIN_SEED, THRESHOLD_SEED, TEST_SEED, ITEM_SEED = 41, 42, 43, 44
 
 
-def _digit_energy(z: np.ndarray) -> np.ndarray:
-    m = z.max(axis=1, keepdims=True)
-    return -(m[:, 0] + np.log(np.exp(z - m).sum(axis=1)))
-
-
 # Scores of one detector's logits, higher meaning "less like a digit". "not" is the shipped
 # one (its last class's probability); the others ask how digit-like the drawing is: no digit
 # class sure of it, or the digit logits' energy or maximum low (an image far from every
@@ -81,7 +77,8 @@ def _digit_energy(z: np.ndarray) -> np.ndarray:
 SCORES = {
     "not": lambda z: calibrated(z, 1.0)[:, -1],
     "unsure": lambda z: 1 - calibrated(z, 1.0)[:, :NOT_A_DIGIT].max(axis=1),
-    "energy": lambda z: _digit_energy(z[:, :NOT_A_DIGIT]),
+    # -log sum exp of the digit logits: log_softmax's first column less its logit
+    "energy": lambda z: log_softmax(z[:, :NOT_A_DIGIT])[:, 0] - z[:, 0],
     "max-logit": lambda z: -z[:, :NOT_A_DIGIT].max(axis=1),
 }
 
@@ -198,14 +195,18 @@ def main() -> None:
                  generators(args.test_per_kind, TEST_SEED, data.test_images, gens).items()}
     x_held = to_input(held)
 
-    def judge(model: Model, score: str) -> tuple[float, dict[str, float], float, float]:
-        def f(x: np.ndarray) -> np.ndarray:
-            return SCORES[score](logits(model, x))
+    def scored(model: Model) -> dict:
+        """The model's logits on every evaluation set, once: each score reads them."""
+        return {"held": logits(model, x_held), "drawn": [logits(model, x) for x in held_drawn],
+                "tests": {k: logits(model, x) for k, x in test_sets.items()},
+                "mnist": logits(model, x_test), "stroke": logits(model, test_digits)}
 
-        t = threshold_for(f(x_held), *(f(x) for x in held_drawn),
+    def judge(z: dict, score: str) -> tuple[float, dict[str, float], float, float]:
+        f = SCORES[score]
+        t = threshold_for(f(z["held"]), *(f(d) for d in z["drawn"]),
                           drawn_budget=args.drawn_budget)
-        flagged = {k: float((f(x) > t).mean()) for k, x in test_sets.items()}
-        return t, flagged, float((f(x_test) > t).mean()), float((f(test_digits) > t).mean())
+        flagged = {k: float((f(v) > t).mean()) for k, v in z["tests"].items()}
+        return t, flagged, float((f(z["mnist"]) > t).mean()), float((f(z["stroke"]) > t).mean())
 
     rows, held_out, items = [], {s: {} for s in scores}, []
     label = (lambda name, s: f"{name} ({s})") if len(scores) > 1 else (lambda name, s: name)
@@ -214,8 +215,9 @@ def main() -> None:
         model = detector(pos, labels, negatives, config, args.epochs, 0)
         if args.keep:
             save_variant(args.keep / left_out.replace(" ", "-"), VARIANT, model)
+        z = scored(model)
         for score in scores:
-            t, flagged, mnist_refused, stroke_refused = judge(model, score)
+            t, flagged, mnist_refused, stroke_refused = judge(z, score)
             held_out[score][left_out] = flagged[left_out]
             rows.append([label(left_out, score), f"{100 * flagged[left_out]:.1f}%",
                          f"{100 * np.mean([v for k, v in flagged.items() if k != left_out]):.1f}%",
@@ -229,8 +231,9 @@ def main() -> None:
     if not args.leave:  # a comparison of methods on a few generators skips the pooled one
         model = detector(pos, labels, np.concatenate(list(train_sets.values())), config,
                          args.epochs, 0)
+        z = scored(model)
         for score in scores:
-            t, flagged, mnist_refused, stroke_refused = judge(model, score)
+            t, flagged, mnist_refused, stroke_refused = judge(z, score)
             rows.append([label("none (pooled: trained on all eleven)", score),
                          f"{100 * np.mean(list(flagged.values())):.1f}% (its own kinds)", "-",
                          f"{100 * mnist_refused:.2f}%", f"{100 * stroke_refused:.2f}%",
