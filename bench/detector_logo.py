@@ -26,6 +26,10 @@ digits with `--drawn`:
     MNIST_DIR=... python bench/detector_logo.py --leave "stroke letter" \
         --scores not,unsure,energy,max-logit --drawn 20000
 
+`zoo` among the scores is one no fold trains: how far the shipped classifiers of both
+families (`VOTERS`, which never saw a non-digit) agree on one digit; `not|zoo` flags what
+either finds unusual, each measured in units of its own threshold.
+
 `--add-kinds glyph` adds a stroke generator the shipped detector does not learn from to
 every fold's negatives; `--by-item N` shows which letters, symbols or doodles of a
 left-out stroke kind get through; `--keep DIR` writes each fold's detector.
@@ -43,6 +47,7 @@ import numpy as np
 from _common import emit, mnist, parser, table
 from tqdm.auto import tqdm
 
+import zoo
 from engine.calibration import calibrated
 from engine.data import strokes
 from engine.functional import log_softmax
@@ -81,6 +86,28 @@ SCORES = {
     "energy": lambda z: log_softmax(z[:, :NOT_A_DIGIT])[:, 0] - z[:, 0],
     "max-logit": lambda z: -z[:, :NOT_A_DIGIT].max(axis=1),
 }
+# A score that no fold trains: the shipped classifiers of two families, which never saw a
+# non-digit, asked how far they agree on one digit. `a|b` flags what either score finds
+# unusual: each in units of its own threshold, the larger of the two, under the same budgets.
+VOTERS = ("cnn-c32c64c64c128-float32", "mlp-h512x256-float32", "mlp-h128-int8")
+PEER = "zoo"
+
+
+def doubt(probabilities: list[np.ndarray]) -> np.ndarray:
+    """1 - the voters' mean probability of the digit they favour together: high when the
+    families disagree or none is sure."""
+    return 1 - np.mean(probabilities, axis=0).max(axis=1)
+
+
+def either(values: list[np.ndarray], thresholds: list[float]) -> np.ndarray:
+    """Several scores as one: each over its own threshold, the largest. Above 1 when any
+    score is above its threshold; a threshold on it keeps the budgets for the pair."""
+    return np.maximum.reduce([v / t for v, t in zip(values, thresholds, strict=True)])
+
+
+def parts(score: str) -> list[str]:
+    """The base scores a (possibly combined) score reads."""
+    return score.split("|")
 
 
 def generators(per_kind: int, seed: int, digits: np.ndarray,
@@ -144,8 +171,8 @@ def main() -> None:
                    help="11: the ten digits and not a digit (shipped); 2: digit, not")
     p.add_argument("--leave", help="comma-separated generators to leave out (default: each)")
     p.add_argument("--scores", default="not",
-                   help=f"comma-separated scores to compare, from {list(SCORES)} (default: "
-                   "not, the shipped one)")
+                   help=f"comma-separated scores to compare, from {[*SCORES, PEER]}, or two "
+                   "joined by | (default: not, the shipped one)")
     p.add_argument("--keep", type=Path, metavar="DIR",
                    help="also write each fold's detector to DIR/<generator left out>/ as a "
                    "variant (to study what it misses without training it again)")
@@ -169,8 +196,11 @@ def main() -> None:
     if unknown := set(leave) - set(names):
         p.error(f"unknown generators {sorted(unknown)}; choose from {names}")
     scores = args.scores.split(",")
-    if unknown := set(scores) - set(SCORES):
-        p.error(f"unknown scores {sorted(unknown)}; choose from {list(SCORES)}")
+    if unknown := {b for sc in scores for b in parts(sc)} - {*SCORES, PEER}:
+        p.error(f"unknown scores {sorted(unknown)}; choose from {[*SCORES, PEER]} or "
+                "join two with |")
+    if args.by_item and any(sc not in SCORES for sc in scores):
+        p.error("--by-item reads the detector's own scores only")
     if args.doc and (args.leave or config != ARCHITECTURE.config or scores != ["not"]
                      or args.drawn or args.add_kinds):
         p.error("--doc keeps the shipped detector's whole table; compare methods without it")
@@ -195,18 +225,41 @@ def main() -> None:
                  generators(args.test_per_kind, TEST_SEED, data.test_images, gens).items()}
     x_held = to_input(held)
 
-    def scored(model: Model) -> dict:
-        """The model's logits on every evaluation set, once: each score reads them."""
-        return {"held": logits(model, x_held), "drawn": [logits(model, x) for x in held_drawn],
-                "tests": {k: logits(model, x) for k, x in test_sets.items()},
-                "mnist": logits(model, x_test), "stroke": logits(model, test_digits)}
+    inputs = {"held": x_held, "drawn": held_drawn, "tests": test_sets, "mnist": x_test,
+              "stroke": test_digits}
 
-    def judge(z: dict, score: str) -> tuple[float, dict[str, float], float, float]:
-        f = SCORES[score]
-        t = threshold_for(f(z["held"]), *(f(d) for d in z["drawn"]),
-                          drawn_budget=args.drawn_budget)
-        flagged = {k: float((f(v) > t).mean()) for k, v in z["tests"].items()}
-        return t, flagged, float((f(z["mnist"]) > t).mean()), float((f(z["stroke"]) > t).mean())
+    def zip_sets(f, *sets: dict) -> dict:
+        """f of the matching arrays of one or more {evaluation set: ...}, set by set."""
+        return {"held": f(*(d["held"] for d in sets)),
+                "drawn": [f(*v) for v in zip(*(d["drawn"] for d in sets))],
+                "tests": {k: f(*(d["tests"][k] for d in sets)) for k in test_sets},
+                "mnist": f(*(d["mnist"] for d in sets)),
+                "stroke": f(*(d["stroke"] for d in sets))}
+
+    voters = [zoo.load(v) for v in VOTERS] if any(PEER in parts(sc) for sc in scores) else []
+    peer = zip_sets(lambda x: doubt([calibrated(logits(v, x), 1.0) for v in voters]),
+                    inputs) if voters else {}
+
+    def scored(model: Model) -> dict:
+        """Every base score on every evaluation set; the model's logits computed once."""
+        z = zip_sets(lambda x: logits(model, x), inputs)
+        return {**{b: zip_sets(SCORES[b], z) for b in SCORES}, **({PEER: peer} if peer else {})}
+
+    def threshold(v: dict) -> float:
+        return threshold_for(v["held"], *v["drawn"], drawn_budget=args.drawn_budget)
+
+    def combined(s: dict, score: str) -> dict:
+        """A score's values on every set; `a|b` by `either`."""
+        if len(bs := parts(score)) == 1:
+            return s[score]
+        ts = [threshold(s[b]) for b in bs]
+        return zip_sets(lambda *v: either(list(v), ts), *(s[b] for b in bs))
+
+    def judge(s: dict, score: str) -> tuple[float, dict[str, float], float, float]:
+        v = combined(s, score)
+        t = threshold(v)
+        flagged = {k: float((x > t).mean()) for k, x in v["tests"].items()}
+        return t, flagged, float((v["mnist"] > t).mean()), float((v["stroke"] > t).mean())
 
     rows, held_out, items = [], {s: {} for s in scores}, []
     label = (lambda name, s: f"{name} ({s})") if len(scores) > 1 else (lambda name, s: name)

@@ -145,3 +145,33 @@ def test_the_detector_benchs_scores_rank_as_their_formulas_say(monkeypatch):
     np.testing.assert_allclose(logo.SCORES["max-logit"](big), [-800.0, 0.0])
     digits = np.exp(big[1, :10] - np.log(np.exp(big[1]).sum()))
     np.testing.assert_allclose(logo.SCORES["unsure"](big)[1], 1 - digits.max())
+
+
+def test_the_detector_benchs_peer_score_and_combination_read_as_their_docstrings_say(
+        monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    logo = _bench("detector_logo")
+    agree = [np.eye(10)[[3, 5]], np.eye(10)[[3, 7]]]  # two voters: agree on a 3, split 5/7
+    np.testing.assert_allclose(logo.doubt(agree), [0.0, 0.5])
+    sure_and_unsure = [np.array([[0.9, 0.1] + [0] * 8]), np.array([[0.6, 0.4] + [0] * 8])]
+    np.testing.assert_allclose(logo.doubt(sure_and_unsure), [0.25])
+    # either score over its own threshold: the larger ratio, above 1 when either is
+    np.testing.assert_allclose(logo.either([np.array([0.1, 0.5, 0.2]), np.array([0.6, 0.2, 0.1])],
+                                           [0.25, 0.5]), [1.2, 2.0, 0.8])
+    assert logo.parts("not|zoo") == ["not", "zoo"] and logo.parts("not") == ["not"]
+
+
+@pytest.mark.parametrize("side,c,c_out", [(30, 16, 32), (7, 32, 64), (16, 8, 8), (5, 16, 20)])
+def test_the_convolution_candidates_compute_the_engines_convolution(side, c, c_out,
+                                                                    monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "bench"))
+    methods = _bench("conv_methods")
+    rng = np.random.default_rng(side)
+    x = rng.random((3, side, side, c), np.float32)
+    W = rng.standard_normal((3, 3, c, c_out)).astype(np.float32)
+    calls = methods.methods(x, W)
+    ref = calls["im2col"]()
+    assert ref.shape == (3, side - 2, side - 2, c_out)
+    for name in ("rows", "winograd"):  # odd maps too: winograd's tiles overhang them
+        np.testing.assert_allclose(calls[name](), ref, rtol=0, atol=1e-5 * np.abs(ref).max(),
+                                   err_msg=name)
