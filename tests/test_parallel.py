@@ -89,24 +89,32 @@ def test_gradients_match_finite_differences_when_split():
 
 
 C8C16 = {"conv": [{"channels": 8, "kernel": 3}, {"channels": 16, "kernel": 3}], "dense": []}
+# cnn-c8c16c16c20's layers: batch normalisation, full resolution, a map pooled whole
+NORMED = {"conv": [{"channels": 8, "kernel": 3, "pad": 1, "pool": 1},
+                   {"channels": 16, "kernel": 3, "pad": 1}, {"channels": 16, "kernel": 3, "pad": 1},
+                   {"channels": 20, "kernel": 3, "pool": 5}], "dense": [], "batchnorm": True}
 
 
-@pytest.mark.parametrize("config,n", [(C32C64, 128), (C8C16, 88)])
+@pytest.mark.parametrize("config,n", [(C32C64, 128), (C8C16, 88), (NORMED, 128), (NORMED, 88)])
 def test_split_gradients_are_bit_identical_at_every_thread_count(config, n):
     """The zoo's CNNs on a training batch and on an epoch's short last batch (55,000 = 429
     x 128 + 88), whose weight gradient OpenBLAS sums in another order on two threads
-    than on one: the same bits at every thread count."""
-    model = CNN.init(config, 0)
+    than on one: the same bits at every thread count, batch normalisation's statistics
+    and running averages included."""
     rng = np.random.default_rng(0)
     x = to_input(rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
     y = rng.integers(0, 10, n)
-    with parallel.splitting(1):
-        loss, grads = model.loss_and_grads(x, y)
-    for threads in (2, 3):
+    runs = []
+    for threads in (1, 2, 3):
+        model = CNN.init(config, 0)
         with parallel.splitting(threads):
-            split_loss, split = model.loss_and_grads(x, y)
-        assert split_loss == loss
-        assert all(np.array_equal(a, b) for a, b in zip(grads, split))
+            loss, grads = model.loss_and_grads(x, y)
+        runs.append((loss, grads, [(bn.mean, bn.var) for bn in model.norms or []]))
+    for loss, grads, stats in runs[1:]:
+        assert loss == runs[0][0]
+        assert all(np.array_equal(a, b) for a, b in zip(grads, runs[0][1], strict=True))
+        assert all(np.array_equal(a, b) for s, t in zip(stats, runs[0][2], strict=True)
+                   for a, b in zip(s, t, strict=True))
 
 
 def test_training_at_two_threads_gives_the_same_weights(mnist):
