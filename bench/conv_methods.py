@@ -4,7 +4,7 @@ The engine gathers every patch into a matrix (im2col, `engine.conv`) and multipl
 the kernel: one large product, but a copy nine times the size of the map. Two candidates
 that copy less, each written here in NumPy as the engine would run it:
 
-- **rows**: the padded map copied once with its three horizontal neighbours side by side
+- **rows**: the padded map copied once, each pixel beside its two right-hand neighbours
   (three times the map, not nine); each kernel row is then a contiguous slab of that copy's
   rows across the whole batch (an image's last two rows read into the next image and are
   dropped), so the convolution is three products of K = 3C accumulated.
@@ -118,7 +118,7 @@ def layers() -> list[tuple[str, int, int, int, int]]:
     for name in shipped_cnns():
         config = ARCHITECTURES[name].config
         side, c = 28, 1
-        for i, conv in enumerate({**CONV_DEFAULTS, **c} for c in config["conv"]):
+        for i, conv in enumerate({**CONV_DEFAULTS, **spec} for spec in config["conv"]):
             padded = side + 2 * conv["pad"]
             if conv["kernel"] == 3 and c > 1 and (padded, c, conv["channels"]) not in seen:
                 seen.add((padded, c, conv["channels"]))
