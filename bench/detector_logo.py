@@ -196,7 +196,8 @@ def main() -> None:
     if unknown := set(leave) - set(names):
         p.error(f"unknown generators {sorted(unknown)}; choose from {names}")
     scores = args.scores.split(",")
-    if unknown := {b for sc in scores for b in parts(sc)} - {*SCORES, PEER}:
+    needed = {b for sc in scores for b in parts(sc)}  # the base scores to compute
+    if unknown := needed - {*SCORES, PEER}:
         p.error(f"unknown scores {sorted(unknown)}; choose from {[*SCORES, PEER]} or "
                 "join two with |")
     if args.by_item and any(sc not in SCORES for sc in scores):
@@ -236,14 +237,15 @@ def main() -> None:
                 "mnist": f(*(d["mnist"] for d in sets)),
                 "stroke": f(*(d["stroke"] for d in sets))}
 
-    voters = [zoo.load(v) for v in VOTERS] if any(PEER in parts(sc) for sc in scores) else []
+    voters = [zoo.load(v) for v in VOTERS] if PEER in needed else []
     peer = zip_sets(lambda x: doubt([calibrated(logits(v, x), 1.0) for v in voters]),
-                    inputs) if voters else {}
+                    inputs) if voters else None  # the same for every fold: made once
 
     def scored(model: Model) -> dict:
-        """Every base score on every evaluation set; the model's logits computed once."""
+        """The base scores asked for on every evaluation set; the logits computed once."""
         z = zip_sets(lambda x: logits(model, x), inputs)
-        return {**{b: zip_sets(SCORES[b], z) for b in SCORES}, **({PEER: peer} if peer else {})}
+        base = {b: zip_sets(SCORES[b], z) for b in needed - {PEER}}
+        return {**base, PEER: peer} if peer else base
 
     def threshold(v: dict) -> float:
         return threshold_for(v["held"], *v["drawn"], drawn_budget=args.drawn_budget)
