@@ -162,6 +162,11 @@ def test_zero_padded_is_np_pad():
         assert np.array_equal(out, np.pad(x, ((0, 0), (p, p), (p, p), (0, 0))))
 
 
+# Its second layer's patches outgrow the cache within one chunk: run in groups of images.
+C16C32C32C64 = {"conv": [{"channels": 16, "kernel": 3, "pad": 1, "pool": 1},
+                         {"channels": 32, "kernel": 3, "pad": 1},
+                         {"channels": 32, "kernel": 3, "pad": 1}, {"channels": 64, "kernel": 3}],
+                "dense": []}
 ONE_IMAGE_CONFIGS = {
     "padded, ragged pools": CONFIG,
     "shipped c32c64": {"conv": [{"channels": 32, "kernel": 5}, {"channels": 64, "kernel": 5}],
@@ -169,6 +174,7 @@ ONE_IMAGE_CONFIGS = {
     "shipped c16c32c32": {"conv": [{"channels": 16, "kernel": 3, "pad": 1},
                                    {"channels": 32, "kernel": 3, "pad": 1},
                                    {"channels": 32, "kernel": 3}], "dense": []},
+    "shipped c16c32c32c64": C16C32C32C64,
     "no pooling, odd maps": {"input": [11, 13], "conv": [{"channels": 5, "kernel": 2, "pool": 1},
                                                          {"channels": 4, "kernel": 3, "pool": 3}],
                              "dense": [7, 6], "classes": 3},
@@ -384,6 +390,24 @@ def test_inference_chunks_of_16_or_more_give_the_same_numbers():
             with parallel.splitting(2):
                 outs.append(model.forward(x))
         assert all(np.array_equal(o, outs[0]) for o in outs[1:])
+
+
+def test_a_layer_run_in_groups_of_images_gives_the_same_numbers(monkeypatch):
+    """A layer whose chunk of patches would outgrow CHUNK_BYTES runs a few images at a
+    time (engine.cnn._groups): every image's logits are the bits of one product over the
+    whole chunk, for any group size down to one image, float or quantised."""
+    import engine.cnn as cnn
+
+    rng = np.random.default_rng(5)
+    model = CNN.init(C16C32C32C64, 3, "float32")
+    assert len(cnn._groups(model._chunk, 4 * 28 * 28 * 9 * 16)) > 1  # grouped as shipped
+    x = rng.random((40, 28, 28)).astype(np.float32)
+    for m in (model, model_with_scales(model, rng, signed=True)):
+        monkeypatch.setattr(cnn, "CHUNK_BYTES", 1 << 40)
+        whole = m.forward(x)
+        for budget in (2 << 20, 500_000, 1):
+            monkeypatch.setattr(cnn, "CHUNK_BYTES", budget)
+            assert np.array_equal(m.forward(x), whole), budget
 
 
 def test_one_image_answers_do_not_depend_on_blas_threads():
