@@ -23,7 +23,7 @@ import numpy as np
 from engine import parallel
 from engine.batchnorm import BatchNorm
 from engine.cnn_one import OnePlan
-from engine.conv import Conv2D, runs, window_rows, zero_padded
+from engine.conv import GROUP_BYTES, Conv2D, groups, runs, window_rows, zero_padded
 from engine.conv_layer import (
     convolve,
     layer_backward,
@@ -36,26 +36,17 @@ from engine.mlp import Dense
 from engine.model import Grads, Model, fold_scale
 
 CONV_DEFAULTS = {"pad": 0, "pool": 2}
-# Images per pass at inference: as many as keep a pass's largest patch matrix near the
-# caches' size (1.5x 256 images' rate), in steps of CHUNK_STEP between CHUNK_STEP and
-# CHUNK. A network at full resolution (16 channels on 28x28) reads 16 at a time (32: 0.8x
-# the rate), a small one 64 (32: 0.9x). Chunks of 16 or more give an image the same
-# numbers; OpenBLAS takes another kernel for small products (a batch's short remainder).
-CHUNK, CHUNK_STEP, CHUNK_BYTES = 64, 16, 2 << 20
+# Images per pass at inference: as many as keep a pass's largest patch matrix within
+# GROUP_BYTES (1.5x 256 images' rate), in steps of CHUNK_STEP between CHUNK_STEP and
+# CHUNK. A small network reads 64 at a time (32: 0.9x the rate); one at full resolution
+# 16, and a layer whose 16 images' patches still outgrow GROUP_BYTES runs in groups
+# (engine.conv.groups). Chunks of 16 or more give an image the same numbers; OpenBLAS
+# takes another kernel for small products (a batch's short remainder).
+CHUNK, CHUNK_STEP = 64, 16
 
 
 def _convs(config: dict) -> list[dict]:
     return [{**CONV_DEFAULTS, **c} for c in config["conv"]]
-
-
-def _groups(n: int, patch_bytes: int) -> list[slice]:
-    """A chunk's images in groups whose patch matrix (`patch_bytes` an image) stays
-    within CHUNK_BYTES, one image at least: the whole chunk unless a layer's patches are
-    what the chunk could not keep small (16 images of a 16-channel 28x28 map: 7 MB, 1.3-1.6x
-    slower than four groups that stay in the cache). A row's numbers do not depend on
-    how many rows share the product."""
-    step = n if n * patch_bytes <= CHUNK_BYTES else max(1, CHUNK_BYTES // patch_bytes)
-    return [slice(i, min(n, i + step)) for i in range(0, n, step)]
 
 
 def _pool_product(patches: np.ndarray, conv: Conv2D, late: bool, q: int, out: np.ndarray
@@ -126,7 +117,7 @@ class CNN(Model):
             oh, ow = (h + 2 * pad - k + 1) // q, (w + 2 * pad - k + 1) // q
             most = max(most, q * q * oh * ow * k * k * c_in * itemsize)
             h, w, c_in = oh, ow, int(c["channels"])
-        fits = CHUNK_BYTES // most // CHUNK_STEP * CHUNK_STEP
+        fits = GROUP_BYTES // most // CHUNK_STEP * CHUNK_STEP
         return min(CHUNK, max(CHUNK_STEP, fits))
 
     @classmethod
@@ -345,13 +336,13 @@ class CNN(Model):
             if c_in == 1:
                 index = self._one_channel_index(i, h, w, k, q)
                 flat = a.reshape(n, -1)
-                for s in _groups(n, 0):
+                for s in groups(n, 0):
                     _pool_product(flat[s].take(index, axis=1), conv, late, q, pooled[s])
             else:  # one copy of the view, a run of k*C values at a time
                 view = window_rows(a, k, q)
-                groups = _groups(n, q * q * oh * ow * k * k * c_in * a.itemsize)
-                patches = np.empty((groups[0].stop, *view.shape[1:]), a.dtype)
-                for s in groups:
+                parts = groups(n, q * q * oh * ow * k * k * c_in * a.itemsize)
+                patches = np.empty((parts[0].stop, *view.shape[1:]), a.dtype)
+                for s in parts:
                     part = patches[:s.stop - s.start]
                     np.copyto(runs(part), runs(view[s]))
                     _pool_product(part, conv, late, q, pooled[s])

@@ -393,21 +393,33 @@ def test_inference_chunks_of_16_or_more_give_the_same_numbers():
 
 
 def test_a_layer_run_in_groups_of_images_gives_the_same_numbers(monkeypatch):
-    """A layer whose chunk of patches would outgrow CHUNK_BYTES runs a few images at a
-    time (engine.cnn._groups): every image's logits are the bits of one product over the
-    whole chunk, for any group size down to one image, float or quantised."""
-    import engine.cnn as cnn
+    """A layer whose patches would outgrow GROUP_BYTES runs a few images at a time
+    (engine.conv.groups), at inference and in training: every image's logits, and the
+    training step's loss and gradients, are the bits of one product over all the images,
+    for any group size down to one image, float or quantised."""
+    import engine.conv as conv
 
     rng = np.random.default_rng(5)
     model = CNN.init(C16C32C32C64, 3, "float32")
-    assert len(cnn._groups(model._chunk, 4 * 28 * 28 * 9 * 16)) > 1  # grouped as shipped
+    assert len(conv.groups(model._chunk, 4 * 28 * 28 * 9 * 16)) > 1  # grouped as shipped
     x = rng.random((40, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 40)
+    budgets = (2 << 20, 500_000, 1)
     for m in (model, model_with_scales(model, rng, signed=True)):
-        monkeypatch.setattr(cnn, "CHUNK_BYTES", 1 << 40)
+        monkeypatch.setattr(conv, "GROUP_BYTES", 1 << 40)
         whole = m.forward(x)
-        for budget in (2 << 20, 500_000, 1):
-            monkeypatch.setattr(cnn, "CHUNK_BYTES", budget)
+        for budget in budgets:
+            monkeypatch.setattr(conv, "GROUP_BYTES", budget)
             assert np.array_equal(m.forward(x), whole), budget
+    normed = CNN.init({**C16C32C32C64, "batchnorm": True}, 3, "float32")
+    for m in (model, normed):  # a fresh copy each time: a step moves the running statistics
+        monkeypatch.setattr(conv, "GROUP_BYTES", 1 << 40)
+        loss, grads = m.copy().loss_and_grads(x.reshape(40, -1), y)
+        for budget in budgets:
+            monkeypatch.setattr(conv, "GROUP_BYTES", budget)
+            again, regrads = m.copy().loss_and_grads(x.reshape(40, -1), y)
+            assert again == loss, budget
+            assert all(np.array_equal(g, h) for g, h in zip(regrads, grads)), budget
 
 
 def test_one_image_answers_do_not_depend_on_blas_threads():
