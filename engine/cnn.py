@@ -23,7 +23,7 @@ import numpy as np
 from engine import parallel
 from engine.batchnorm import BatchNorm
 from engine.cnn_one import OnePlan
-from engine.conv import GROUP_BYTES, Conv2D, groups, runs, window_rows, zero_padded
+from engine.conv import GROUP_BYTES, Conv2D, groups, pooled_product, runs, window_rows, zero_padded
 from engine.conv_layer import (
     convolve,
     layer_backward,
@@ -47,27 +47,6 @@ CHUNK, CHUNK_STEP = 64, 16
 
 def _convs(config: dict) -> list[dict]:
     return [{**CONV_DEFAULTS, **c} for c in config["conv"]]
-
-
-def _pool_product(patches: np.ndarray, conv: Conv2D, late: bool, q: int, out: np.ndarray
-                  ) -> None:
-    """Patches (images, q, q, places, ...) times the kernel, max-pooled over the q*q
-    window places (contiguous blocks) into `out` (images, places, out channels); the
-    layer's scale and bias here only when they cannot wait for the pooling (`late`)."""
-    c_out = conv.W.shape[-1]
-    rows = patches.reshape(-1, conv.W[..., 0].size)
-    if q == 1:  # nothing to pool: the product goes straight to `out`
-        z = np.matmul(rows, conv.W.reshape(-1, c_out), out=out.reshape(-1, c_out))
-        if not late:
-            fold_scale(z, conv.scale, conv.b)
-        return
-    z = rows @ conv.W.reshape(-1, c_out)
-    if not late:
-        fold_scale(z, conv.scale, conv.b)
-    z = z.reshape(len(out), q * q, -1, c_out)
-    np.maximum(z[:, 0], z[:, 1], out=out)
-    for place in range(2, q * q):
-        np.maximum(out, z[:, place], out=out)
 
 
 class CNN(Model):
@@ -337,7 +316,7 @@ class CNN(Model):
                 index = self._one_channel_index(i, h, w, k, q)
                 flat = a.reshape(n, -1)
                 for s in groups(n, 0):
-                    _pool_product(flat[s].take(index, axis=1), conv, late, q, pooled[s])
+                    pooled_product(flat[s].take(index, axis=1), conv, late, q, pooled[s])
             else:  # one copy of the view, a run of k*C values at a time
                 view = window_rows(a, k, q)
                 parts = groups(n, q * q * oh * ow * k * k * c_in * a.itemsize)
@@ -345,7 +324,7 @@ class CNN(Model):
                 for s in parts:
                     part = patches[:s.stop - s.start]
                     np.copyto(runs(part), runs(view[s]))
-                    _pool_product(part, conv, late, q, pooled[s])
+                    pooled_product(part, conv, late, q, pooled[s])
             if late:
                 fold_scale(pooled, *self._per_place(i, oh * ow, conv))
             a = relu(pooled, out=pooled).reshape(n, oh, ow, c_out)

@@ -69,6 +69,28 @@ def window_rows(a: np.ndarray, k: int, q: int) -> np.ndarray:
                       (im, r, col, q * r, q * col, r, ch))
 
 
+def pooled_product(patches: np.ndarray, conv: Conv2D, late: bool, q: int, out: np.ndarray
+                  ) -> None:
+    """Some images' patches, rows window place by window place (`window_rows`' order),
+    times the kernel, max-pooled over the q*q places (contiguous blocks) into `out`
+    (images, pooled places, out channels). The layer's scale and bias are applied here
+    only when they cannot wait until after the pooling (not `late`: a negative scale)."""
+    c_out = conv.W.shape[-1]
+    rows = patches.reshape(-1, conv.W[..., 0].size)
+    if q == 1:  # nothing to pool: the product goes straight to `out`
+        z = np.matmul(rows, conv.W.reshape(-1, c_out), out=out.reshape(-1, c_out))
+        if not late:
+            fold_scale(z, conv.scale, conv.b)
+        return
+    z = rows @ conv.W.reshape(-1, c_out)
+    if not late:
+        fold_scale(z, conv.scale, conv.b)
+    z = z.reshape(len(out), q * q, -1, c_out)
+    np.maximum(z[:, 0], z[:, 1], out=out)
+    for place in range(2, q * q):
+        np.maximum(out, z[:, place], out=out)
+
+
 def conv_input_grad(dz: np.ndarray, W: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """dL/dx of a valid convolution, from dz (N*OH*OW, out): the adjoint of im2col.
 
