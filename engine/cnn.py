@@ -314,9 +314,7 @@ class CNN(Model):
             pooled = np.empty((n, oh * ow, c_out), a.dtype)
             if c_in == 1:
                 index = self._one_channel_index(i, h, w, k, q)
-                flat = a.reshape(n, -1)
-                for s in groups(n, 0):
-                    pooled_product(flat[s].take(index, axis=1), conv, late, q, pooled[s])
+                pooled_product(a.reshape(n, -1).take(index, axis=1), conv, late, q, pooled)
             else:  # one copy of the view, a run of k*C values at a time
                 view = window_rows(a, k, q)
                 parts = groups(n, q * q * oh * ow * k * k * c_in * a.itemsize)
