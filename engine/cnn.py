@@ -317,7 +317,7 @@ class CNN(Model):
                 pooled_product(a.reshape(n, -1).take(index, axis=1), conv, late, q, pooled)
             else:  # one copy of the view, a run of k*C values at a time
                 view = window_rows(a, k, q)
-                parts = groups(n, q * q * oh * ow * k * k * c_in * a.itemsize)
+                parts = groups(n, view[0].nbytes)
                 patches = np.empty((parts[0].stop, *view.shape[1:]), a.dtype)
                 for s in parts:
                     part = patches[:s.stop - s.start]
