@@ -8,11 +8,11 @@
     python train.py --ensembles             # measure the registered ensembles, train nothing
 
 Each architecture is trained once in float on MNIST (with --drawings, then on MNIST plus
-drawings: zoo.drawings); its other precisions are encoded from those weights, written, read
-back and evaluated (MNIST test, held-out drawn digits: zoo.entries.measured), so the
-manifest describes the files that ship. An architecture's files and the manifest
-are swapped in together (zoo.writer): a run killed at any moment leaves every variant the
-manifest lists intact. Then the registered ensembles are measured (zoo.voting).
+drawings: zoo.drawings; with --from-start too, on both from the first epoch); its other
+precisions are encoded from those weights, written, read back and evaluated (MNIST test,
+held-out drawn digits: zoo.entries.measured), so the manifest describes the files that ship.
+An architecture's files and the manifest are swapped in together (zoo.writer): a run killed
+at any moment leaves every variant the manifest lists intact. Then the ensembles are measured.
 """
 
 from __future__ import annotations
@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="after MNIST, fine-tune every architecture on MNIST plus N drawn "
                         "digits of each kind (redrawn MNIST, pen strokes), e.g. 10000; 0 "
                         "trains on MNIST alone, as the shipped zoo (default: %(default)s)")
+    p.add_argument("--from-start", action="store_true", help="with --drawings: train on "
+                   "MNIST plus the drawings from the first epoch, not fine-tune after MNIST")
     p.add_argument("--data", metavar="DIR",
                    help="folder with the four MNIST IDX files (raw or .gz) (default: "
                         "$MNIST_DIR, else the cache, else a download)")
@@ -105,6 +107,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--epochs must be at least 1")
     if args.epoch_cache_mb < 0 or args.drawings < 0:
         p.error("--epoch-cache-mb and --drawings must be 0 or more")
+    if args.from_start and (not args.drawings or args.derive_only):
+        p.error("--from-start needs --drawings N and trains float parents: no --derive-only")
     if args.detector and (args.derive_only or args.push_only or args.variants != "*"):
         p.error("--detector trains the detector alone; drop --variants, --derive-only and "
                 "--push-only")
@@ -133,6 +137,7 @@ class Run:
     epochs: int | None = None
     seed: int | None = None
     training_drawings: int = 0  # of each kind, for the fine-tune after MNIST
+    from_start: bool = False  # the drawings in every epoch instead of a fine-tune after
     quick: bool = False
     derive_only: bool = False
     progress: bool = True
@@ -148,14 +153,16 @@ class Run:
             ROOT / ("models-quick" if args.quick else "models")
         return cls(out=out, variants=args.variants, data=args.data, epochs=args.epochs,
                    seed=args.seed, quick=args.quick, training_drawings=args.drawings,
-                   derive_only=args.derive_only, progress=not args.no_progress,
+                   from_start=args.from_start, derive_only=args.derive_only,
+                   progress=not args.no_progress,
                    epoch_cache=EpochCache(args.epoch_cache_mb * 2**20))
 
 
 def float_parent(arch, run: Run, images: np.ndarray, labels: np.ndarray, mixed: tuple,
                  manifest: dict) -> tuple:
     """The trained float model of `arch` and the facts of its training: on MNIST
-    (`images`), then on `mixed` if it holds drawings too (train.py --drawings).
+    (`images`), then on `mixed` if it holds drawings too (train.py --drawings), or on
+    `mixed` from the first epoch (--from-start).
 
     Trained now, or with --derive-only read back (hash-checked) from the parent variant
     already in the models folder.
@@ -173,52 +180,46 @@ def float_parent(arch, run: Run, images: np.ndarray, labels: np.ndarray, mixed: 
                              "maybe the held-out calibration images included; retrain it")
         return load_variant(run.out, parent, e["files"]), \
             {**{k: e[k] for k in TRAINING}, "drawings": e.get("drawings")}
-    recipe = arch.recipe
-    if run.epochs or run.quick:
-        recipe = recipe.with_(epochs=run.epochs or QUICK_EPOCHS)
+    recipe = arch.recipe.with_(epochs=run.epochs or QUICK_EPOCHS) \
+        if run.epochs or run.quick else arch.recipe
     seed = arch.seed if run.seed is None else run.seed
     model = arch.init(seed)
-    history = train(model, images, labels, recipe, seed, progress=run.progress,
-                    desc=arch.name, cache=run.epoch_cache)
-    stage = None
-    if run.training_drawings:
-        model, stage = on_drawings(arch, model, run, mixed, seed)
+    # With --from-start `train_images` stays MNIST's count (--derive-only checks the split)
+    stage = {"from_start": True, "train_images": len(mixed[1])} \
+        if run.training_drawings and run.from_start else None
+    history = train(model, *(mixed if stage else (images, labels)), recipe, seed,
+                    progress=run.progress, desc=arch.name, cache=run.epoch_cache)
+    if run.training_drawings and not stage:
+        model, stage = fine_tuned(model, arch.drawings, run, mixed, seed,
+                                  f"{arch.name} (drawings)")
     return model, {"recipe": recipe.to_dict(), "seed": seed, "epochs": recipe.epochs,
                    "train_images": len(images), "train_seconds": round(
-                       history.seconds + (stage["train_seconds"] if stage else 0), 1),
+                       history.seconds + (stage.get("train_seconds", 0) if stage else 0), 1),
                    "final_train_loss": round(history.loss[-1], 5), "drawings": stage,
                    "quick": run.quick}
 
 
-def on_drawings(arch, model, run: Run, mixed: tuple, seed: int) -> tuple:
-    """`model`, trained on MNIST, fine-tuned on `mixed` (MNIST and drawings), and how.
-    Folded first, as the quantisation-aware fine-tunes are: what ships is what trained."""
-    recipe = arch.drawings.with_(epochs=1) if run.quick else arch.drawings
-    child = model.folded().copy()
-    history = train(child, *mixed, recipe, seed, progress=run.progress,
-                    cache=run.epoch_cache, desc=f"{arch.name} (drawings)")
-    return child, {"recipe": recipe.to_dict(), "train_images": len(mixed[1]),
+def fine_tuned(parent, recipe, run: Run, data: tuple, seed: int, desc: str) -> tuple:
+    """`parent` trained on `data` with `recipe` (one epoch in a smoke run), and how. Folded
+    first, so what ships is what trained: a quantisation-aware fine-tune rounds the stored
+    weights (a CNN's batch normalisation folded in) in its loop."""
+    recipe = recipe.with_(epochs=1) if run.quick else recipe
+    child = parent.folded().copy()
+    history = train(child, *data, recipe, seed, progress=run.progress,
+                    cache=run.epoch_cache, desc=desc)
+    return child, {"recipe": recipe.to_dict(), "train_images": len(data[1]),
                    "train_seconds": round(history.seconds, 1),
                    "final_train_loss": round(history.loss[-1], 5)}
 
 
-def quantisation_aware(v, parent, run: Run, images: np.ndarray, labels: np.ndarray,
-                       x_test: np.ndarray, y_test: np.ndarray) -> tuple:
+def quantisation_aware(v, parent, run: Run, data: tuple, x_test: np.ndarray,
+                       y_test: np.ndarray) -> tuple:
     """`parent` fine-tuned with `v`'s quantisation in the loop, and what that did: its
     recipe, and the post-training-quantised accuracy it is measured against."""
-    recipe = v.finetune
-    if run.quick:
-        recipe = recipe.with_(epochs=1)
     ptq_correct = evaluate(v.convert(parent), x_test, y_test)
-    # Fine-tuned as it ships: a CNN's batch normalisation folded in, so the rounding in
-    # the loop is the rounding of the stored weights.
-    child = parent.folded().copy()
     seed = v.architecture.seed if run.seed is None else run.seed
-    history = train(child, images, labels, recipe, seed, progress=run.progress,
-                    cache=run.epoch_cache, desc=f"{v.name} (QAT)")
-    return child, {"recipe": recipe.to_dict(), "seed": seed, "train_images": len(labels),
-                   "train_seconds": round(history.seconds, 1),
-                   "ptq_test_correct": ptq_correct,
+    child, facts = fine_tuned(parent, v.finetune, run, data, seed, f"{v.name} (QAT)")
+    return child, {**facts, "seed": seed, "ptq_test_correct": ptq_correct,
                    "ptq_accuracy": ptq_correct / len(y_test)}
 
 
@@ -236,7 +237,8 @@ def train_zoo(run: Run, writer: ZooWriter) -> dict:
     x_test, y_test = mnist.test_images, mnist.test_labels
     n_test = len(y_test)
     verb = "deriving from" if run.derive_only else "training"
-    also = f" (then with {2 * run.training_drawings:,} drawings)" if run.training_drawings else ""
+    when = "from the first epoch" if run.from_start else "after MNIST"
+    also = f" (and {2 * run.training_drawings:,} drawings, {when})" if run.training_drawings else ""
     print(f"MNIST from {mnist.source}; {verb} {len(archs)} architecture(s) "
           f"on {len(images):,} images{also} -> {run.out}")
     mixed = images, labels  # MNIST and drawings, made only for what trains on them
@@ -253,7 +255,7 @@ def train_zoo(run: Run, writer: ZooWriter) -> dict:
         for v in (v for v in selected if v.architecture is arch):
             source, qat = model, None
             if v.finetune is not None:
-                source, qat = quantisation_aware(v, model, run, *mixed,
+                source, qat = quantisation_aware(v, model, run, mixed,
                                                  to_input(x_test, dtype), y_test)
             files = writer.stage(v, source)
             # Evaluate the files as written, so the manifest describes what ships.

@@ -229,15 +229,24 @@ def test_quick_run_writes_a_consistent_manifest(tmp_path):
 def test_by_default_a_run_trains_on_mnist_alone(tmp_path):
     common = ["--quick", "--no-progress", "--data", str(mnist_dir()), "--variants",
               "mlp-h32-float32"]
-    for folder, drawings in (("mnist", []), ("drawn", ["--drawings", "300"])):
+    for folder, drawings in (("mnist", []), ("drawn", ["--drawings", "300"]),
+                             ("start", ["--drawings", "300", "--from-start"])):
         out = run("train.py", *common, *drawings, "--out", str(tmp_path / folder))
         assert out.returncode == 0, out.stderr
-    without, with_ = (json.loads((tmp_path / f / "manifest.json").read_text())["variants"]
-                      ["mlp-h32-float32"] for f in ("mnist", "drawn"))
+    without, with_, start = (json.loads((tmp_path / f / "manifest.json").read_text())
+                             ["variants"]["mlp-h32-float32"] for f in ("mnist", "drawn", "start"))
     assert "drawings" not in without and with_["drawings"]["train_images"] > 6000
     assert without["files"] != with_["files"]  # the step changes the weights
+    # --from-start: no fine-tune, the drawings in every epoch of the recipe's own training
+    assert start["drawings"] == {"from_start": True,
+                                 "train_images": with_["drawings"]["train_images"]}
+    assert start["train_images"] == without["train_images"] == 6000
+    assert start["epochs"] == without["epochs"] == 2  # the quick recipe, not the fine-tune's
+    assert len({str(e["files"]) for e in (without, with_, start)}) == 3
     bad = run("train.py", *common, "--drawings", "-1", "--out", str(tmp_path / "bad"))
     assert bad.returncode == 2 and "--drawings must be 0 or more" in bad.stderr
+    bad = run("train.py", *common, "--from-start", "--out", str(tmp_path / "bad"))
+    assert bad.returncode == 2 and "--from-start needs --drawings N" in bad.stderr
 
 
 @requires_mnist
