@@ -136,7 +136,7 @@ class Run:
     data: str | None = None
     epochs: int | None = None
     seed: int | None = None
-    training_drawings: int = 0  # of each kind, for the fine-tune after MNIST
+    training_drawings: int = 0  # of each kind: a fine-tune after MNIST, or every epoch
     from_start: bool = False  # the drawings in every epoch instead of a fine-tune after
     quick: bool = False
     derive_only: bool = False

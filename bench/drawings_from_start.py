@@ -18,10 +18,11 @@ from train.py itself (the int4 and 2-bit fine-tunes then train on the mix too):
 
     MNIST_DIR=... python train.py --variants 'mlp-h128-*' --drawings 10000 --from-start \
         --out /tmp/zoo
-    python bench/drawings_from_start.py --zoo /tmp/zoo     # block drawings-from-start-zoo
+    python bench/drawings_from_start.py --zoo /tmp/zoo
 
 `--zoo` reads the two manifests (each file's figures as train.py measured them) and
-prints every variant of that zoo beside the shipped one.
+prints every variant of that zoo beside the shipped one: the
+`bench:drawings-from-start-zoo` block of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -57,9 +58,9 @@ def against_shipped(folder: Path) -> str:
     shipped = json.loads((ROOT / "models" / "manifest.json").read_text())["variants"]
     rows, moves = [], []
     for name, e in new.items():
-        s = shipped[name]
-        if (e.get("drawings") or {}).get("from_start") is not True:
-            raise SystemExit(f"{name} in {folder} was not trained with --from-start")
+        s = shipped.get(name)
+        if s is None or (e.get("drawings") or {}).get("from_start") is not True:
+            raise SystemExit(f"{name} in {folder}: not shipped, or not trained --from-start")
         points = [100 * (e[k] - s[k]) for k in ("test_accuracy", "drawn_accuracy")]
         moves.append(points)
         rows.append([f"`{name}`", f"{s['test_accuracy']:.2%} -> {e['test_accuracy']:.2%}",
