@@ -1,5 +1,6 @@
 """Publishing and fetching the zoo with the real huggingface_hub client and a local Hub."""
 
+import itertools
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ import zoo
 from tests.conftest import READER, ROOT, WRITER
 from zoo import hub as zhub
 from zoo.artifacts import ArtifactError, save_variant
+from zoo.card import build_card
 from zoo.manifest import MAX_MANIFEST_BYTES, ManifestError, read_manifest, write_manifest
 
 NAMES = ["mlp-h32-float32", "mlp-h32-int8", "mlp-h32-int4"]
@@ -170,6 +172,18 @@ def test_model_card_carries_the_metrics(hub, tmp_path):
     name, parsed = model_index_to_eval_results(meta["model-index"])
     assert name == "digit-zoo" and len(parsed) == len(manifest["variants"])
     assert {r.dataset_type for r in parsed} == {"ylecun/mnist"}
+
+
+def test_the_card_says_which_architectures_learnt_drawings_and_how(tmp_path):
+    manifest = make_zoo(tmp_path / "models")
+    assert "joined the training" not in build_card(manifest, "tester/zoo").text  # MNIST alone
+    ways = ({"from_start": True, "train_images": 75000},
+            {"recipe": {"epochs": 2}, "train_images": 75000, "train_seconds": 9.0})
+    for e, stage in zip(manifest["variants"].values(), itertools.cycle(ways)):
+        e["train_images"], e["drawings"] = 55000, stage
+    text = build_card(manifest, "tester/zoo").text
+    assert "with 20,000 drawn digits in every epoch." in text
+    assert "then fine-tuned on those and 20,000 drawn digits." in text
 
 
 def test_unchanged_push_makes_no_commit(hub, tmp_path):

@@ -83,10 +83,33 @@ images, the other 5,000 held out for calibration and for choosing ensembles
 (augmentation: random shifts, rotations, scales, shears and pen widths):
 
 {lines}
-
+{_drawings(entries)}
 float64 is the same weights widened and int8 the same weights rounded; int4 and int2 are
 fine-tuned from the float32 weights with the quantisation in the loop. Shapes ending in
 `+bn` trained with batch normalisation, stored folded into their convolutions."""
+
+
+def _drawings(entries: list[dict]) -> str:
+    """Which architectures learnt drawn digits too (train.py --drawings), and how; empty
+    for a zoo trained on MNIST alone."""
+    ways: dict[str, list[str]] = {}
+    for e in entries:
+        stage, mnist = e.get("drawings"), e.get("train_images")
+        if not isinstance(stage, dict) or not isinstance(stage.get("train_images"), int) \
+                or not isinstance(mnist, int):
+            continue
+        drawn = f"{stage['train_images'] - mnist:,} drawn digits"
+        way = (f"with {drawn} in every epoch" if stage.get("from_start") is True
+               else f"then fine-tuned on those and {drawn}")
+        archs = ways.setdefault(way, [])
+        if e["architecture"] not in archs:
+            archs.append(e["architecture"])
+    if not ways:
+        return ""
+    lines = "\n".join(f"- {', '.join(archs)}: {way}." for way, archs in ways.items())
+    return ("\nDrawn digits (MNIST digits redrawn as strokes, pen-stroke digits in printed "
+            "faces and styles,\nthrough the app's preprocessing) joined the training of "
+            "these:\n\n" + lines + "\n")
 
 
 def build_card(manifest: dict, repo_id: str) -> ModelCard:
