@@ -184,6 +184,11 @@ def test_the_card_says_which_architectures_learnt_drawings_and_how(tmp_path):
     text = build_card(manifest, "tester/zoo").text
     assert "with 20,000 drawn digits in every epoch." in text
     assert "then fine-tuned on those and 20,000 drawn digits." in text
+    assert "trained once in float32 on 55,000 of the 60,000" in text
+    for e in manifest["variants"].values():  # a smoke run's zoo says how few it saw
+        e["train_images"], e["drawings"] = 6000, None
+    text = build_card(manifest, "tester/zoo").text
+    assert "on 6,000 of the 60,000" in text and "joined the training" not in text
 
 
 def test_unchanged_push_makes_no_commit(hub, tmp_path):

@@ -78,8 +78,11 @@ def _training(entries: list[dict]) -> str:
         if e["architecture"] not in archs:
             archs.append(e["architecture"])
     lines = "\n".join(f"- {', '.join(archs)}: {line}." for line, archs in recipes.items())
-    return f"""Every architecture was trained once in float32 on 55,000 of the 60,000 MNIST training
-images, the other 5,000 held out for calibration and for choosing ensembles
+    counts = {e.get("train_images") for e in entries}  # a smoke run trains on fewer
+    n = counts.pop() if len(counts) == 1 else None
+    images = f"{n:,}" if isinstance(n, int) else "up to 55,000"
+    return f"""Every architecture was trained once in float32 on {images} of the 60,000 MNIST
+training images, the last 5,000 held out for calibration and for choosing ensembles
 (augmentation: random shifts, rotations, scales, shears and pen widths):
 
 {lines}
