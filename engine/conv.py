@@ -77,14 +77,12 @@ def pooled_product(patches: np.ndarray, conv: Conv2D, late: bool, q: int, out: n
     only when they cannot wait until after the pooling (not `late`: a negative scale)."""
     c_out = conv.W.shape[-1]
     rows = patches.reshape(-1, conv.W[..., 0].size)
-    if q == 1:  # nothing to pool: the product goes straight to `out`
-        z = np.matmul(rows, conv.W.reshape(-1, c_out), out=out.reshape(-1, c_out))
-        if not late:
-            fold_scale(z, conv.scale, conv.b)
-        return
-    z = rows @ conv.W.reshape(-1, c_out)
+    # nothing to pool (q == 1): the product goes straight to `out`
+    z = np.matmul(rows, conv.W.reshape(-1, c_out), out=out.reshape(-1, c_out) if q == 1 else None)
     if not late:
         fold_scale(z, conv.scale, conv.b)
+    if q == 1:
+        return
     z = z.reshape(len(out), q * q, -1, c_out)
     np.maximum(z[:, 0], z[:, 1], out=out)
     for place in range(2, q * q):

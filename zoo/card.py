@@ -64,7 +64,7 @@ def _training(entries: list[dict]) -> str:
     """The recipes, if the manifest recorded them (they are not part of the required schema):
     one line per distinct recipe, naming the architectures that used it."""
     keys = ("dtype", "optimizer", "lr", "weight_decay", "batch_size", "epochs", "schedule")
-    recipes: dict[str, list[str]] = {}
+    recipes: list[tuple[str, str]] = []
     for e in entries:
         recipe = e.get("recipe")
         if not isinstance(recipe, dict) or not all(k in recipe for k in keys):
@@ -74,10 +74,8 @@ def _training(entries: list[dict]) -> str:
                 f"{recipe['weight_decay']}), batch {recipe['batch_size']}, {recipe['epochs']} "
                 f"epochs, {str(recipe['schedule']).replace('_', ' ')} schedule, seed "
                 f"{e.get('seed')}, augmentation {'on' if aug else 'off'}")
-        archs = recipes.setdefault(line, [])
-        if e["architecture"] not in archs:
-            archs.append(e["architecture"])
-    lines = "\n".join(f"- {', '.join(archs)}: {line}." for line, archs in recipes.items())
+        recipes.append((line, e["architecture"]))
+    lines = _grouped(recipes)
     counts = {e.get("train_images") for e in entries}  # a smoke run trains on fewer
     n = counts.pop() if len(counts) == 1 else None
     images = f"{n:,}" if isinstance(n, int) else "up to 55,000"
@@ -95,7 +93,7 @@ fine-tuned from the float32 weights with the quantisation in the loop. Shapes en
 def _drawings(entries: list[dict]) -> str:
     """Which architectures learnt drawn digits too (train.py --drawings), and how; empty
     for a zoo trained on MNIST alone."""
-    ways: dict[str, list[str]] = {}
+    ways: list[tuple[str, str]] = []
     for e in entries:
         stage, mnist = e.get("drawings"), e.get("train_images")
         if not isinstance(stage, dict) or not isinstance(stage.get("train_images"), int) \
@@ -104,15 +102,22 @@ def _drawings(entries: list[dict]) -> str:
         drawn = f"{stage['train_images'] - mnist:,} drawn digits"
         way = (f"with {drawn} in every epoch" if stage.get("from_start") is True
                else f"then fine-tuned on those and {drawn}")
-        archs = ways.setdefault(way, [])
-        if e["architecture"] not in archs:
-            archs.append(e["architecture"])
+        ways.append((way, e["architecture"]))
     if not ways:
         return ""
-    lines = "\n".join(f"- {', '.join(archs)}: {way}." for way, archs in ways.items())
     return ("\nDrawn digits (MNIST digits redrawn as strokes, pen-stroke digits in printed "
             "faces and styles,\nthrough the app's preprocessing) joined the training of "
-            "these:\n\n" + lines + "\n")
+            "these:\n\n" + _grouped(ways) + "\n")
+
+
+def _grouped(pairs: list[tuple[str, str]]) -> str:
+    """One line per distinct text, naming the architectures it holds for, in order met."""
+    archs: dict[str, list[str]] = {}
+    for text, arch in pairs:
+        names = archs.setdefault(text, [])
+        if arch not in names:
+            names.append(arch)
+    return "\n".join(f"- {', '.join(names)}: {text}." for text, names in archs.items())
 
 
 def build_card(manifest: dict, repo_id: str) -> ModelCard:
